@@ -1,0 +1,3 @@
+from engram_audit.cli import main
+
+main()

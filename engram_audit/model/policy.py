@@ -1,0 +1,48 @@
+"""A resolved policy: what one environment must look like, rule by rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from engram_audit.model.base import FrozenModel, Severity
+
+
+class SourceLocation(FrozenModel):
+    """Where a rule was declared; reports anchor findings here (SARIF needs a file and line)."""
+
+    path: str
+    line: int = Field(ge=1)
+    column: int = Field(default=1, ge=1)
+
+
+class Rule(FrozenModel):
+    id: str
+    check: str
+    severity: Severity
+    title: str
+    rationale: str = ""
+    remediation: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    location: SourceLocation | None = None
+
+
+class PostgresScope(FrozenModel):
+    """The database and objects the Postgres collector looks at."""
+
+    database: str = "zep"
+    schemas: tuple[str, ...] = ("public",)
+    exclude_tables: tuple[str, ...] = ()
+
+
+class Policy(FrozenModel):
+    environment: str
+    description: str = ""
+    scope: PostgresScope = PostgresScope()
+    rules: tuple[Rule, ...] = ()
+    files: tuple[str, ...] = Field(default=(), description="Files merged into this policy, base first")
+
+    def enabled_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.enabled)

@@ -1,0 +1,83 @@
+"""Findings and the report: the one input every output format renders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from engram_audit.model.base import (
+    SEVERITIES_ASCENDING,
+    STATUS_ORDER,
+    FrozenModel,
+    Severity,
+    Source,
+    Status,
+)
+from engram_audit.model.policy import SourceLocation
+from engram_audit.model.snapshot import CollectionIssue, ToolInfo
+
+
+class Finding(FrozenModel):
+    rule: str
+    check: str
+    title: str
+    severity: Severity
+    status: Status
+    resource: str
+    expected: str = ""
+    actual: str = ""
+    message: str = ""
+    remediation: str = ""
+    location: SourceLocation | None = Field(
+        default=None, description="Policy file and line that declared the rule"
+    )
+    waiver: str | None = Field(default=None, description="Why the finding is waived, or whose waiver expired")
+    baseline_state: str | None = Field(default=None, description="new | unchanged, with --baseline")
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.rule, self.resource, self.check)
+
+
+class RuleInfo(FrozenModel):
+    """Rule metadata that formats such as SARIF describe once per rule."""
+
+    id: str
+    check: str
+    title: str
+    severity: Severity
+    rationale: str = ""
+    remediation: str = ""
+    check_summary: str = ""
+    location: SourceLocation | None = None
+
+
+class Summary(FrozenModel):
+    total: int
+    by_status: dict[Status, int]
+    by_severity: dict[Severity, dict[Status, int]]
+
+    @classmethod
+    def of(cls, findings: tuple[Finding, ...]) -> Summary:
+        by_status = {status: 0 for status in STATUS_ORDER}
+        by_severity = {
+            severity: {status: 0 for status in STATUS_ORDER}
+            for severity in reversed(SEVERITIES_ASCENDING)
+        }
+        for finding in findings:
+            by_status[finding.status] += 1
+            by_severity[finding.severity][finding.status] += 1
+        return cls(total=len(findings), by_status=by_status, by_severity=by_severity)
+
+
+class Report(FrozenModel):
+    tool: ToolInfo
+    environment: str
+    generated_at: datetime = Field(description="The snapshot's collection time: same input, same report")
+    sources: tuple[Source, ...]
+    policy_files: tuple[str, ...] = ()
+    summary: Summary
+    findings: tuple[Finding, ...]
+    rules: tuple[RuleInfo, ...] = ()
+    collection_issues: tuple[CollectionIssue, ...] = ()

@@ -1,0 +1,284 @@
+"""The snapshot: everything the collectors gathered, typed, versioned and replayable offline.
+
+Conventions every collector and check relies on:
+- A field that is ``None`` was *not collected*; an empty tuple means "collected, none exist".
+  Checks turn ``None`` into an ERROR finding, never into a pass.
+- When a part could not be collected, the collector records a ``CollectionIssue`` whose
+  ``part`` is the name of the snapshot field it could not fill (``"parameters"``,
+  ``"firewall_rules"``, ``"statements"`` ...) and whose ``resource`` is the resource id or
+  database target. ``part=None`` means the whole resource is missing.
+- Azure values are kept as ARM sent them (strings for numbers, any enum casing); checks
+  normalise with ``engram_audit.model.values``. Secrets never enter a snapshot: DSNs are
+  redacted before they are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from engram_audit.model.base import FrozenModel, Source
+
+SNAPSHOT_SCHEMA_VERSION = 1
+
+
+class ToolInfo(FrozenModel):
+    name: str
+    version: str
+
+
+class CollectionIssue(FrozenModel):
+    source: Source
+    resource: str
+    part: str | None = Field(
+        default=None, description="Snapshot field that could not be filled; null: the whole resource"
+    )
+    reason: str
+
+
+# --- Azure Resource Manager -------------------------------------------------------------
+
+
+class ServerParameter(FrozenModel):
+    """One server parameter (``configurations``); ARM sends every value as a string."""
+
+    value: str | None = None
+    default_value: str | None = None
+    data_type: str | None = None
+    allowed_values: str | None = None
+    source: str | None = None
+
+
+class FirewallRule(FrozenModel):
+    name: str
+    start_ip_address: str
+    end_ip_address: str
+
+
+class Backup(FrozenModel):
+    name: str
+    backup_type: str | None = None
+    completed_time: datetime | None = None
+    source: str | None = None
+
+
+class EntraAdministrator(FrozenModel):
+    object_id: str | None = None
+    principal_name: str | None = None
+    principal_type: str | None = None
+    tenant_id: str | None = None
+
+
+class AlertCriterion(FrozenModel):
+    metric_name: str
+    operator: str | None = None
+    threshold: float | None = None
+    time_aggregation: str | None = None
+    metric_namespace: str | None = None
+
+
+class MetricAlert(FrozenModel):
+    id: str
+    name: str
+    enabled: bool = True
+    severity: int | None = None
+    scopes: tuple[str, ...] = ()
+    criteria: tuple[AlertCriterion, ...] = ()
+    action_groups: tuple[str, ...] = ()
+
+
+class AzureServer(FrozenModel):
+    id: str = Field(description="ARM resource id, as ARM sent it")
+    name: str
+    resource_group: str
+    subscription_id: str
+    resource: dict[str, Any] = Field(
+        description="The flexibleServers resource body as ARM sent it (sku, properties, tags, ...)"
+    )
+    parameters: dict[str, ServerParameter] | None = None
+    firewall_rules: tuple[FirewallRule, ...] | None = None
+    backups: tuple[Backup, ...] | None = None
+    databases: tuple[str, ...] | None = None
+    administrators: tuple[EntraAdministrator, ...] | None = None
+    private_endpoint_connections: tuple[dict[str, Any], ...] | None = None
+    replicas: tuple[str, ...] | None = None
+    threat_protection_state: str | None = None
+    diagnostic_settings: tuple[dict[str, Any], ...] | None = None
+    metric_alerts: tuple[MetricAlert, ...] | None = None
+
+
+class AzureSection(FrozenModel):
+    servers: tuple[AzureServer, ...] = ()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+class PgSetting(FrozenModel):
+    setting: str | None = None
+    unit: str | None = None
+    source: str | None = None
+
+
+class ConnectionState(FrozenModel):
+    state: str
+    count: int
+
+
+class SessionTls(FrozenModel):
+    """TLS state of one backend (``pg_stat_ssl`` joined with ``pg_stat_activity``)."""
+
+    pid: int | None = None
+    ssl: bool
+    version: str | None = None
+    cipher: str | None = None
+    usename: str | None = None
+    application_name: str | None = None
+    client_addr: str | None = None
+    backend_type: str | None = None
+
+
+class RunningVacuum(FrozenModel):
+    pid: int
+    relation: str
+    phase: str | None = None
+    age_seconds: float
+
+
+class Extension(FrozenModel):
+    name: str
+    version: str | None = Field(default=None, description="Installed version; null: available only")
+    schema_name: str | None = None
+    default_version: str | None = Field(default=None, description="Newest version available")
+
+
+class VectorColumn(FrozenModel):
+    schema_name: str
+    table: str
+    column: str
+    type: str
+    dimensions: int | None = None
+
+
+class VectorIndex(FrozenModel):
+    schema_name: str
+    table: str
+    name: str
+    columns: tuple[str, ...]
+    method: str
+    opclasses: tuple[str, ...] = ()
+    options: dict[str, str] = Field(default_factory=dict)
+    valid: bool = True
+
+
+class IndexRef(FrozenModel):
+    schema_name: str
+    table: str
+    name: str
+
+
+class TableStats(FrozenModel):
+    schema_name: str
+    table: str
+    n_live_tup: int | None = None
+    n_dead_tup: int | None = None
+    last_vacuum: datetime | None = None
+    last_autovacuum: datetime | None = None
+    last_analyze: datetime | None = None
+    last_autoanalyze: datetime | None = None
+    autovacuum_enabled: bool | None = Field(
+        default=None, description="Per-table reloption override; null: inherits the server setting"
+    )
+
+
+class StatementStat(FrozenModel):
+    queryid: str
+    calls: int
+    mean_exec_time_ms: float
+    query: str = Field(default="", description="Normalised statement text, truncated")
+
+
+class TenantCount(FrozenModel):
+    tenant: str | None = Field(description="Tenant value; null: all rows (no tenant column)")
+    max_age_days: int
+    count: int
+
+
+class RetentionCounts(FrozenModel):
+    """Rows past their retention age, counted (never read) with the criteria used."""
+
+    table: str
+    age_column: str
+    tenant_column: str | None = None
+    default_max_age_days: int
+    tenant_max_age_days: dict[str, int] = Field(default_factory=dict)
+    counts: tuple[TenantCount, ...] = ()
+
+
+class ExpiredFactsCount(FrozenModel):
+    table: str
+    valid_to_column: str
+    count: int
+
+
+class PostgresDatabase(FrozenModel):
+    target: str = Field(description="host:port/database, never with credentials")
+    host: str | None = None
+    port: int | None = None
+    database: str
+    server_version_num: int | None = None
+    server_version: str | None = None
+    settings: dict[str, PgSetting] | None = None
+    connections: tuple[ConnectionState, ...] | None = None
+    own_session: SessionTls | None = None
+    client_sessions: tuple[SessionTls, ...] | None = None
+    vacuums: tuple[RunningVacuum, ...] | None = None
+    extensions: tuple[Extension, ...] | None = None
+    vector_columns: tuple[VectorColumn, ...] | None = None
+    vector_indexes: tuple[VectorIndex, ...] | None = None
+    invalid_indexes: tuple[IndexRef, ...] | None = None
+    tables: tuple[TableStats, ...] | None = None
+    database_size_bytes: int | None = None
+    statements: tuple[StatementStat, ...] | None = None
+    session_retention: RetentionCounts | None = None
+    expired_facts: ExpiredFactsCount | None = None
+
+
+class PostgresSection(FrozenModel):
+    databases: tuple[PostgresDatabase, ...] = ()
+
+
+# --- Application DSNs ------------------------------------------------------------------------
+
+
+class DsnEntry(FrozenModel):
+    variable: str = Field(description="Environment variable that held the DSN")
+    present: bool
+    redacted: str | None = Field(default=None, description="The DSN with any password masked")
+    sslmode: str | None = Field(default=None, description="Effective sslmode under libpq's rules")
+    parse_error: str | None = None
+
+
+class DsnSection(FrozenModel):
+    entries: tuple[DsnEntry, ...] = ()
+
+
+# --- The document ----------------------------------------------------------------------------
+
+
+class Snapshot(FrozenModel):
+    schema_version: Literal[1] = SNAPSHOT_SCHEMA_VERSION
+    environment: str
+    collected_at: datetime
+    tool: ToolInfo
+    azure: AzureSection | None = None
+    postgres: PostgresSection | None = None
+    dsn: DsnSection | None = None
+    issues: tuple[CollectionIssue, ...] = ()
+
+    def section(self, source: Source) -> AzureSection | PostgresSection | DsnSection | None:
+        return {Source.AZURE: self.azure, Source.POSTGRES: self.postgres, Source.DSN: self.dsn}[
+            source
+        ]
