@@ -1,0 +1,30 @@
+"""What to collect, derived from a policy: collectors read this, never the policy's verdicts."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from engram_audit.model.base import FrozenModel
+
+
+class SessionRetentionPlan(FrozenModel):
+    table: str = "sessions"
+    age_column: str = "created_at"
+    tenant_column: str | None = None
+    default_max_age_days: int = 90
+    tenant_max_age_days: dict[str, int] = Field(default_factory=dict)
+
+
+class ExpiredFactsPlan(FrozenModel):
+    table: str = "facts"
+    valid_to_column: str = "valid_to"
+
+
+class CollectionPlan(FrozenModel):
+    environment: str
+    database: str = "zep"
+    schemas: tuple[str, ...] = ("public",)
+    exclude_tables: tuple[str, ...] = ()
+    session_retention: SessionRetentionPlan | None = None
+    expired_facts: ExpiredFactsPlan | None = None
+    dsn_variables: tuple[str, ...] = ()
