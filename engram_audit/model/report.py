@@ -39,6 +39,17 @@ class Finding(FrozenModel):
     def sort_key(self) -> tuple[str, str, str]:
         return (self.rule, self.resource, self.check)
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(rule, resource) that baselines, diffs and SARIF fingerprints track across runs.
+
+        ARM ids change case between APIs, so they are folded; database objects are not.
+        """
+        resource = self.resource
+        if resource.startswith("/"):
+            resource = resource.rstrip("/").casefold()
+        return (self.rule, resource)
+
 
 class RuleInfo(FrozenModel):
     """Rule metadata that formats such as SARIF describe once per rule."""
