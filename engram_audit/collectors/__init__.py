@@ -1,0 +1,1 @@
+"""Collectors: read-only gatherers of Azure, PostgreSQL and DSN state into the snapshot."""
