@@ -90,9 +90,11 @@ class CheckContext:
                 return issue
         return None
 
-    def not_collected(self, resource: str, part: str, expected: str = "") -> Outcome:
+    def not_collected(
+        self, resource: str, part: str, expected: str = "", *, issue_resource: str | None = None
+    ) -> Outcome:
         """ERROR for data the snapshot lacks, with the collector's reason when it recorded one."""
-        issue = self.issue_for(resource, part)
+        issue = self.issue_for(issue_resource or resource, part)
         reason = f"{part.replace('_', ' ')} not collected"
         if issue is not None:
             reason += f": {issue.reason}"
@@ -151,3 +153,12 @@ def pg_resource(database: PostgresDatabase, obj: str | None = None) -> str:
     """``postgresql://host:port/db`` for the database, ``.../schema.table[.column]`` for an object."""
     base = f"postgresql://{database.target}"
     return f"{base}/{obj}" if obj else base
+
+
+def pg_not_collected(
+    context: CheckContext, database: PostgresDatabase, part: str, expected: str = ""
+) -> Outcome:
+    """ERROR on the database for a part its collector could not read (issues name the target)."""
+    return context.not_collected(
+        pg_resource(database), part, expected, issue_resource=database.target
+    )
