@@ -1,0 +1,166 @@
+"""JUnit XML for Azure DevOps PublishTestResults, GitLab, Jenkins: valid against the junit-10 XSD.
+
+One ``testsuite`` per (environment, resource), one ``testcase`` per (rule, resource):
+``failure`` for fail, ``error`` for error, ``skipped`` for skip and waived (with the reason).
+Test names are unique and stable: GitLab keeps only the first of duplicate
+(classname, name) pairs, so a repeated (rule, resource) gets `` #2``, `` #3``.
+Checks have no duration, so every time is ``0.000``; ``timestamp`` is the snapshot's time
+(UTC, no offset, as Jenkins and Azure DevOps parse it), keeping output byte-identical.
+
+Written with the standard library rather than ``junit-xml``: junit-xml 1.9 always writes
+``disabled`` on ``testsuite``/``testsuites`` (not in the XSD) and unrounded float times,
+and has no switch for either; the fix would be rewriting its tree after the fact.
+
+Sample::
+
+    <?xml version="1.0" encoding="utf-8"?>
+    <testsuites name="engram-audit prod" tests="3" failures="1" errors="0" time="0.000">
+      <testsuite name="prod /subscriptions/.../flexibleServers/pg" tests="2" failures="1" errors="0"
+                 skipped="1" time="0.000" timestamp="2031-01-15T03:00:00" package="prod">
+        <properties><property name="environment" value="prod" />...</properties>
+        <testcase name="prod.backup.geo" classname="prod /subscriptions/.../pg" time="0.000">
+          <failure type="high" message="Geo-redundant backup: expected Enabled, found Disabled">
+    Resource: /subscriptions/.../pg ...</failure>
+        </testcase>
+        <testcase name="prod.backup.days" ...><skipped message="waived: ..." /></testcase>
+      </testsuite>
+    </testsuites>
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from datetime import UTC
+
+from engram_audit.model import Finding, Report, Status
+from engram_audit.model.snapshot import CollectionIssue
+from engram_audit.model.values import same_resource_id
+
+ZERO_TIME = "0.000"
+
+# Characters XML 1.0 forbids anywhere, even escaped (control characters, lone surrogates,
+# U+FFFE/U+FFFF); ElementTree would write them raw and produce an unparseable file.
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(text: str) -> str:
+    return _ILLEGAL_XML.sub("", text)
+
+
+def render(report: Report) -> str:
+    findings = sorted(report.findings, key=lambda finding: finding.sort_key)
+    by_resource: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_resource.setdefault(finding.resource, []).append(finding)
+
+    root = ET.Element("testsuites", {"name": clean(f"{report.tool.name} {report.environment}")})
+    totals: Counter[str] = Counter()
+    for resource in sorted(by_resource):
+        suite, counts = _suite(report, resource, by_resource[resource])
+        root.append(suite)
+        totals.update(counts)
+    root.set("tests", str(totals["tests"]))
+    root.set("failures", str(totals["failures"]))
+    root.set("errors", str(totals["errors"]))
+    root.set("time", ZERO_TIME)
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
+
+
+def _suite(
+    report: Report, resource: str, findings: list[Finding]
+) -> tuple[ET.Element, Counter[str]]:
+    counts: Counter[str] = Counter(tests=len(findings))
+    counts["failures"] = sum(f.status is Status.FAIL for f in findings)
+    counts["errors"] = sum(f.status is Status.ERROR for f in findings)
+    skipped = sum(f.status in (Status.SKIP, Status.WAIVED) for f in findings)
+    timestamp = report.generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": clean(f"{report.environment} {resource}"),
+            "tests": str(counts["tests"]),
+            "failures": str(counts["failures"]),
+            "errors": str(counts["errors"]),
+            "skipped": str(skipped),
+            "time": ZERO_TIME,
+            "timestamp": timestamp,
+            "package": clean(report.environment),
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("environment", report.environment),
+        ("resource", resource),
+        ("generated_at", report.generated_at.isoformat()),
+        ("policy_files", ", ".join(report.policy_files)),
+    ):
+        ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
+
+    seen: Counter[str] = Counter()
+    # GitLab shows the classname as the suite; the full resource keeps (classname, name) unique.
+    classname = clean(f"{report.environment} {resource}")
+    for finding in findings:
+        seen[finding.rule] += 1
+        name = finding.rule if seen[finding.rule] == 1 else f"{finding.rule} #{seen[finding.rule]}"
+        suite.append(_testcase(finding, clean(name), classname))
+
+    issues = [i for i in report.collection_issues if same_resource_id(i.resource, resource)]
+    if issues:
+        ET.SubElement(suite, "system-err").text = clean("\n".join(map(_issue_line, issues)))
+    return suite, counts
+
+
+def _testcase(finding: Finding, name: str, classname: str) -> ET.Element:
+    case = ET.Element("testcase", {"name": name, "classname": classname, "time": ZERO_TIME})
+    status = finding.status
+    if status is Status.FAIL:
+        headline = (
+            f"{finding.title}: expected {finding.expected or '-'}, found {finding.actual or '-'}"
+        )
+        _outcome(case, "failure", finding.severity.value, headline, _details(finding))
+    elif status is Status.ERROR:
+        headline = f"{finding.rule} could not be evaluated: {finding.message or 'unknown reason'}"
+        _outcome(case, "error", "evaluation-error", headline, _details(finding))
+    elif status is Status.SKIP:
+        _outcome(case, "skipped", "skip", f"skipped: {finding.message or 'not applicable'}", "")
+    elif status is Status.WAIVED:
+        _outcome(
+            case, "skipped", "waived", f"waived: {finding.waiver or 'waiver'}", _details(finding)
+        )
+    return case
+
+
+def _outcome(case: ET.Element, tag: str, kind: str, message: str, text: str) -> None:
+    element = ET.SubElement(case, tag, {"type": kind, "message": clean(message)})
+    if text:
+        element.text = clean(text)
+
+
+def _details(finding: Finding) -> str:
+    lines = [
+        f"Rule: {finding.rule} ({finding.severity.value})",
+        f"Check: {finding.check}",
+        f"Resource: {finding.resource}",
+        f"Expected: {finding.expected}",
+        f"Actual: {finding.actual}",
+    ]
+    if finding.message:
+        lines.append(f"Message: {finding.message}")
+    if finding.waiver:
+        lines.append(f"Waiver: {finding.waiver}")
+    if finding.baseline_state:
+        lines.append(f"Baseline: {finding.baseline_state}")
+    if finding.remediation:
+        lines.append(f"Remediation: {finding.remediation}")
+    if finding.location is not None:
+        lines.append(f"Declared in: {finding.location.path}:{finding.location.line}")
+    return "\n".join(lines)
+
+
+def _issue_line(issue: CollectionIssue) -> str:
+    part = f" ({issue.part})" if issue.part else ""
+    return f"collection incomplete{part}: {issue.reason}"

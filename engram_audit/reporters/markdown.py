@@ -1,0 +1,212 @@
+"""Markdown summary for ``$GITHUB_STEP_SUMMARY``, pull-request comments and Azure DevOps.
+
+Totals first, then failures by severity with expected and actual, errors apart (they mean
+"unknown", not "failed"), collection issues, and everything else collapsed in
+``<details>``. Tables stop at ``MAX_ROWS`` rows so the summary stays within GitHub's
+step-summary and comment size limits; the JSON and SARIF reports carry every finding.
+Policy-authored and collected text is escaped so it cannot inject HTML or break a table.
+
+Sample::
+
+    ## engram-audit: prod: FAIL
+
+    5 failed, 1 error, 1 waived, 1 skipped, 2 passed (10 findings). Snapshot 2031-01-15 ...
+
+    ### Failures by severity
+
+    | Severity | Rule | Resource | Expected | Actual | Baseline |
+    | --- | --- | --- | --- | --- | --- |
+    | high | prod.backup.geo | …/flexibleServers/pg-prod | Enabled | Disabled | unchanged |
+
+    ### Errors: not evaluated
+    - prod.tls.min\\_version on …/flexibleServers/pg-engram-prod: parameters not collected: 403 ...
+
+    <details><summary>Failure details (5)</summary> ... </details>
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from typing import TypeVar
+
+from engram_audit.model import SEVERITIES_ASCENDING, Finding, Report, Status
+
+MAX_ROWS = 200
+
+T = TypeVar("T")
+
+_MARKUP = re.compile(r"([\\`*_\[\]|~#])")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+_STATUS_WORDS = (
+    (Status.FAIL, "failed"),
+    (Status.ERROR, "error"),
+    (Status.WAIVED, "waived"),
+    (Status.SKIP, "skipped"),
+    (Status.PASS, "passed"),
+)
+
+
+def render(report: Report) -> str:
+    findings = sorted(report.findings, key=lambda finding: finding.sort_key)
+    by_status = {status: [f for f in findings if f.status is status] for status in Status}
+    failures = sorted(by_status[Status.FAIL], key=lambda f: (-f.severity.rank, f.sort_key))
+    with_baseline = any(f.baseline_state for f in findings)
+
+    lines = [f"## {esc(report.tool.name)}: {esc(report.environment)}: {_verdict(report)}", ""]
+    lines += [_totals(report), ""]
+
+    if failures:
+        lines += ["### Failures by severity", ""]
+        lines += _failure_table(failures, with_baseline)
+        lines.append("")
+    if by_status[Status.ERROR]:
+        lines += ["### Errors: not evaluated", ""]
+        lines += _bullets(
+            by_status[Status.ERROR],
+            lambda f: (
+                f"{esc(f.rule)} on {esc(short_resource(f.resource))}: "
+                + esc(f.message or "unknown reason")
+            ),
+        )
+        lines.append("")
+    if report.collection_issues:
+        lines += ["### Collection issues", ""]
+        lines += _bullets(
+            report.collection_issues,
+            lambda i: (
+                f"{esc(i.source.value)} {esc(i.resource)}"
+                + (f" ({esc(i.part)})" if i.part else "")
+                + f": {esc(i.reason)}"
+            ),
+        )
+        lines.append("")
+
+    lines += _collapsed(
+        "Failure and error details",
+        [*failures, *by_status[Status.ERROR]],
+        _detail,
+    )
+    lines += _collapsed(
+        "Waived",
+        by_status[Status.WAIVED],
+        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.waiver or 'waived')}",
+    )
+    lines += _collapsed(
+        "Skipped",
+        by_status[Status.SKIP],
+        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.message or 'not applicable')}",
+    )
+    lines += _collapsed(
+        "Passed",
+        by_status[Status.PASS],
+        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.actual)}",
+    )
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def esc(text: str) -> str:
+    """Plain text safe inside Markdown and a table cell: no HTML, no markup, one line."""
+    escaped = _MARKUP.sub(r"\\\1", html.escape(_CONTROL.sub("", text), quote=False))
+    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def short_resource(resource: str) -> str:
+    """``…/flexibleServers/pg`` for an ARM id; database objects and ``env:`` stay whole."""
+    if not resource.startswith("/"):
+        return resource
+    parts = resource.rstrip("/").split("/")
+    return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else resource
+
+
+def _verdict(report: Report) -> str:
+    counts = report.summary.by_status
+    if counts.get(Status.FAIL, 0):
+        return "FAIL"
+    if counts.get(Status.ERROR, 0) or report.collection_issues:
+        return "INCOMPLETE"
+    if report.summary.total == 0:
+        # "0 of 0 passed" must not look green.
+        return "NOTHING CHECKED"
+    return "PASS"
+
+
+def _totals(report: Report) -> str:
+    counts = report.summary.by_status
+    parts = [f"{counts.get(status, 0)} {word}" for status, word in _STATUS_WORDS]
+    when = report.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    sources = ", ".join(source.value for source in report.sources) or "none"
+    policies = ", ".join(report.policy_files) or "none"
+    return (
+        f"{', '.join(parts)} ({report.summary.total} findings). "
+        f"Snapshot {when}; sources: {esc(sources)}; policy: {esc(policies)}."
+        + _severity_breakdown(report)
+    )
+
+
+def _severity_breakdown(report: Report) -> str:
+    failing = [
+        f"{report.summary.by_severity[severity].get(Status.FAIL, 0)} {severity.value}"
+        for severity in reversed(SEVERITIES_ASCENDING)
+        if report.summary.by_severity.get(severity, {}).get(Status.FAIL, 0)
+    ]
+    return f" Failed by severity: {', '.join(failing)}." if failing else ""
+
+
+def _failure_table(failures: Sequence[Finding], with_baseline: bool) -> list[str]:
+    header = ["Severity", "Rule", "Resource", "Expected", "Actual"]
+    if with_baseline:
+        header.append("Baseline")
+    rows = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for finding in failures[:MAX_ROWS]:
+        cells = [
+            finding.severity.value,
+            esc(finding.rule),
+            esc(short_resource(finding.resource)),
+            esc(finding.expected),
+            esc(finding.actual),
+        ]
+        if with_baseline:
+            cells.append(esc(finding.baseline_state or ""))
+        rows.append("| " + " | ".join(cells) + " |")
+    rows += _more(len(failures))
+    return rows
+
+
+def _bullets(items: Sequence[T], line: Callable[[T], str]) -> list[str]:
+    return [f"- {line(item)}" for item in items[:MAX_ROWS]] + _more(len(items))
+
+
+def _collapsed(title: str, items: Sequence[T], line: Callable[[T], str]) -> list[str]:
+    if not items:
+        return []
+    body = [line(item) for item in items[:MAX_ROWS]] + _more(len(items))
+    return [f"<details><summary>{title} ({len(items)})</summary>", "", *body, "", "</details>", ""]
+
+
+def _detail(finding: Finding) -> str:
+    parts = [
+        f"- **{esc(finding.rule)}** ({finding.severity.value}, {finding.status.value}): "
+        + esc(finding.title),
+        f"  - Resource: {esc(finding.resource)}",
+        f"  - Expected: {esc(finding.expected)}; actual: {esc(finding.actual)}",
+    ]
+    if finding.message:
+        parts.append(f"  - {esc(finding.message)}")
+    if finding.waiver:
+        parts.append(f"  - Waiver: {esc(finding.waiver)}")
+    if finding.remediation:
+        parts.append(f"  - Remediation: {esc(finding.remediation)}")
+    if finding.location is not None:
+        parts.append(f"  - Declared in {esc(finding.location.path)} line {finding.location.line}")
+    return "\n".join(parts)
+
+
+def _more(count: int) -> list[str]:
+    if count <= MAX_ROWS:
+        return []
+    return ["", f"… and {count - MAX_ROWS} more: see the JSON or SARIF report."]
