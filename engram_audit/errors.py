@@ -1,0 +1,39 @@
+"""The typed error family. Only the CLI catches these, turning each into a message and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngramAuditError(Exception):
+    """Base of every error a user can cause; its message is meant for them, never a traceback."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an input file, located precisely enough to fix without searching."""
+
+    path: str
+    line: int
+    column: int
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}"
+        key = f" [{self.key_path}]" if self.key_path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class InputError(EngramAuditError):
+    """Invalid input file (policy, snapshot, waivers): every problem at once, exit 2."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.column, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(EngramAuditError):
+    """Flags that do not fit together."""

@@ -1,0 +1,27 @@
+"""Exit codes a CI gate can rely on, decided from a report alone."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from engram_audit.model import Report, Severity, Status
+
+
+class ExitCode(IntEnum):
+    CLEAN = 0
+    FAILED = 1
+    INVALID_INPUT = 2
+    INCOMPLETE = 3
+
+
+def exit_code(report: Report, fail_on: Severity, *, only_new: bool = False) -> ExitCode:
+    """3 when anything could not be evaluated (wins), 1 on a failure at/above ``fail_on``, else 0."""
+    if report.collection_issues or any(f.status is Status.ERROR for f in report.findings):
+        return ExitCode.INCOMPLETE
+    for finding in report.findings:
+        if finding.status is not Status.FAIL or finding.severity < fail_on:
+            continue
+        if only_new and finding.baseline_state == "unchanged":
+            continue
+        return ExitCode.FAILED
+    return ExitCode.CLEAN
