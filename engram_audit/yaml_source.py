@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engram_audit.errors import InputError, Problem
@@ -27,6 +28,14 @@ def format_key_path(path: Sequence[str | int]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+class _DatesAsText(RoundTripConstructor):
+    """Unquoted dates stay text: ruamel raises a bare ValueError (no line) on ``2025-02-30``,
+    so whoever needs a date (waiver expiry) parses it and reports a located problem."""
+
+
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", _DatesAsText.construct_yaml_str)
 
 
 def _plain(node: Any) -> Any:
@@ -85,6 +94,7 @@ def load_document(path: Path, display: str | None = None) -> SourceDocument:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError([Problem(shown, 1, 1, "", f"cannot read file: {error}")]) from None
     parser = YAML(typ="rt")
+    parser.Constructor = _DatesAsText
     parser.allow_duplicate_keys = False
     try:
         tree = parser.load(raw)
