@@ -1,0 +1,193 @@
+"""``engram-audit diff OLD NEW``: drift between two snapshots, or between two JSON reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engram_audit.baseline import load_report
+from engram_audit.cli.terminal import out
+from engram_audit.drift import (
+    ABSENT,
+    FindingChange,
+    ReportDiff,
+    SnapshotDiff,
+    changes_as_dict,
+    diff_reports,
+    diff_snapshots,
+)
+from engram_audit.errors import InputError, Problem, UsageError
+from engram_audit.gate import ExitCode
+from engram_audit.snapshot_io import load_snapshot
+
+SNAPSHOT, REPORT = "snapshot", "report"
+
+
+@click.command("diff")
+@click.argument("old", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("new", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Text for people, JSON for scripts.",
+)
+@click.option(
+    "--include-volatile",
+    is_flag=True,
+    help="Also compare runtime statistics (row counts, connections, backups taken ...).",
+)
+def diff_command(old: Path, new: Path, output_format: str, include_volatile: bool) -> int:
+    """Show drift between two snapshots (property, old value, new value, per resource)
+    or two JSON reports (findings new, fixed, unchanged).
+
+    \b
+    Exit codes: 0 no drift · 1 drift · 2 bad input
+                3 snapshots only partly comparable (a part was not collected), no drift seen
+    """
+    kinds = (_kind(old), _kind(new))
+    if kinds[0] != kinds[1]:
+        raise UsageError(
+            f"{old} is a {kinds[0]} and {new} is a {kinds[1]}: compare two snapshots "
+            "or two JSON reports"
+        )
+    if kinds[0] == SNAPSHOT:
+        snapshots = diff_snapshots(
+            load_snapshot(old), load_snapshot(new), include_volatile=include_volatile
+        )
+        out(_snapshot_json(snapshots) if output_format == "json" else _snapshot_text(snapshots))
+        if snapshots.has_drift:
+            return ExitCode.FAILED
+        return ExitCode.INCOMPLETE if snapshots.not_compared else ExitCode.CLEAN
+    reports = diff_reports(load_report(old), load_report(new))
+    out(_report_json(reports) if output_format == "json" else _report_text(reports))
+    return ExitCode.FAILED if reports.has_drift else ExitCode.CLEAN
+
+
+def _kind(path: Path) -> str:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError([Problem(str(path), 1, 1, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError([Problem(str(path), 1, 1, "", f"cannot read file: {error}")]) from None
+    except json.JSONDecodeError as error:
+        raise InputError(
+            [Problem(str(path), error.lineno, error.colno, "", f"not valid JSON: {error.msg}")]
+        ) from None
+    if isinstance(document, dict) and "findings" in document:
+        return REPORT
+    if isinstance(document, dict) and "collected_at" in document:
+        return SNAPSHOT
+    raise InputError(
+        [Problem(str(path), 1, 1, "", "neither an engram-audit snapshot nor a JSON report")]
+    )
+
+
+def _value(value: Any) -> str:
+    return "(absent)" if value == ABSENT else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _snapshot_text(diff: SnapshotDiff) -> str:
+    span = (
+        f"{diff.old.environment} {diff.old.collected_at.isoformat()} -> "
+        f"{diff.new.environment} {diff.new.collected_at.isoformat()}"
+    )
+    lines = [
+        f"drift: {len(diff.resources)} resource(s) changed, {span}"
+        if diff.has_drift
+        else f"no drift: {span}"
+    ]
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    for resource in diff.resources:
+        suffix = f" ({resource.kind})" if resource.kind != "changed" else ""
+        lines.append(f"{marks[resource.kind]} {resource.resource}{suffix}")
+        lines += [
+            f"    {change.path}: {_value(change.old)} -> {_value(change.new)}"
+            for change in resource.changes
+        ]
+    if diff.not_compared:
+        lines.append("not compared (unknown, not counted as drift):")
+        lines += [f"  {note}" for note in diff.not_compared]
+    return "\n".join(lines) + "\n"
+
+
+def _snapshot_json(diff: SnapshotDiff) -> str:
+    document = {
+        "kind": SNAPSHOT,
+        "drift": diff.has_drift,
+        "old": {
+            "environment": diff.old.environment,
+            "collected_at": diff.old.collected_at.isoformat(),
+        },
+        "new": {
+            "environment": diff.new.environment,
+            "collected_at": diff.new.collected_at.isoformat(),
+        },
+        "resources": [
+            {"resource": r.resource, "kind": r.kind, "changes": changes_as_dict(r.changes)}
+            for r in diff.resources
+        ],
+        "not_compared": list(diff.not_compared),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _report_text(diff: ReportDiff) -> str:
+    lines = [
+        f"{'drift' if diff.has_drift else 'no drift'}: {len(diff.new_findings)} new, "
+        f"{len(diff.fixed)} fixed, {len(diff.unchanged)} unchanged "
+        f"({diff.old.environment} {diff.old.generated_at.isoformat()} -> "
+        f"{diff.new.environment} {diff.new.generated_at.isoformat()})"
+    ]
+    for title, changes in (
+        ("new", diff.new_findings),
+        ("fixed", diff.fixed),
+        ("unchanged", diff.unchanged),
+    ):
+        if changes:
+            lines.append(f"{title}:")
+            lines += [f"  {_finding_line(change)}" for change in changes]
+    return "\n".join(lines) + "\n"
+
+
+def _finding_line(change: FindingChange) -> str:
+    status = f"{change.old_status or 'absent'} -> {change.new_status or 'absent'}"
+    return f"{change.severity:<8} {change.rule} on {change.resource} ({status})"
+
+
+def _report_json(diff: ReportDiff) -> str:
+    def rows(changes: tuple[FindingChange, ...]) -> list[dict[str, Any]]:
+        return [
+            {
+                "rule": c.rule,
+                "resource": c.resource,
+                "severity": c.severity,
+                "title": c.title,
+                "old_status": c.old_status,
+                "new_status": c.new_status,
+            }
+            for c in changes
+        ]
+
+    document = {
+        "kind": REPORT,
+        "drift": diff.has_drift,
+        "old": {
+            "environment": diff.old.environment,
+            "generated_at": diff.old.generated_at.isoformat(),
+        },
+        "new": {
+            "environment": diff.new.environment,
+            "generated_at": diff.new.generated_at.isoformat(),
+        },
+        "new_findings": rows(diff.new_findings),
+        "fixed": rows(diff.fixed),
+        "unchanged": rows(diff.unchanged),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,262 @@
+"""Drift: what changed between two snapshots (per resource, per property) or two reports.
+
+Snapshot drift compares configuration, not activity: runtime statistics that change on every
+collection (connection counts, row counts, vacuum times, backups taken, statement timings,
+retention counts) are left out unless ``include_volatile`` is set, so a nightly job reports
+drift only when someone changed something. A part that one side did not collect (``None``)
+cannot be compared; it is listed under ``not_compared``, never reported as unchanged.
+
+Lists are matched by their natural key (firewall rules by name, tables by schema and table,
+indexes by name ...) so a reordering is not drift and a change names the item that changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from engram_audit.model import Finding, Report, Snapshot, Status
+
+ABSENT = "<absent>"
+
+# Paths (``*`` matches anything) whose values change on every collection.
+VOLATILE_PATHS: tuple[str, ...] = (
+    "backups",
+    "backups[*",
+    "resource.systemData*",
+    "connections*",
+    "own_session*",
+    "client_sessions*",
+    "vacuums*",
+    "statements*",
+    "database_size_bytes",
+    "tables[*].n_live_tup",
+    "tables[*].n_dead_tup",
+    "tables[*].last_*",
+    "session_retention.counts*",
+    "expired_facts.count",
+)
+
+# Natural keys tried in order for a list of objects; the first that every item has, uniquely.
+_NATURAL_KEYS: tuple[tuple[str, ...], ...] = (
+    ("schema_name", "table", "name"),
+    ("schema_name", "table", "column"),
+    ("schema_name", "table"),
+    ("name",),
+    ("id",),
+    ("metric_name",),
+    ("queryid",),
+    ("state",),
+    ("tenant",),
+    ("object_id",),
+    ("pid",),
+    ("variable",),
+)
+_PROBLEMS = (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class ResourceDrift:
+    resource: str
+    kind: str  # added | removed | changed
+    changes: tuple[PropertyChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    old: Snapshot
+    new: Snapshot
+    resources: tuple[ResourceDrift, ...]
+    not_compared: tuple[str, ...]
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.resources)
+
+
+@dataclass(frozen=True)
+class FindingChange:
+    rule: str
+    resource: str
+    severity: str
+    title: str
+    old_status: str | None
+    new_status: str | None
+
+
+@dataclass(frozen=True)
+class ReportDiff:
+    old: Report
+    new: Report
+    new_findings: tuple[FindingChange, ...]
+    fixed: tuple[FindingChange, ...]
+    unchanged: tuple[FindingChange, ...]
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.new_findings or self.fixed)
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+
+def diff_snapshots(old: Snapshot, new: Snapshot, *, include_volatile: bool = False) -> SnapshotDiff:
+    before, after = _resources(old), _resources(new)
+    drifts: list[ResourceDrift] = []
+    not_compared: list[str] = [
+        f"{label} snapshot: {issue.source.value} {issue.resource}"
+        + (f" ({issue.part})" if issue.part else "")
+        + f": {issue.reason}"
+        for label, snapshot in (("old", old), ("new", new))
+        for issue in snapshot.issues
+    ]
+    for source, label in (("azure", "Azure"), ("postgres", "PostgreSQL"), ("dsn", "DSN")):
+        if (getattr(old, source) is None) != (getattr(new, source) is None):
+            side = "old" if getattr(old, source) is None else "new"
+            not_compared.append(f"{label} state was not collected in the {side} snapshot")
+
+    for key in sorted(before.keys() | after.keys()):
+        if key not in after:
+            if getattr(new, before[key][0]) is not None:
+                drifts.append(ResourceDrift(before[key][1], "removed"))
+            continue
+        if key not in before:
+            if getattr(old, after[key][0]) is not None:
+                drifts.append(ResourceDrift(after[key][1], "added"))
+            continue
+        name = after[key][1]
+        changes, skipped = _compare(before[key][2], after[key][2], include_volatile)
+        not_compared += [
+            f"{name}: {part} not collected in the {side} snapshot" for part, side in skipped
+        ]
+        if changes:
+            drifts.append(ResourceDrift(name, "changed", tuple(changes)))
+    return SnapshotDiff(old, new, tuple(drifts), tuple(not_compared))
+
+
+def _resources(snapshot: Snapshot) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """identity -> (section, display name, properties)."""
+    found: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for server in snapshot.azure.servers if snapshot.azure else ():
+        found[server.id.rstrip("/").casefold()] = ("azure", server.id, _dump(server, {"id"}))
+    for database in snapshot.postgres.databases if snapshot.postgres else ():
+        name = f"postgresql://{database.target}"
+        found[name] = ("postgres", name, _dump(database, {"target"}))
+    for entry in snapshot.dsn.entries if snapshot.dsn else ():
+        name = f"env:{entry.variable}"
+        found[name] = ("dsn", name, _dump(entry, {"variable"}))
+    return found
+
+
+def _dump(model: BaseModel, exclude: set[str]) -> dict[str, Any]:
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude=exclude)
+    return dumped
+
+
+def _compare(
+    old: dict[str, Any], new: dict[str, Any], include_volatile: bool
+) -> tuple[list[PropertyChange], list[tuple[str, str]]]:
+    changes: list[PropertyChange] = []
+    skipped: list[tuple[str, str]] = []
+    for part in sorted(old.keys() | new.keys()):
+        left, right = old.get(part), new.get(part)
+        if (left is None) != (right is None) and not _volatile(part, include_volatile):
+            # None is "not collected": unknown, so neither drift nor "same".
+            skipped.append((part, "old" if left is None else "new"))
+            continue
+        flat_old = dict(_flatten(left, part))
+        flat_new = dict(_flatten(right, part))
+        for path in sorted(flat_old.keys() | flat_new.keys()):
+            if _volatile(path, include_volatile):
+                continue
+            before, after = flat_old.get(path, ABSENT), flat_new.get(path, ABSENT)
+            if before != after:
+                changes.append(PropertyChange(path, before, after))
+    return changes, skipped
+
+
+def _flatten(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for key in sorted(value):
+            yield from _flatten(value[key], f"{path}.{key}")
+        return
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        keys = _natural_key(value)
+        for index, item in enumerate(value):
+            label = "/".join(str(item[k]) for k in keys) if keys else str(index)
+            yield from _flatten(item, f"{path}[{label}]")
+        return
+    yield path, value
+
+
+def _natural_key(items: list[dict[str, Any]]) -> tuple[str, ...]:
+    for keys in _NATURAL_KEYS:
+        if all(all(k in item for k in keys) for item in items):
+            values = [tuple(item[k] for k in keys) for item in items]
+            if len(set(map(json.dumps, values))) == len(values):
+                return keys
+    return ()
+
+
+_VOLATILE = [
+    re.compile("^" + ".*".join(map(re.escape, pattern.split("*"))) + "$")
+    for pattern in VOLATILE_PATHS
+]
+
+
+def _volatile(path: str, include_volatile: bool) -> bool:
+    return not include_volatile and any(pattern.match(path) for pattern in _VOLATILE)
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def diff_reports(old: Report, new: Report) -> ReportDiff:
+    """Findings needing attention (fail, error) that appeared, went away, or stayed."""
+    before = {finding.identity: finding for finding in old.findings}
+    after = {finding.identity: finding for finding in new.findings}
+    new_findings: list[FindingChange] = []
+    fixed: list[FindingChange] = []
+    unchanged: list[FindingChange] = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        was_problem = was is not None and was.status in _PROBLEMS
+        is_problem = now is not None and now.status in _PROBLEMS
+        shown = now if now is not None else was
+        if shown is None:  # the key came from one side, so one side exists
+            continue
+        change = _change(shown, was, now)
+        if is_problem and not was_problem:
+            new_findings.append(change)
+        elif was_problem and not is_problem:
+            fixed.append(change)
+        elif was_problem and is_problem:
+            unchanged.append(change)
+    return ReportDiff(old, new, tuple(new_findings), tuple(fixed), tuple(unchanged))
+
+
+def _change(shown: Finding, was: Finding | None, now: Finding | None) -> FindingChange:
+    return FindingChange(
+        rule=shown.rule,
+        resource=shown.resource,
+        severity=shown.severity.value,
+        title=shown.title,
+        old_status=was.status.value if was else None,
+        new_status=now.status.value if now else None,
+    )
+
+
+def changes_as_dict(changes: Iterable[PropertyChange]) -> list[dict[str, Any]]:
+    return [{"property": c.path, "old": c.old, "new": c.new} for c in changes]
