@@ -1,0 +1,342 @@
+"""A local HTTPS Azure Resource Manager emulator for tests and benchmarks.
+
+It serves ARM-shaped JSON from routes built by :mod:`tests.support.arm_world` (the official
+REST examples and the project's fixtures), pages long lists and rewrites every ``nextLink`` to
+itself, checks the bearer token, injects faults on demand (latency, 429 + Retry-After, 401,
+403, 404, 500, dropped connections), records every request, and answers anything that is not
+a GET with 405 plus a recorded violation: the collector must never write to Azure.
+
+Usage::
+
+    with ArmEmulator(token="t0k3n") as arm:
+        arm.add_world(load_world("fixtures/arm/prod-compliant.json"))
+        arm.inject(r"/configurations$", Fault(status=403, error_code="AuthorizationFailed"))
+        ...  # point the SDK at arm.url with REQUESTS_CA_BUNDLE=arm.ca_pem
+        assert arm.violations == []
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+
+from tests.support.arm_world import ArmWorld, normalise_path
+
+STATS_PATH = "/_emulator/stats"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of (or before) answering a matching request.
+
+    ``status`` answers with that ARM error; ``drop`` closes the connection without a response;
+    ``latency`` delays the answer. ``times`` limits how many matching requests it applies to
+    (None: every one), so a transient fault followed by success can be expressed.
+    """
+
+    status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    latency: float = 0.0
+    drop: bool = False
+    times: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorized: bool
+    status: int
+
+    @property
+    def api_version(self) -> str | None:
+        values = self.query.get("api-version")
+        return values[0] if values else None
+
+    @property
+    def continuation(self) -> bool:
+        return any(key.casefold() == "$skiptoken" for key in self.query)
+
+
+@dataclass
+class _ActiveFault:
+    pattern: re.Pattern[str]
+    fault: Fault
+    remaining: int | None
+
+
+@dataclass
+class TlsMaterial:
+    """A throwaway CA and a server certificate for 127.0.0.1; build once per test session."""
+
+    ca: trustme.CA = field(default_factory=trustme.CA)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="arm-emulator-")))
+
+    def __post_init__(self) -> None:
+        self.server_cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_pem = self.directory / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_pem))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.server_cert.configure_cert(context)
+        return context
+
+
+_ERROR_CODES = {
+    401: "InvalidAuthenticationToken",
+    403: "AuthorizationFailed",
+    404: "ResourceNotFound",
+    405: "MethodNotAllowed",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+}
+
+
+class ArmEmulator:
+    def __init__(
+        self,
+        *,
+        token: str = "emulator-token",
+        tls: TlsMaterial | None = None,
+        latency: float = 0.0,
+        page_size: int = 100,
+    ) -> None:
+        self.token = token
+        self.tls = tls or TlsMaterial()
+        self.latency = latency
+        self.world = ArmWorld(page_size=page_size)
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[str] = []
+        self._faults: list[_ActiveFault] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> ArmEmulator:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.emulator = self
+        server.socket = self.tls.server_context().wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="arm-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ArmEmulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "emulator not started"
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def ca_pem(self) -> str:
+        return str(self.tls.ca_pem)
+
+    # --- content ------------------------------------------------------------------------
+
+    def add_world(self, document: dict[str, Any]) -> None:
+        self.world.add_document(document)
+
+    # --- faults -------------------------------------------------------------------------
+
+    def inject(self, path_pattern: str, fault: Fault) -> None:
+        """Apply ``fault`` to requests whose path matches ``path_pattern`` (regex, any case)."""
+        with self._lock:
+            self._faults.append(
+                _ActiveFault(re.compile(path_pattern, re.IGNORECASE), fault, fault.times)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for active in self._faults:
+                if active.remaining == 0 or not active.pattern.search(path):
+                    continue
+                if active.remaining is not None:
+                    active.remaining -= 1
+                return active.fault
+        return None
+
+    # --- the request log ----------------------------------------------------------------
+
+    def record(self, entry: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.violations.clear()
+
+    def requests_matching(self, path_pattern: str) -> list[RecordedRequest]:
+        pattern = re.compile(path_pattern, re.IGNORECASE)
+        with self._lock:
+            return [entry for entry in self.requests if pattern.search(entry.path)]
+
+    def methods(self) -> set[str]:
+        with self._lock:
+            return {entry.method for entry in self.requests}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    emulator: ArmEmulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the emulator's record is the log."""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def do_PATCH(self) -> None:
+        self._answer()
+
+    def do_DELETE(self) -> None:
+        self._answer()
+
+    def do_HEAD(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        emulator = self.server.emulator
+        parts = urlsplit(self.path)
+        path = re.sub(r"/{2,}", "/", parts.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        self._drain_body()
+
+        if path == STATS_PATH:
+            with emulator._lock:
+                count = len(emulator.requests)
+            self._send_json(200, {"requests": count})
+            return
+
+        authorized = self.headers.get("Authorization") == f"Bearer {emulator.token}"
+        status, body, headers = self._resolve(emulator, path, query, authorized)
+        if status < 0:  # dropped connection
+            emulator.record(RecordedRequest(self.command, path, query, authorized, 0))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        emulator.record(RecordedRequest(self.command, path, query, authorized, status))
+        self._send_json(status, body, headers)
+
+    def _resolve(
+        self,
+        emulator: ArmEmulator,
+        path: str,
+        query: dict[str, list[str]],
+        authorized: bool,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.command != "GET":
+            with emulator._lock:
+                emulator.violations.append(f"{self.command} {path}")
+            return _error(405, f"engram-audit must only read: {self.command} is refused")
+
+        fault = emulator._take_fault(path)
+        delay = emulator.latency + (fault.latency if fault else 0.0)
+        if delay:
+            time.sleep(delay)
+        if fault is not None and fault.drop:
+            return -1, {}, {}
+        if fault is not None and fault.status is not None:
+            status, body, headers = _error(fault.status, fault.message, fault.error_code)
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            return status, body, headers
+        if not authorized:
+            return _error(401, "The access token is missing or invalid.")
+
+        skiptoken = next(
+            (values[0] for key, values in query.items() if key.casefold() == "$skiptoken"), None
+        )
+        found = emulator.world.lookup(normalise_path(path), skiptoken)
+        if found.status != 200:
+            return _error(found.status, found.message, found.code)
+        return 200, _rewrite_next_link(found.body, emulator.url), {}
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+
+def _error(
+    status: int, message: str | None = None, code: str | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    error_code = code or _ERROR_CODES.get(status, "Error")
+    text = message or f"Emulated ARM error {status} ({error_code})."
+    return status, {"error": {"code": error_code, "message": text}}, {}
+
+
+def _rewrite_next_link(body: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Point a page's nextLink at the emulator, whatever host the fixture or example named."""
+    link = body.get("nextLink")
+    if not isinstance(link, str) or not link:
+        return body
+    parts = urlsplit(link)
+    rewritten = f"{origin}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    return {**body, "nextLink": rewritten}

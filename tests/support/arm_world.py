@@ -1,0 +1,266 @@
+"""The emulator's content: ARM resources and lists, built from fixture documents.
+
+A world document (``fixtures/arm/*.json``) looks like::
+
+    {
+      "subscriptionId": "...",
+      "servers": [
+        {"server": {...flexibleServers body with its id...},
+         "configurations": [...], "firewallRules": [...], "backups": [...],
+         "databases": [...], "administrators": [...], "privateEndpointConnections": [...],
+         "replicas": [...], "advancedThreatProtectionSettings": [...],
+         "diagnosticSettings": [...]}
+      ],
+      "metricAlerts": [...],
+      "pages": [{"path": "...", "skiptoken": null, "body": {...}}]
+    }
+
+Each child list becomes the collection under the server's id (paged by ``page_size``), and
+every item with an ``id`` can also be read on its own. A child given as ``{"pages": [body,
+...]}`` is served page by page verbatim (official examples carry a ``nextLink`` to the real ARM
+host; the emulator rewrites it to itself and serves the next page under its ``$skiptoken``).
+Lookups are case-insensitive, like ARM's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = REPO_ROOT / "fixtures" / "arm"
+OFFICIAL = FIXTURES / "official"
+
+PROVIDER = "/providers/Microsoft.DBforPostgreSQL/flexibleServers"
+
+# Fixture key -> path segment under the server id.
+CHILDREN: dict[str, str] = {
+    "configurations": "/configurations",
+    "firewallRules": "/firewallRules",
+    "backups": "/backups",
+    "databases": "/databases",
+    "administrators": "/administrators",
+    "privateEndpointConnections": "/privateEndpointConnections",
+    "replicas": "/replicas",
+    "advancedThreatProtectionSettings": "/advancedThreatProtectionSettings",
+    "diagnosticSettings": "/providers/Microsoft.Insights/diagnosticSettings",
+}
+
+_SERVER_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
+    r"/providers/microsoft\.dbforpostgresql/flexibleservers/(?P<name>[^/]+)",
+    re.IGNORECASE,
+)
+
+
+def normalise_path(path: str) -> str:
+    return re.sub(r"/{2,}", "/", path).rstrip("/").casefold()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    status: int
+    body: dict[str, Any]
+    code: str | None = None
+    message: str | None = None
+
+
+class ArmWorld:
+    def __init__(self, *, page_size: int) -> None:
+        self.page_size = page_size
+        self._resources: dict[str, dict[str, Any]] = {}
+        self._lists: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self._pages: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._subscriptions: set[str] = set()
+        self._groups: set[str] = set()
+
+    # --- building -----------------------------------------------------------------------
+
+    def add_document(self, document: dict[str, Any]) -> None:
+        subscription = document.get("subscriptionId")
+        if subscription:
+            self.add_subscription(subscription)
+        for bundle in document.get("servers", []):
+            self.add_server(bundle)
+        if subscription and "metricAlerts" in document:
+            self.add_metric_alerts(subscription, document["metricAlerts"])
+        for page in document.get("pages", []):
+            self.add_page(page["path"], page.get("skiptoken"), page["body"])
+
+    def add_subscription(self, subscription: str) -> None:
+        self._subscriptions.add(subscription.casefold())
+        alerts = f"/subscriptions/{subscription}/providers/Microsoft.Insights/metricAlerts"
+        self._lists.setdefault(normalise_path(alerts), (alerts, []))
+        servers = f"/subscriptions/{subscription}{PROVIDER}"
+        self._lists.setdefault(normalise_path(servers), (servers, []))
+
+    def add_group(self, subscription: str, group: str) -> None:
+        self.add_subscription(subscription)
+        group_id = f"/subscriptions/{subscription}/resourceGroups/{group}"
+        self._groups.add(normalise_path(group_id))
+        servers = f"{group_id}{PROVIDER}"
+        self._lists.setdefault(normalise_path(servers), (servers, []))
+
+    def add_server(self, bundle: dict[str, Any]) -> None:
+        server = bundle["server"]
+        server_id: str = server["id"]
+        match = _SERVER_ID.match(server_id)
+        if match is None:
+            raise ValueError(f"not a flexible server id: {server_id}")
+        subscription, group = match["sub"], match["rg"]
+        self.add_group(subscription, group)
+        self._resources[normalise_path(server_id)] = server
+        for listing in (
+            f"/subscriptions/{subscription}{PROVIDER}",
+            f"/subscriptions/{subscription}/resourceGroups/{group}{PROVIDER}",
+        ):
+            self._lists[normalise_path(listing)][1].append(server)
+        for key, segment in CHILDREN.items():
+            child = bundle.get(key, [])
+            path = f"{server_id}{segment}"
+            if isinstance(child, dict) and "pages" in child:
+                self.add_pages(path, child["pages"])
+            else:
+                self.add_list(path, child)
+
+    def add_metric_alerts(self, subscription: str, alerts: list[dict[str, Any]]) -> None:
+        self.add_subscription(subscription)
+        path = f"/subscriptions/{subscription}/providers/Microsoft.Insights/metricAlerts"
+        self._lists[normalise_path(path)][1].extend(alerts)
+
+    def add_list(self, path: str, items: list[dict[str, Any]]) -> None:
+        self._lists[normalise_path(path)] = (path, list(items))
+        for item in items:
+            if isinstance(item.get("id"), str):
+                self._resources.setdefault(normalise_path(item["id"]), item)
+
+    def add_pages(self, path: str, pages: list[dict[str, Any]]) -> None:
+        """Serve ``pages`` verbatim, each under the ``$skiptoken`` the previous nextLink names."""
+        token: str | None = None
+        for index, page in enumerate(pages):
+            body = dict(page)
+            if index + 1 < len(pages):
+                link = body.get("nextLink") or f"https://management.azure.com{path}"
+                next_token = _skiptoken(link) or f"page{index + 1}"
+                if _skiptoken(link) is None:
+                    link += ("&" if "?" in link else "?") + f"$skiptoken={next_token}"
+                body["nextLink"] = link
+            else:
+                next_token = None
+                body.pop("nextLink", None)
+            self.add_page(path, token, body)
+            for item in body.get("value", []):
+                if isinstance(item.get("id"), str):
+                    self._resources.setdefault(normalise_path(item["id"]), item)
+            token = next_token
+
+    def add_page(self, path: str, skiptoken: str | None, body: dict[str, Any]) -> None:
+        self._pages[(normalise_path(path), skiptoken)] = body
+
+    # --- serving ------------------------------------------------------------------------
+
+    def lookup(self, path: str, skiptoken: str | None) -> Lookup:
+        page = self._pages.get((path, skiptoken))
+        if page is not None:
+            return Lookup(200, page)
+        if skiptoken is None and path in self._resources:
+            return Lookup(200, self._resources[path])
+        if path in self._lists:
+            return self._page_of(path, skiptoken)
+        return self._not_found(path)
+
+    def _page_of(self, path: str, skiptoken: str | None) -> Lookup:
+        original, items = self._lists[path]
+        index = 0
+        if skiptoken is not None:
+            if not skiptoken.startswith("page") or not skiptoken[4:].isdigit():
+                return Lookup(400, {}, "InvalidSkipToken", f"Unknown $skiptoken {skiptoken!r}.")
+            index = int(skiptoken[4:])
+        start = index * self.page_size
+        body: dict[str, Any] = {"value": items[start : start + self.page_size]}
+        if start + self.page_size < len(items):
+            body["nextLink"] = (
+                f"https://management.azure.com{original}"
+                f"?api-version=2025-08-01&$skiptoken=page{index + 1}"
+            )
+        return Lookup(200, body)
+
+    def _not_found(self, path: str) -> Lookup:
+        match = re.match(r"^/subscriptions/([^/]+)", path)
+        if match and match[1] not in self._subscriptions:
+            return Lookup(
+                404,
+                {},
+                "SubscriptionNotFound",
+                f"The subscription '{match[1]}' could not be found.",
+            )
+        group = re.match(r"^(/subscriptions/[^/]+/resourcegroups/([^/]+))", path)
+        if group and group[1] not in self._groups:
+            return Lookup(
+                404, {}, "ResourceGroupNotFound", f"Resource group '{group[2]}' could not be found."
+            )
+        server = _SERVER_ID.match(path)
+        parent = normalise_path(server[0]) if server else None
+        if server and parent != path and parent not in self._resources:
+            return Lookup(
+                404,
+                {},
+                "ParentResourceNotFound",
+                f"Can not perform requested operation on nested resource. Parent resource "
+                f"'{server['name']}' not found.",
+            )
+        name = path.rsplit("/", 1)[-1]
+        return Lookup(404, {}, "ResourceNotFound", f"The Resource '{name}' was not found.")
+
+
+def _skiptoken(link: str) -> str | None:
+    for key, values in parse_qs(urlsplit(link).query).items():
+        if key.casefold() == "$skiptoken" and values:
+            return values[0]
+    return None
+
+
+# --- fixture loading -------------------------------------------------------------------------
+
+
+def load_world(name: str) -> dict[str, Any]:
+    """A world from ``fixtures/arm/<name>.json``."""
+    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return document
+
+
+def official_example(relative: str) -> dict[str, Any]:
+    """One official REST example (``2025-08-01/ServersGet.json``), vendored under fixtures."""
+    document: dict[str, Any] = json.loads((OFFICIAL / relative).read_text())
+    return document
+
+
+def example_body(relative: str, status: str = "200") -> dict[str, Any]:
+    body: dict[str, Any] = official_example(relative)["responses"][status]["body"]
+    return body
+
+
+def official_server_examples() -> list[tuple[str, dict[str, Any]]]:
+    """Every server body in the official examples: (label, body), bodies from GET, PUT and lists."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(OFFICIAL.glob("20*/*.json")):
+        document = json.loads(path.read_text())
+        relative = f"{path.parent.name}/{path.name}"
+        for status, response in document.get("responses", {}).items():
+            body = response.get("body") or {}
+            candidates = body.get("value", []) if "value" in body else [body]
+            for index, candidate in enumerate(candidates):
+                if _is_server_body(candidate):
+                    found.append((f"{relative}#{status}[{index}]", candidate))
+    return found
+
+
+def _is_server_body(body: dict[str, Any]) -> bool:
+    kind = str(body.get("type", "")).casefold()
+    return kind == "microsoft.dbforpostgresql/flexibleservers" or (
+        "sku" in body and isinstance(body.get("properties"), dict) and "type" not in body
+    )
