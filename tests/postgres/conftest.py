@@ -1,0 +1,25 @@
+"""Session-scoped real servers: each kind is started once, seeded, and stopped at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.pg_servers import KINDS, SeededServer, seeded_server
+
+
+@pytest.fixture(scope="session", params=KINDS, ids=[kind.id for kind in KINDS])
+def pg(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SeededServer]:
+    kind = request.param
+    with seeded_server(kind, Path(tmp_path_factory.mktemp(kind.id))) as server:
+        yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/postgres/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.postgres)

@@ -1,0 +1,317 @@
+"""What the collector gathers from a real, seeded server: the same suite on PG 16, 17 and 18."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from engram_audit.collectors.postgres import PostgresCollection, PostgresRequest, collect_postgres
+from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
+from engram_audit.model.snapshot import PostgresDatabase
+from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
+
+PLAN = CollectionPlan(
+    environment="prod",
+    session_retention=SessionRetentionPlan(),
+    expired_facts=ExpiredFactsPlan(),
+)
+EMBEDDING_TABLES = (
+    "entity_embeddings",
+    "fact_embeddings",
+    "message_embeddings",
+    "summary_embeddings",
+)
+
+
+@pytest.fixture(scope="session")
+def app_sessions(pg: SeededServer) -> Iterator[dict[str, int]]:
+    """Application sessions open while collecting: plaintext, and TLS where the server has it."""
+    pids: dict[str, int] = {}
+    connections = [psycopg.connect(pg.app_dsn(tls=False), application_name="zep-plain")]
+    if pg.kind.tls:
+        connections.append(psycopg.connect(pg.app_dsn(tls=True), application_name="zep-tls"))
+    for connection in connections:
+        pids[connection.info.parameter_status("application_name") or ""] = (
+            connection.info.backend_pid
+        )
+    yield pids
+    for connection in connections:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def collected(pg: SeededServer, app_sessions: dict[str, int]) -> PostgresCollection:
+    """One collection as the least-privilege auditor, over verified TLS where the server has it."""
+    return collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls)), PLAN)
+
+
+@pytest.fixture(scope="session")
+def database(collected: PostgresCollection) -> PostgresDatabase:
+    assert len(collected.section.databases) == 1
+    return collected.section.databases[0]
+
+
+def test_least_privilege_role_collects_everything_the_server_has(
+    pg: SeededServer, collected: PostgresCollection
+) -> None:
+    parts = {issue.part for issue in collected.issues}
+    assert parts == (set() if pg.kind.statements else {"statements"}), collected.issues
+
+
+def test_target_names_host_port_and_database_without_credentials(
+    pg: SeededServer, database: PostgresDatabase
+) -> None:
+    assert database.target == f"127.0.0.1:{pg.server.port}/zep"
+    assert database.host == "127.0.0.1"
+    assert database.port == pg.server.port
+    assert "auditor" not in database.target
+
+
+def test_server_version_and_size(pg: SeededServer, database: PostgresDatabase) -> None:
+    assert database.server_version_num is not None
+    assert database.server_version_num // 10000 == pg.kind.major
+    assert database.server_version is not None
+    assert database.server_version.startswith(str(pg.kind.major))
+    assert database.database_size_bytes is not None
+    assert database.database_size_bytes > 1_000_000
+
+
+def test_settings_hold_all_of_pg_settings_with_units_and_sources(
+    database: PostgresDatabase,
+) -> None:
+    settings = database.settings
+    assert settings is not None
+    assert len(settings) > 250
+    assert settings["max_connections"].setting == "100"
+    assert settings["shared_buffers"].unit == "8kB"
+    assert settings["port"].source == "configuration file"
+    assert settings["work_mem"].source == "default"
+
+
+def test_the_session_itself_is_read_only_bounded_and_named(database: PostgresDatabase) -> None:
+    settings = database.settings
+    assert settings is not None
+    assert settings["default_transaction_read_only"].setting == "on"
+    assert settings["statement_timeout"].setting == "15000"
+    assert settings["lock_timeout"].setting == "15000"
+    assert settings["application_name"].setting == "engram-audit"
+
+
+def test_connections_by_state_count_every_client_backend(
+    database: PostgresDatabase, app_sessions: dict[str, int]
+) -> None:
+    assert database.connections is not None
+    states = {state.state: state.count for state in database.connections}
+    assert states.get("active", 0) >= 1  # our own session, running the query
+    assert sum(states.values()) >= 1 + len(app_sessions)
+
+
+def test_own_session_tls_matches_how_we_connected(
+    pg: SeededServer, database: PostgresDatabase
+) -> None:
+    own = database.own_session
+    assert own is not None
+    assert own.application_name == "engram-audit"
+    assert own.usename == "auditor"
+    assert own.ssl is pg.kind.tls
+    if pg.kind.tls:
+        assert own.version in ("TLSv1.2", "TLSv1.3")
+        assert own.cipher
+
+
+def test_own_session_plaintext_on_the_tls_server_too(pg: SeededServer) -> None:
+    if not pg.kind.tls:
+        pytest.skip("only the PG17 build has OpenSSL: plaintext is covered by the other servers")
+    collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(tls=False)), PLAN)
+    own = collection.section.databases[0].own_session
+    assert own is not None
+    assert own.ssl is False
+    assert own.version is None
+
+
+def test_client_sessions_report_tls_per_backend(
+    pg: SeededServer, database: PostgresDatabase, app_sessions: dict[str, int]
+) -> None:
+    assert database.client_sessions is not None
+    by_pid = {session.pid: session for session in database.client_sessions}
+    plain = by_pid[app_sessions["zep-plain"]]
+    assert plain.ssl is False
+    assert plain.client_addr == "127.0.0.1"
+    assert plain.usename == "zep_app"
+    assert plain.backend_type == "client backend"
+    if pg.kind.tls:
+        encrypted = by_pid[app_sessions["zep-tls"]]
+        assert encrypted.ssl is True
+        assert encrypted.version in ("TLSv1.2", "TLSv1.3")
+    own = database.own_session
+    assert own is not None
+    assert own.pid not in by_pid
+
+
+def test_extensions_with_installed_and_newest_versions(
+    pg: SeededServer, database: PostgresDatabase
+) -> None:
+    assert database.extensions is not None
+    extensions = {extension.name: extension for extension in database.extensions}
+    assert extensions["plpgsql"].schema_name == "pg_catalog"
+    if pg.kind.vector_version is None:
+        assert "vector" not in extensions
+    else:
+        vector = extensions["vector"]
+        assert vector.version == pg.kind.vector_version
+        assert vector.default_version == pg.kind.vector_version
+        assert vector.schema_name == "public"
+    assert ("pg_stat_statements" in extensions) is pg.kind.statements
+
+
+def test_vector_columns_with_dimensions(pg: SeededServer, database: PostgresDatabase) -> None:
+    if pg.kind.vector_version is None:
+        assert database.vector_columns == ()  # collected: none exist without pgvector
+        pytest.skip("no pgvector in this PostgreSQL 17 build: vector columns cannot exist")
+    assert database.vector_columns is not None
+    columns = {(c.table, c.column): c for c in database.vector_columns}
+    assert sorted(table for table, _ in columns) == sorted(EMBEDDING_TABLES)
+    assert {c.type for c in columns.values()} == {"vector"}
+    assert {c.dimensions for c in columns.values()} == {1536}
+
+
+def test_vector_indexes_with_method_opclass_options_validity(
+    pg: SeededServer, database: PostgresDatabase
+) -> None:
+    if pg.kind.vector_version is None:
+        assert database.vector_indexes == ()
+        pytest.skip("no pgvector in this PostgreSQL 17 build: vector indexes cannot exist")
+    assert database.vector_indexes is not None
+    indexes = {index.table: index for index in database.vector_indexes}
+    assert set(indexes) == {"entity_embeddings", "fact_embeddings", "message_embeddings"}
+    good = indexes["message_embeddings"]
+    assert (good.method, good.opclasses, good.columns) == (
+        "hnsw",
+        ("vector_cosine_ops",),
+        ("embedding",),
+    )
+    assert good.options == {"m": "16", "ef_construction": "64"}
+    assert good.valid
+    ivfflat = indexes["fact_embeddings"]
+    assert (ivfflat.method, ivfflat.options) == ("ivfflat", {"lists": "100"})
+    weak = indexes["entity_embeddings"]
+    assert (weak.opclasses, weak.options) == (
+        ("vector_l2_ops",),
+        {"m": "4", "ef_construction": "16"},
+    )
+
+
+def test_invalid_index_from_failed_concurrent_build(database: PostgresDatabase) -> None:
+    assert database.invalid_indexes is not None
+    assert [(i.schema_name, i.table, i.name) for i in database.invalid_indexes] == [
+        ("public", "sessions", "sessions_user_id_unique_idx")
+    ]
+
+
+def test_table_stats_and_autovacuum_overrides(pg: SeededServer, database: PostgresDatabase) -> None:
+    assert database.tables is not None
+    tables = {table.table: table for table in database.tables}
+    expected = {"users", "sessions", "messages", "facts"}
+    if pg.kind.vector_version is not None:
+        expected |= set(EMBEDDING_TABLES)
+    assert set(tables) == expected
+    assert tables["messages"].autovacuum_enabled is False
+    assert all(t.autovacuum_enabled is None for name, t in tables.items() if name != "messages")
+    assert tables["sessions"].last_analyze is not None  # the seed ran ANALYZE
+    assert tables["messages"].n_dead_tup is not None
+
+
+def test_statements_when_installed_else_a_reasoned_issue(
+    pg: SeededServer, collected: PostgresCollection, database: PostgresDatabase
+) -> None:
+    if not pg.kind.statements:
+        assert database.statements is None
+        [issue] = [issue for issue in collected.issues if issue.part == "statements"]
+        assert issue.reason == "pg_stat_statements is not installed in database zep"
+        assert issue.resource == database.target
+        return
+    assert database.statements is not None
+    assert database.statements, "the seed's statements are recorded"
+    means = [statement.mean_exec_time_ms for statement in database.statements]
+    assert means == sorted(means, reverse=True)
+    assert all(statement.calls >= 1 and statement.queryid for statement in database.statements)
+
+
+def test_retention_counts_old_sessions_and_expired_facts(database: PostgresDatabase) -> None:
+    retention = database.session_retention
+    assert retention is not None
+    assert (retention.table, retention.age_column, retention.tenant_column) == (
+        "sessions",
+        "created_at",
+        None,
+    )
+    assert retention.default_max_age_days == 90
+    assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [(None, 90, 5)]
+    assert database.expired_facts is not None
+    assert database.expired_facts.count == 5
+    assert (database.expired_facts.table, database.expired_facts.valid_to_column) == (
+        "facts",
+        "valid_to",
+    )
+
+
+def test_retention_per_tenant_with_an_override(pg: SeededServer) -> None:
+    plan = CollectionPlan(
+        environment="prod",
+        session_retention=SessionRetentionPlan(
+            tenant_column="tenant_id", tenant_max_age_days={"initech": 30, "globex": 365}
+        ),
+    )
+    collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
+    retention = collection.section.databases[0].session_retention
+    assert retention is not None
+    assert retention.tenant_max_age_days == {"initech": 30, "globex": 365}
+    # globex's two old sessions (95 and 200 days) are within its 365 days.
+    assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [
+        ("acme", 90, 3),
+        ("initech", 30, 1),
+    ]
+
+
+def test_missing_retention_table_or_column_is_an_issue_not_a_crash(pg: SeededServer) -> None:
+    plan = CollectionPlan(
+        environment="prod",
+        session_retention=SessionRetentionPlan(table="episodes"),
+        expired_facts=ExpiredFactsPlan(valid_to_column="invalid_at"),
+    )
+    collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
+    database = collection.section.databases[0]
+    assert database.session_retention is None
+    assert database.expired_facts is None
+    reasons = {issue.part: issue.reason for issue in collection.issues}
+    assert 'relation "public.episodes" does not exist' in reasons["session_retention"]
+    assert 'column "invalid_at" does not exist' in reasons["expired_facts"]
+    assert database.tables is not None  # the rest is still collected
+
+
+def test_excluded_tables_and_other_schemas_are_out_of_scope(pg: SeededServer) -> None:
+    plan = CollectionPlan(environment="prod", exclude_tables=("messages", "public.*_embeddings"))
+    database = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan).section.databases[0]
+    assert database.tables is not None
+    assert {t.table for t in database.tables} == {"users", "sessions", "facts"}
+    assert database.vector_columns == ()
+    nothing = CollectionPlan(environment="prod", schemas=("zep_archive",))
+    empty = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), nothing).section.databases[0]
+    assert (empty.tables, empty.invalid_indexes, empty.vector_columns) == ((), (), ())
+
+
+def test_a_fixed_number_of_queries(pg: SeededServer, collected: PostgresCollection) -> None:
+    """Nine catalog queries, pg_stat_statements when installed, one count per retention plan."""
+    statements = 1 if pg.kind.statements else 0
+    assert collected.queries == 9 + statements + 2
+    bare = collect_postgres(
+        PostgresRequest(dsn=pg.auditor_dsn()), CollectionPlan(environment="prod")
+    )
+    assert bare.queries == 9 + statements
+
+
+def test_the_password_appears_nowhere_in_the_collection(collected: PostgresCollection) -> None:
+    assert AUDITOR_PASSWORD not in collected.section.model_dump_json()
+    assert AUDITOR_PASSWORD not in repr(collected.issues)
