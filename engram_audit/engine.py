@@ -12,7 +12,17 @@ from engram_audit import TOOL_NAME, __version__
 from engram_audit.checks import Check, CheckContext, Outcome, get_check
 from engram_audit.checks.base import Params
 from engram_audit.errors import InputError, Problem
-from engram_audit.model import Finding, Policy, Report, Rule, RuleInfo, Snapshot, Source, Status, Summary
+from engram_audit.model import (
+    Finding,
+    Policy,
+    Report,
+    Rule,
+    RuleInfo,
+    Snapshot,
+    Source,
+    Status,
+    Summary,
+)
 from engram_audit.model.snapshot import ToolInfo
 
 ALL_RESOURCES = "*"
@@ -48,7 +58,9 @@ def resolve(policy: Policy) -> tuple[ResolvedRule, ...]:
         try:
             params = check.parse_params(rule.params)
         except ValidationError as error:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in error.errors())
+            detail = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in error.errors()
+            )
             problems.append(_problem(rule, f"params do not fit {check.id}: {detail}"))
             continue
         resolved.append(ResolvedRule(rule, check, params))
@@ -83,7 +95,9 @@ def _from_outcome(item: ResolvedRule, outcome: Outcome) -> Finding:
     )
 
 
-def _evaluate_rule(item: ResolvedRule, snapshot: Snapshot, sources: frozenset[Source]) -> list[Finding]:
+def _evaluate_rule(
+    item: ResolvedRule, snapshot: Snapshot, sources: frozenset[Source]
+) -> list[Finding]:
     needed = item.check.sources
     unselected = sorted(s.value for s in needed - sources)
     if unselected:
@@ -109,7 +123,10 @@ def _evaluate_rule(item: ResolvedRule, snapshot: Snapshot, sources: frozenset[So
         outcomes = list(item.check.evaluate(item.params, CheckContext(snapshot)))
     except Exception as error:  # a check bug must surface as ERROR, never as a pass or a crash
         message = f"check {item.check.id} failed: {type(error).__name__}: {error}"
-        return [*findings, _finding(item, Status.ERROR, ALL_RESOURCES, actual="unknown", message=message)]
+        return [
+            *findings,
+            _finding(item, Status.ERROR, ALL_RESOURCES, actual="unknown", message=message),
+        ]
     findings.extend(_from_outcome(item, outcome) for outcome in outcomes)
     if not findings:
         findings.append(_finding(item, Status.SKIP, ALL_RESOURCES, message="no resources examined"))

@@ -106,7 +106,9 @@ class _PolicyReader:
                 self.problems.append(document.problem(key_path, f"extends cycle: {cycle}"))
                 continue
             if not base_path.is_file():
-                self.problems.append(document.problem(key_path, f"base file not found: {reference}"))
+                self.problems.append(
+                    document.problem(key_path, f"base file not found: {reference}")
+                )
                 continue
             self._merge(layered, self.read(base_path, (*chain, resolved)))
         self._apply(layered, document)
@@ -141,7 +143,9 @@ class _PolicyReader:
             if rule_id in seen:
                 first = document.position(("rules", seen[rule_id]))[0]
                 self.problems.append(
-                    anchor.problem(f"duplicate rule id {rule_id!r} (first at line {first})", suffix=("id",))
+                    anchor.problem(
+                        f"duplicate rule id {rule_id!r} (first at line {first})", suffix=("id",)
+                    )
                 )
                 continue
             seen[rule_id] = index
@@ -180,7 +184,9 @@ class _PolicyReader:
                 for detail in error.errors():
                     location = tuple(str(part) for part in detail["loc"])
                     anchor = draft.param_anchors.get(location[0]) if location else None
-                    target = anchor or _Anchor(draft.anchor.document, (*draft.anchor.key_path, "params"))
+                    target = anchor or _Anchor(
+                        draft.anchor.document, (*draft.anchor.key_path, "params")
+                    )
                     self.problems.append(
                         target.problem(
                             f"params do not fit check {check.id}: "
@@ -221,7 +227,13 @@ def load_policy(path: Path) -> Policy:
     rules = reader.build_rules(layered, complete=True)
     if layered.environment is None and not reader.problems:
         reader.problems.append(
-            Problem(display_path(path), 1, 1, "environment", "no environment: an environment policy needs `environment:`")
+            Problem(
+                display_path(path),
+                1,
+                1,
+                "environment",
+                "no environment: an environment policy needs `environment:`",
+            )
         )
     if reader.problems:
         raise InputError(_unique(reader.problems))
@@ -251,7 +263,9 @@ def policy_files(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file()))
+            found.extend(
+                sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+            )
         else:
             found.append(path)
     return found
@@ -266,8 +280,16 @@ def policy_path_for(environment: str, policy_dir: Path) -> Path:
         candidate = policy_dir / f"{environment}{suffix}"
         if candidate.is_file():
             return candidate
-    known = sorted(p.stem for p in policy_files([policy_dir]) if p.is_file()) if policy_dir.is_dir() else []
+    known = (
+        sorted(p.stem for p in policy_files([policy_dir]) if p.is_file())
+        if policy_dir.is_dir()
+        else []
+    )
     hint = f" (found: {', '.join(known)})" if known else ""
     raise InputError(
-        [Problem(os.fspath(policy_dir), 1, 1, "", f"no policy for environment {environment!r}{hint}")]
+        [
+            Problem(
+                os.fspath(policy_dir), 1, 1, "", f"no policy for environment {environment!r}{hint}"
+            )
+        ]
     )

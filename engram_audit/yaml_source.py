@@ -79,7 +79,9 @@ class SourceDocument:
                 break
         return line + 1, column + 1
 
-    def problem(self, key_path: Sequence[str | int], message: str, *, of_key: bool = False) -> Problem:
+    def problem(
+        self, key_path: Sequence[str | int], message: str, *, of_key: bool = False
+    ) -> Problem:
         line, column = self.position(key_path, of_key=of_key)
         return Problem(self.path, line, column, format_key_path(key_path), message)
 
@@ -111,7 +113,8 @@ def load_document(path: Path, display: str | None = None) -> SourceDocument:
 def _schema_messages(error: ValidationError) -> Iterator[tuple[KeyPath, str, bool]]:
     path: KeyPath = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = set(schema.get("properties", {}))
         for key in sorted(k for k in error.instance if k not in allowed):
             hint = f"; allowed: {', '.join(sorted(allowed))}" if allowed else ""
             yield (*path, key), f"unknown key {key!r}{hint}", True

@@ -16,15 +16,25 @@ from engram_audit.model.values import as_int, fold, resource_id_covers
 class AlertRequirement(Params):
     name: str = Field(description="What the alert is for, shown in findings")
     metrics: list[str] = Field(min_length=1, description="Metric names that satisfy it (any one)")
-    max_threshold: float | None = Field(default=None, description="Alert must fire at or below this value")
+    max_threshold: float | None = Field(
+        default=None, description="Alert must fire at or below this value"
+    )
     max_threshold_percent_of_max_connections: float | None = Field(
-        default=None, gt=0, le=100, description="Threshold bound as a share of the server's max_connections"
+        default=None,
+        gt=0,
+        le=100,
+        description="Threshold bound as a share of the server's max_connections",
     )
 
     @model_validator(mode="after")
     def _one_bound(self) -> AlertRequirement:
-        if self.max_threshold is not None and self.max_threshold_percent_of_max_connections is not None:
-            raise ValueError("give max_threshold or max_threshold_percent_of_max_connections, not both")
+        if (
+            self.max_threshold is not None
+            and self.max_threshold_percent_of_max_connections is not None
+        ):
+            raise ValueError(
+                "give max_threshold or max_threshold_percent_of_max_connections, not both"
+            )
         return self
 
 
@@ -98,8 +108,7 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
                 missing.append(f"{requirement.name} ({unknown})")
             elif not any(_satisfies(alert, requirement, bound) for alert in covering):
                 missing.append(requirement.name)
-        actual = (
-            f"{len(covering)} enabled alert(s) cover the server"
-            + (f"; missing: {', '.join(missing)}" if missing else "; all required alerts present")
+        actual = f"{len(covering)} enabled alert(s) cover the server" + (
+            f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )
         yield verdict(not missing, server.id, expected, actual)

@@ -45,7 +45,9 @@ class SecureTransportParams(Params):
 
 
 @check("azure.param.require_secure_transport", sources=[Source.AZURE], params=SecureTransportParams)
-def require_secure_transport(params: SecureTransportParams, context: CheckContext) -> Iterator[Outcome]:
+def require_secure_transport(
+    params: SecureTransportParams, context: CheckContext
+) -> Iterator[Outcome]:
     """The server refuses connections without TLS (`require_secure_transport`).
 
     Encryption in transit is required in every environment: Zep's messages and embeddings cross
@@ -64,7 +66,9 @@ class TlsVersionParams(Params):
     @classmethod
     def _known(cls, value: str) -> str:
         if tls_rank(value) is None:
-            raise ValueError(f"unknown TLS version {value!r}; use one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3")
+            raise ValueError(
+                f"unknown TLS version {value!r}; use one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"
+            )
         return value
 
 
@@ -104,7 +108,9 @@ class ExtensionsAllowlistParams(Params):
 
 
 @check("azure.param.extensions_allowlist", sources=[Source.AZURE], params=ExtensionsAllowlistParams)
-def extensions_allowlist(params: ExtensionsAllowlistParams, context: CheckContext) -> Iterator[Outcome]:
+def extensions_allowlist(
+    params: ExtensionsAllowlistParams, context: CheckContext
+) -> Iterator[Outcome]:
     """pgvector (and any other required extension) is allow-listed in `azure.extensions`.
 
     Azure only lets `CREATE EXTENSION` run for extensions in this list; without `vector` Zep
@@ -135,7 +141,9 @@ def extensions_allowlist(params: ExtensionsAllowlistParams, context: CheckContex
         if allowed is not None and (extra := listed - allowed):
             problems.append("not allowed " + ", ".join(sorted(extra)))
         actual = text(parameter.value) if parameter.value else "(empty)"
-        yield verdict(not problems, configuration_id(server, name), expected, actual, "; ".join(problems))
+        yield verdict(
+            not problems, configuration_id(server, name), expected, actual, "; ".join(problems)
+        )
 
 
 class PreloadParams(Params):
@@ -229,7 +237,9 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
             low, high = params.min_pool_size, params.max_pool_size
             expected = f"{low if low is not None else '*'}..{high if high is not None else '*'}"
             size = as_int(pool.value) if pool is not None else None
-            ok = size is not None and (low is None or size >= low) and (high is None or size <= high)
+            ok = (
+                size is not None and (low is None or size >= low) and (high is None or size <= high)
+            )
             yield verdict(
                 ok,
                 configuration_id(server, "pgbouncer.default_pool_size"),

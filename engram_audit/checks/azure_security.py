@@ -65,8 +65,12 @@ class AllowAzureServicesParams(Params):
     allowed: bool = False
 
 
-@check("azure.network.allow_azure_services", sources=[Source.AZURE], params=AllowAzureServicesParams)
-def allow_azure_services(params: AllowAzureServicesParams, context: CheckContext) -> Iterator[Outcome]:
+@check(
+    "azure.network.allow_azure_services", sources=[Source.AZURE], params=AllowAzureServicesParams
+)
+def allow_azure_services(
+    params: AllowAzureServicesParams, context: CheckContext
+) -> Iterator[Outcome]:
     """The "allow public access from any Azure service" rule (0.0.0.0-0.0.0.0) is absent.
 
     That rule admits connections from every Azure tenant's resources, not only yours; in
@@ -103,7 +107,9 @@ def public_access(params: PublicAccessParams, context: CheckContext) -> Iterator
         raw = prop(server, "network", "publicNetworkAccess")
         value = as_bool(raw)
         if value is None:
-            yield errored(server.id, f"network.publicNetworkAccess is not readable: {text(raw)}", expected)
+            yield errored(
+                server.id, f"network.publicNetworkAccess is not readable: {text(raw)}", expected
+            )
             continue
         yield verdict(params.allowed or not value, server.id, expected, text(raw))
 
@@ -123,11 +129,15 @@ def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Itera
     Remediation: customer-managed keys are set at creation: restore into a server created with
     `--key <key vault key id> --identity <managed identity>` and cut over.
     """
-    expected = "AzureKeyVault" if params.require_customer_managed_key else "SystemManaged or AzureKeyVault"
+    expected = (
+        "AzureKeyVault" if params.require_customer_managed_key else "SystemManaged or AzureKeyVault"
+    )
     for server in each_server(context):
         raw = prop(server, "dataEncryption", "type")
         if raw is None:
-            yield errored(server.id, "dataEncryption.type missing from the server resource", expected)
+            yield errored(
+                server.id, "dataEncryption.type missing from the server resource", expected
+            )
             continue
         kind = fold(raw)
         if kind not in {"azurekeyvault", "systemmanaged"}:
@@ -163,7 +173,9 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
         entra = as_bool(prop(server, "authConfig", "activeDirectoryAuth"))
         password = as_bool(prop(server, "authConfig", "passwordAuth"))
         if entra is None:
-            yield errored(server.id, "authConfig.activeDirectoryAuth missing or unreadable", expected)
+            yield errored(
+                server.id, "authConfig.activeDirectoryAuth missing or unreadable", expected
+            )
             continue
         problems = []
         if params.required and not entra:
@@ -181,6 +193,10 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
         actual = (
             f"Entra auth {'Enabled' if entra else 'Disabled'}"
             + (f", {admins} admin(s)" if admins is not None else "")
-            + (f", password auth {'Enabled' if password else 'Disabled'}" if password is not None else "")
+            + (
+                f", password auth {'Enabled' if password else 'Disabled'}"
+                if password is not None
+                else ""
+            )
         )
         yield verdict(not problems, server.id, expected, actual, "; ".join(problems))

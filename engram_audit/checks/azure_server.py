@@ -21,7 +21,9 @@ from engram_audit.model.values import as_bool, as_int, fold, text
 
 
 class VersionParams(Params):
-    allowed: list[str] = Field(min_length=1, description="Allowed PostgreSQL major versions, e.g. ['16']")
+    allowed: list[str] = Field(
+        min_length=1, description="Allowed PostgreSQL major versions, e.g. ['16']"
+    )
 
 
 def _major(value: object) -> str:
@@ -43,13 +45,17 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
     for server in each_server(context):
         actual = prop(server, "version")
         if actual is None:
-            yield errored(server.id, "properties.version missing from the server resource", expected)
+            yield errored(
+                server.id, "properties.version missing from the server resource", expected
+            )
             continue
         yield verdict(_major(actual) in allowed, server.id, expected, text(actual))
 
 
 class TierParams(Params):
-    allowed: list[str] = Field(min_length=1, description="Allowed SKU tiers (Burstable, GeneralPurpose, MemoryOptimized)")
+    allowed: list[str] = Field(
+        min_length=1, description="Allowed SKU tiers (Burstable, GeneralPurpose, MemoryOptimized)"
+    )
 
 
 @check("azure.sku.tier", sources=[Source.AZURE], params=TierParams)
@@ -214,7 +220,9 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
         mode = prop(server, "highAvailability", "mode")
         state = prop(server, "highAvailability", "state")
         if mode is None:
-            yield errored(server.id, "highAvailability.mode missing from the server resource", expected)
+            yield errored(
+                server.id, "highAvailability.mode missing from the server resource", expected
+            )
             continue
         actual = text(mode) + (f", {text(state)}" if state is not None else "")
         if fold(mode) != fold(params.mode):

@@ -101,6 +101,12 @@ class CheckContext:
         return errored(resource, reason, expected)
 
 
+def _unwrap(text: str) -> str:
+    """Docstring paragraphs as single lines, paragraphs separated by one blank line."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 P = TypeVar("P", bound=Params)
 Evaluator = Callable[[P, CheckContext], Iterable[Outcome]]
 
@@ -123,11 +129,11 @@ class Check(Generic[P]):
     @property
     def description(self) -> str:
         body = self.doc.split("\n", 1)[1] if "\n" in self.doc else ""
-        return body.split("Remediation:", 1)[0].strip()
+        return _unwrap(body.split("Remediation:", 1)[0])
 
     @property
     def remediation(self) -> str:
-        return self.doc.split("Remediation:", 1)[1].strip() if "Remediation:" in self.doc else ""
+        return _unwrap(self.doc.split("Remediation:", 1)[1]) if "Remediation:" in self.doc else ""
 
     def parse_params(self, raw: dict[str, Any]) -> P:
         return self.params_model.model_validate(raw)

@@ -38,7 +38,11 @@ def dsn_sslmode(params: SslModeParams, context: CheckContext) -> Iterator[Outcom
             yield context.not_collected(resource, "entries", expected)
             continue
         if not entry.present:
-            yield errored(resource, f"environment variable {variable} is not set where engram-audit ran", expected)
+            yield errored(
+                resource,
+                f"environment variable {variable} is not set where engram-audit ran",
+                expected,
+            )
             continue
         if entry.parse_error is not None or entry.sslmode is None:
             yield errored(resource, f"DSN cannot be parsed: {entry.parse_error}", expected)

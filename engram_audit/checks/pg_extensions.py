@@ -25,8 +25,12 @@ def _installed(database: PostgresDatabase, name: str) -> Extension | None:
 
 
 class VectorExtensionParams(Params):
-    min_version: str = Field(default="0.5.0", description="Oldest acceptable pgvector (HNSW needs 0.5.0)")
-    require_latest: bool = Field(default=False, description="Installed must equal the newest available")
+    min_version: str = Field(
+        default="0.5.0", description="Oldest acceptable pgvector (HNSW needs 0.5.0)"
+    )
+    require_latest: bool = Field(
+        default=False, description="Installed must equal the newest available"
+    )
 
 
 @check("pg.extension.vector", sources=[Source.POSTGRES], params=VectorExtensionParams)
@@ -39,7 +43,9 @@ def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) ->
     Remediation: `CREATE EXTENSION IF NOT EXISTS vector;` or `ALTER EXTENSION vector UPDATE;` in
     database zep (after allow-listing it in `azure.extensions`).
     """
-    expected = f"installed, >= {params.min_version}" + (", newest available" if params.require_latest else "")
+    expected = f"installed, >= {params.min_version}" + (
+        ", newest available" if params.require_latest else ""
+    )
     for database in each_database(context):
         resource = pg_resource(database)
         if database.extensions is None:
@@ -53,7 +59,11 @@ def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) ->
         if version_tuple(vector.version) < version_tuple(params.min_version):
             problems.append(f"{vector.version} is older than {params.min_version}")
         newest = vector.default_version
-        if params.require_latest and newest and version_tuple(vector.version) < version_tuple(newest):
+        if (
+            params.require_latest
+            and newest
+            and version_tuple(vector.version) < version_tuple(newest)
+        ):
             problems.append(f"{newest} is available")
         actual = vector.version + (f" (newest available {newest})" if newest else "")
         yield verdict(not problems, resource, expected, actual, "; ".join(problems))

@@ -30,8 +30,12 @@ class VectorIndexParams(Params):
         default_factory=lambda: ["vector_cosine_ops", "halfvec_cosine_ops"],
         description="Accepted operator classes (Zep searches by cosine distance)",
     )
-    hnsw: dict[str, int] = Field(default_factory=dict, description="Required HNSW options, e.g. m, ef_construction")
-    ivfflat: dict[str, int] = Field(default_factory=dict, description="Required IVFFlat options, e.g. lists")
+    hnsw: dict[str, int] = Field(
+        default_factory=dict, description="Required HNSW options, e.g. m, ef_construction"
+    )
+    ivfflat: dict[str, int] = Field(
+        default_factory=dict, description="Required IVFFlat options, e.g. lists"
+    )
 
 
 def _expected(params: VectorIndexParams) -> str:
@@ -72,7 +76,9 @@ def _indexes_on(column: VectorColumn, indexes: tuple[VectorIndex, ...]) -> list[
     return [
         i
         for i in indexes
-        if i.schema_name == column.schema_name and i.table == column.table and column.column in i.columns
+        if i.schema_name == column.schema_name
+        and i.table == column.table
+        and column.column in i.columns
     ]
 
 
@@ -97,11 +103,15 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
         if not database.vector_columns:
             yield skipped(pg_resource(database), "no vector columns in scope")
             continue
-        for column in sorted(database.vector_columns, key=lambda c: (c.schema_name, c.table, c.column)):
+        for column in sorted(
+            database.vector_columns, key=lambda c: (c.schema_name, c.table, c.column)
+        ):
             resource = pg_resource(database, f"{column.schema_name}.{column.table}.{column.column}")
             candidates = _indexes_on(column, database.vector_indexes)
             if not candidates:
-                yield verdict(False, resource, expected, "no ANN index", "similarity search scans the table")
+                yield verdict(
+                    False, resource, expected, "no ANN index", "similarity search scans the table"
+                )
                 continue
             good = [i for i in candidates if not _index_problems(i, params)]
             if good:
@@ -109,7 +119,11 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
                 continue
             worst = candidates[0]
             yield verdict(
-                False, resource, expected, _describe(worst), "; ".join(_index_problems(worst, params))
+                False,
+                resource,
+                expected,
+                _describe(worst),
+                "; ".join(_index_problems(worst, params)),
             )
 
 

@@ -29,7 +29,9 @@ class AutovacuumEnabledParams(Params):
 
 
 @check("pg.autovacuum.enabled", sources=[Source.POSTGRES], params=AutovacuumEnabledParams)
-def pg_autovacuum_enabled(params: AutovacuumEnabledParams, context: CheckContext) -> Iterator[Outcome]:
+def pg_autovacuum_enabled(
+    params: AutovacuumEnabledParams, context: CheckContext
+) -> Iterator[Outcome]:
     """Autovacuum is on in the server and not switched off on any table in scope.
 
     A table-level `autovacuum_enabled = false` silently exempts that table (often the largest
@@ -59,18 +61,27 @@ def pg_autovacuum_enabled(params: AutovacuumEnabledParams, context: CheckContext
             yield verdict(True, resource, expected, "autovacuum=on")
         if not params.allow_table_overrides:
             for table in overridden:
-                yield verdict(False, pg_resource(database, table), "autovacuum enabled", "autovacuum_enabled=false")
+                yield verdict(
+                    False,
+                    pg_resource(database, table),
+                    "autovacuum enabled",
+                    "autovacuum_enabled=false",
+                )
 
 
 class AutovacuumRecencyParams(Params):
-    max_age_hours: float = Field(default=168, gt=0, description="Longest acceptable time since the last vacuum")
+    max_age_hours: float = Field(
+        default=168, gt=0, description="Longest acceptable time since the last vacuum"
+    )
     min_dead_tuples: int = Field(
         default=1000, ge=0, description="Tables with fewer dead tuples need no vacuum yet"
     )
 
 
 @check("pg.autovacuum.recency", sources=[Source.POSTGRES], params=AutovacuumRecencyParams)
-def pg_autovacuum_recency(params: AutovacuumRecencyParams, context: CheckContext) -> Iterator[Outcome]:
+def pg_autovacuum_recency(
+    params: AutovacuumRecencyParams, context: CheckContext
+) -> Iterator[Outcome]:
     """Tables with dead tuples were vacuumed recently (by autovacuum or by hand).
 
     "Autovacuum should run regularly to maintain index health": a table carrying dead tuples
@@ -80,7 +91,9 @@ def pg_autovacuum_recency(params: AutovacuumRecencyParams, context: CheckContext
     table or find what blocks autovacuum (long transactions, locks).
     """
     limit = timedelta(hours=params.max_age_hours)
-    expected = f"vacuumed within {params.max_age_hours:g} h when >= {params.min_dead_tuples} dead tuples"
+    expected = (
+        f"vacuumed within {params.max_age_hours:g} h when >= {params.min_dead_tuples} dead tuples"
+    )
     for database in each_database(context):
         if database.tables is None:
             yield pg_not_collected(context, database, "tables", expected)
@@ -94,7 +107,9 @@ def pg_autovacuum_recency(params: AutovacuumRecencyParams, context: CheckContext
             if last is None or context.now - last > limit:
                 stale.append((table, last))
         if not stale:
-            yield verdict(True, pg_resource(database), expected, f"{len(database.tables)} table(s) up to date")
+            yield verdict(
+                True, pg_resource(database), expected, f"{len(database.tables)} table(s) up to date"
+            )
             continue
         for table, last in stale:
             age = f"last vacuum {last.isoformat()}" if last else "never vacuumed"

@@ -24,13 +24,19 @@ class SessionRetentionParams(Params):
     table: str = "sessions"
     age_column: str = "created_at"
     max_age_days: int = Field(default=90, ge=1)
-    tenant_column: str | None = Field(default=None, description="Column naming the tenant, e.g. project_uuid")
-    tenant_max_age_days: dict[str, int] = Field(default_factory=dict, description="Per-tenant retention")
+    tenant_column: str | None = Field(
+        default=None, description="Column naming the tenant, e.g. project_uuid"
+    )
+    tenant_max_age_days: dict[str, int] = Field(
+        default_factory=dict, description="Per-tenant retention"
+    )
     max_rows: int = Field(default=0, ge=0, description="Old rows tolerated before failing")
 
 
 @check("pg.retention.sessions", sources=[Source.POSTGRES], params=SessionRetentionParams)
-def pg_retention_sessions(params: SessionRetentionParams, context: CheckContext) -> Iterator[Outcome]:
+def pg_retention_sessions(
+    params: SessionRetentionParams, context: CheckContext
+) -> Iterator[Outcome]:
     """Sessions older than the retention age (90 days, per tenant) have been archived out of Postgres.
 
     Episodic memory is kept 90 days (configurable per tenant) and then moved to Blob cold storage;
@@ -41,7 +47,11 @@ def pg_retention_sessions(params: SessionRetentionParams, context: CheckContext)
     """
     expected = f"<= {params.max_rows} session(s) older than {params.max_age_days} days"
     if params.tenant_max_age_days:
-        expected += " (per-tenant: " + ", ".join(f"{t}={d}d" for t, d in sorted(params.tenant_max_age_days.items())) + ")"
+        expected += (
+            " (per-tenant: "
+            + ", ".join(f"{t}={d}d" for t, d in sorted(params.tenant_max_age_days.items()))
+            + ")"
+        )
     table_object = params.table if "." in params.table else f"public.{params.table}"
     for database in each_database(context):
         counts = database.session_retention
@@ -72,7 +82,9 @@ def pg_retention_sessions(params: SessionRetentionParams, context: CheckContext)
         offenders = [c for c in counts.counts if c.count > params.max_rows]
         if not offenders:
             total = sum(c.count for c in counts.counts)
-            yield verdict(True, pg_resource(database, table_object), expected, f"{total} old session(s)")
+            yield verdict(
+                True, pg_resource(database, table_object), expected, f"{total} old session(s)"
+            )
             continue
         for entry in sorted(offenders, key=lambda c: c.tenant or ""):
             suffix = f"[{params.tenant_column}={entry.tenant}]" if entry.tenant is not None else ""
@@ -91,7 +103,9 @@ class ExpiredFactsParams(Params):
 
 
 @check("pg.retention.expired_facts", sources=[Source.POSTGRES], params=ExpiredFactsParams)
-def pg_retention_expired_facts(params: ExpiredFactsParams, context: CheckContext) -> Iterator[Outcome]:
+def pg_retention_expired_facts(
+    params: ExpiredFactsParams, context: CheckContext
+) -> Iterator[Outcome]:
     """Facts whose `valid_to` has passed are reported, for the optional cleanup job.
 
     Semantic memory is kept indefinitely unless invalidated; invalidated facts (`valid_to < now()`)
@@ -109,6 +123,10 @@ def pg_retention_expired_facts(params: ExpiredFactsParams, context: CheckContext
             continue
         resource = pg_resource(database, table_object)
         if (expired.table, expired.valid_to_column) != (params.table, params.valid_to_column):
-            yield errored(resource, "snapshot counted facts in another table/column; collect again", expected)
+            yield errored(
+                resource, "snapshot counted facts in another table/column; collect again", expected
+            )
             continue
-        yield verdict(expired.count <= params.max_rows, resource, expected, f"{expired.count} expired fact(s)")
+        yield verdict(
+            expired.count <= params.max_rows, resource, expected, f"{expired.count} expired fact(s)"
+        )

@@ -43,7 +43,10 @@ def pg_server_version(params: PgVersionParams, context: CheckContext) -> Iterato
             continue
         major = database.server_version_num // 10000
         yield verdict(
-            major in params.allowed_majors, resource, expected, database.server_version or str(major)
+            major in params.allowed_majors,
+            resource,
+            expected,
+            database.server_version or str(major),
         )
 
 
@@ -113,13 +116,21 @@ def pg_tls_clients(params: ClientTlsParams, context: CheckContext) -> Iterator[O
         ]
         plaintext = [s for s in clients if not s.ssl]
         if not plaintext:
-            yield verdict(True, resource, expected, f"{len(clients)} TCP client session(s), all TLS")
+            yield verdict(
+                True, resource, expected, f"{len(clients)} TCP client session(s), all TLS"
+            )
             continue
         who = sorted(
-            {f"{s.usename or '?'}@{s.client_addr} ({s.application_name or 'no app name'})" for s in plaintext}
+            {
+                f"{s.usename or '?'}@{s.client_addr} ({s.application_name or 'no app name'})"
+                for s in plaintext
+            }
         )
         yield verdict(
-            False, resource, expected, f"{len(plaintext)} of {len(clients)} without TLS: {', '.join(who)}"
+            False,
+            resource,
+            expected,
+            f"{len(plaintext)} of {len(clients)} without TLS: {', '.join(who)}",
         )
 
 
@@ -150,7 +161,10 @@ def pg_connections(params: ConnectionsParams, context: CheckContext) -> Iterator
         used = sum(state.count for state in database.connections)
         percent = 100 * used / maximum
         yield verdict(
-            percent <= params.max_percent, resource, expected, f"{used} of {maximum} ({percent:.0f}%)"
+            percent <= params.max_percent,
+            resource,
+            expected,
+            f"{used} of {maximum} ({percent:.0f}%)",
         )
 
 
@@ -175,18 +189,28 @@ def pg_slow_queries(params: SlowQueriesParams, context: CheckContext) -> Iterato
         if database.statements is None:
             installed = {e.name for e in database.extensions or () if e.version}
             if database.extensions is not None and "pg_stat_statements" not in installed:
-                yield skipped(resource, "pg_stat_statements is not installed in this database", expected)
+                yield skipped(
+                    resource, "pg_stat_statements is not installed in this database", expected
+                )
             else:
                 yield pg_not_collected(context, database, "statements", expected)
             continue
         slow = sorted(
-            (s for s in database.statements if s.calls >= params.min_calls and s.mean_exec_time_ms > params.max_mean_ms),
+            (
+                s
+                for s in database.statements
+                if s.calls >= params.min_calls and s.mean_exec_time_ms > params.max_mean_ms
+            ),
             key=lambda s: (-s.mean_exec_time_ms, s.queryid),
         )
         if not slow:
-            yield verdict(True, resource, expected, f"{len(database.statements)} statement(s), none slower")
+            yield verdict(
+                True, resource, expected, f"{len(database.statements)} statement(s), none slower"
+            )
             continue
-        worst = ", ".join(f"queryid {s.queryid} mean {s.mean_exec_time_ms:.0f} ms" for s in slow[:5])
+        worst = ", ".join(
+            f"queryid {s.queryid} mean {s.mean_exec_time_ms:.0f} ms" for s in slow[:5]
+        )
         yield verdict(False, resource, expected, f"{len(slow)} slow: {worst}")
 
 
@@ -212,7 +236,9 @@ def pg_long_vacuum(params: LongVacuumParams, context: CheckContext) -> Iterator[
             continue
         long_running = [v for v in database.vacuums if v.age_seconds > params.max_seconds]
         if not long_running:
-            yield verdict(True, resource, expected, f"{len(database.vacuums)} running, none too long")
+            yield verdict(
+                True, resource, expected, f"{len(database.vacuums)} running, none too long"
+            )
             continue
         for vacuum in sorted(long_running, key=lambda v: v.relation):
             yield verdict(

@@ -38,8 +38,14 @@ class StorageUtilizationParams(Params):
     max_percent: float = Field(default=90, gt=0, le=100)
 
 
-@check("pg.storage.utilization", sources=[Source.POSTGRES, Source.AZURE], params=StorageUtilizationParams)
-def pg_storage_utilization(params: StorageUtilizationParams, context: CheckContext) -> Iterator[Outcome]:
+@check(
+    "pg.storage.utilization",
+    sources=[Source.POSTGRES, Source.AZURE],
+    params=StorageUtilizationParams,
+)
+def pg_storage_utilization(
+    params: StorageUtilizationParams, context: CheckContext
+) -> Iterator[Outcome]:
     """The Zep database uses at most 90 % of the server's provisioned storage.
 
     `pg_database_size('zep')` from Postgres against `storageSizeGB` from Azure: past 90 % the
@@ -57,7 +63,9 @@ def pg_storage_utilization(params: StorageUtilizationParams, context: CheckConte
             continue
         server = _server_for(database, servers)
         if server is None:
-            yield errored(resource, "no Azure server in the snapshot matches this database's host", expected)
+            yield errored(
+                resource, "no Azure server in the snapshot matches this database's host", expected
+            )
             continue
         provisioned_gb = as_int(prop(server, "storage", "storageSizeGB"))
         if not provisioned_gb:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from functools import total_ordering
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +13,7 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-@total_ordering
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     LOW = "low"
     MEDIUM = "medium"
@@ -26,17 +24,32 @@ class Severity(str, Enum):
     def rank(self) -> int:
         return _SEVERITY_ORDER.index(self)
 
+    # Ordered by rank, not alphabetically: every comparison is defined here because str's own
+    # operators would otherwise compare the names ("high" < "low").
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank < other.rank
+        return self.rank < _rank(other)
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= _rank(other)
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > _rank(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= _rank(other)
+
+
+def _rank(other: object) -> int:
+    if not isinstance(other, Severity):
+        raise TypeError(f"cannot compare Severity with {type(other).__name__}")
+    return other.rank
 
 
 _SEVERITY_ORDER = (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 SEVERITIES_ASCENDING: tuple[Severity, ...] = _SEVERITY_ORDER
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"
@@ -54,7 +67,7 @@ STATUS_ORDER: tuple[Status, ...] = (
 )
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     """Where a piece of state comes from; a run can select any subset."""
 
     AZURE = "azure"

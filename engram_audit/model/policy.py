@@ -42,7 +42,9 @@ class Policy(FrozenModel):
     description: str = ""
     scope: PostgresScope = PostgresScope()
     rules: tuple[Rule, ...] = ()
-    files: tuple[str, ...] = Field(default=(), description="Files merged into this policy, base first")
+    files: tuple[str, ...] = Field(
+        default=(), description="Files merged into this policy, base first"
+    )
 
     def enabled_rules(self) -> tuple[Rule, ...]:
         return tuple(rule for rule in self.rules if rule.enabled)

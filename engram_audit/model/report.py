@@ -32,7 +32,9 @@ class Finding(FrozenModel):
     location: SourceLocation | None = Field(
         default=None, description="Policy file and line that declared the rule"
     )
-    waiver: str | None = Field(default=None, description="Why the finding is waived, or whose waiver expired")
+    waiver: str | None = Field(
+        default=None, description="Why the finding is waived, or whose waiver expired"
+    )
     baseline_state: str | None = Field(default=None, description="new | unchanged, with --baseline")
 
     @property
@@ -71,10 +73,9 @@ class Summary(FrozenModel):
 
     @classmethod
     def of(cls, findings: tuple[Finding, ...]) -> Summary:
-        by_status = {status: 0 for status in STATUS_ORDER}
+        by_status = dict.fromkeys(STATUS_ORDER, 0)
         by_severity = {
-            severity: {status: 0 for status in STATUS_ORDER}
-            for severity in reversed(SEVERITIES_ASCENDING)
+            severity: dict.fromkeys(STATUS_ORDER, 0) for severity in reversed(SEVERITIES_ASCENDING)
         }
         for finding in findings:
             by_status[finding.status] += 1
@@ -85,7 +86,9 @@ class Summary(FrozenModel):
 class Report(FrozenModel):
     tool: ToolInfo
     environment: str
-    generated_at: datetime = Field(description="The snapshot's collection time: same input, same report")
+    generated_at: datetime = Field(
+        description="The snapshot's collection time: same input, same report"
+    )
     sources: tuple[Source, ...]
     policy_files: tuple[str, ...] = ()
     summary: Summary

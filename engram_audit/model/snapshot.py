@@ -21,7 +21,7 @@ from pydantic import Field
 
 from engram_audit.model.base import FrozenModel, Source
 
-SNAPSHOT_SCHEMA_VERSION = 1
+SNAPSHOT_SCHEMA_VERSION: Literal[1] = 1
 
 
 class ToolInfo(FrozenModel):
@@ -33,7 +33,8 @@ class CollectionIssue(FrozenModel):
     source: Source
     resource: str
     part: str | None = Field(
-        default=None, description="Snapshot field that could not be filled; null: the whole resource"
+        default=None,
+        description="Snapshot field that could not be filled; null: the whole resource",
     )
     reason: str
 

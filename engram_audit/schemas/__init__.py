@@ -48,8 +48,15 @@ def build_policy_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id"],
         "properties": {
-            "id": {"type": "string", "pattern": RULE_ID_PATTERN, "description": "Stable rule id; merge key"},
-            "check": {"enum": [entry.id for entry in CATALOGUE], "description": "Check catalogue id"},
+            "id": {
+                "type": "string",
+                "pattern": RULE_ID_PATTERN,
+                "description": "Stable rule id; merge key",
+            },
+            "check": {
+                "enum": [entry.id for entry in CATALOGUE],
+                "description": "Check catalogue id",
+            },
             "severity": {"enum": [s.value for s in SEVERITIES_ASCENDING]},
             "title": {"type": "string", "minLength": 1},
             "rationale": {"type": "string"},

@@ -1,0 +1,96 @@
+"""Commands about policies and the check catalogue: validate, checks, explain, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from engram_audit.checks import CATALOGUE, get_check
+from engram_audit.cli.terminal import fail, out
+from engram_audit.errors import InputError, UsageError
+from engram_audit.gate import ExitCode
+from engram_audit.loader import validate_paths
+from engram_audit.schemas import GENERATORS, POLICY_SCHEMA, SNAPSHOT_SCHEMA, render
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate_command(paths: tuple[Path, ...]) -> int:
+    """Check policy files (default: ./policies): every problem at once, with file:line:column."""
+    targets = list(paths) or [Path("policies")]
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
+    checked, problems = validate_paths(targets)
+    if problems:
+        fail(str(InputError(problems)).replace("\n", "\n"))
+        fail(f"{len(problems)} problem(s) in {len(checked)} file(s)")
+        return ExitCode.INVALID_INPUT
+    out(f"{len(checked)} policy file(s) valid: {', '.join(checked)}", nl=True)
+    return ExitCode.CLEAN
+
+
+@click.command("checks")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def checks_command(fmt: str) -> int:
+    """List the check catalogue."""
+    if fmt == "json":
+        rows = [
+            {"id": c.id, "sources": sorted(s.value for s in c.sources), "summary": c.summary}
+            for c in CATALOGUE
+        ]
+        out(json.dumps(rows, indent=2), nl=True)
+        return ExitCode.CLEAN
+    width = max(len(c.id) for c in CATALOGUE)
+    for entry in CATALOGUE:
+        out(f"{entry.id:<{width}}  {entry.summary}", nl=True)
+    return ExitCode.CLEAN
+
+
+def explain_text(check_id: str) -> str:
+    entry = get_check(check_id)
+    if entry is None:
+        known = ", ".join(c.id for c in CATALOGUE)
+        raise UsageError(f"unknown check id {check_id!r}; known ids: {known}")
+    schema = entry.params_model.model_json_schema()
+    params = []
+    for name, spec in schema.get("properties", {}).items():
+        default = f" (default: {json.dumps(spec['default'])})" if "default" in spec else ""
+        required = " (required)" if name in schema.get("required", []) else ""
+        description = f" — {spec['description']}" if "description" in spec else ""
+        params.append(f"  {name}{required}{default}{description}")
+    lines = [
+        entry.id,
+        "",
+        entry.summary,
+        "",
+        entry.description,
+        "",
+        "Sources: " + ", ".join(sorted(s.value for s in entry.sources)),
+        "Params:",
+        *(params or ["  (none)"]),
+        "",
+        "Remediation: " + entry.remediation,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@click.command("explain")
+@click.argument("check_id")
+def explain_command(check_id: str) -> int:
+    """Show one check: what it verifies, why, its params and how to fix a failure."""
+    out(explain_text(check_id))
+    return ExitCode.CLEAN
+
+
+@click.command("schema")
+@click.argument("kind", type=click.Choice(["policy", "snapshot"]))
+def schema_command(kind: str) -> int:
+    """Print the JSON Schema of policy or snapshot files."""
+    name = POLICY_SCHEMA if kind == "policy" else SNAPSHOT_SCHEMA
+    out(render(GENERATORS[name]()))
+    return ExitCode.CLEAN

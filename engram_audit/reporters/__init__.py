@@ -1,0 +1,23 @@
+"""Output formats: a closed registry of pure ``render(report) -> str`` functions.
+
+Adding a format is one module plus one line here plus a golden file (a test fails without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engram_audit.model import Report
+from engram_audit.reporters import console, json_report, junit, markdown, sarif
+
+Renderer = Callable[[Report], str]
+
+FORMATS: dict[str, Renderer] = {
+    "console": console.render,
+    "json": json_report.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
+    "sarif": sarif.render,
+}
+
+__all__ = ["FORMATS", "Renderer"]

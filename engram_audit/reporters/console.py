@@ -1,0 +1,99 @@
+"""Human-readable report for a terminal or a CI log: grouped by status, then severity.
+
+Colour is an argument, not a detection: the CLI passes ``color=True`` only when stdout is a
+terminal, so logs and golden files stay plain. Sample::
+
+    engram-audit 0.1.0 · environment prod · snapshot 2026-11-20T06:00:00Z · sources azure, dsn, postgres
+
+    FAIL (2)
+      CRITICAL ZEP-AZ-BACKUP-RETENTION  35-day backup retention in production
+               resource  /subscriptions/.../flexibleServers/zep-prod-db
+               expected  >= 35 days
+               actual    7 days
+               fix       az postgres flexible-server update ... --backup-retention 35
+    ...
+    37 findings: 2 failed (1 critical, 1 high) · 0 errors · 0 waived · 3 skipped · 32 passed
+"""
+
+from __future__ import annotations
+
+from engram_audit.model import SEVERITIES_ASCENDING, STATUS_ORDER, Finding, Report, Status
+
+_STYLE = {
+    Status.FAIL: "\033[31;1m",
+    Status.ERROR: "\033[35;1m",
+    Status.WAIVED: "\033[36m",
+    Status.SKIP: "\033[33m",
+    Status.PASS: "\033[32m",
+}
+_RESET = "\033[0m"
+_DETAILED = (Status.FAIL, Status.ERROR, Status.WAIVED)
+
+
+def _paint(text: str, status: Status, color: bool) -> str:
+    return f"{_STYLE[status]}{text}{_RESET}" if color else text
+
+
+def _detail_lines(finding: Finding) -> list[str]:
+    pad = " " * 13
+    lines = [f"  {finding.severity.value.upper():<10} {finding.rule}  {finding.title}"]
+    lines.append(f"{pad}resource  {finding.resource}")
+    if finding.expected:
+        lines.append(f"{pad}expected  {finding.expected}")
+    if finding.actual:
+        lines.append(f"{pad}actual    {finding.actual}")
+    if finding.message:
+        lines.append(f"{pad}why       {finding.message}")
+    if finding.waiver:
+        lines.append(f"{pad}waiver    {finding.waiver}")
+    if finding.baseline_state:
+        lines.append(f"{pad}baseline  {finding.baseline_state}")
+    if finding.status is Status.FAIL and finding.remediation:
+        lines.append(f"{pad}fix       {finding.remediation}")
+    return lines
+
+
+def _brief_line(finding: Finding) -> str:
+    reason = f"  ({finding.message})" if finding.status is Status.SKIP and finding.message else ""
+    return f"  {finding.rule}  {finding.resource}{reason}"
+
+
+def summary_line(report: Report) -> str:
+    counts = report.summary.by_status
+    failed_by_severity = [
+        f"{report.summary.by_severity[severity][Status.FAIL]} {severity.value}"
+        for severity in reversed(SEVERITIES_ASCENDING)
+        if report.summary.by_severity[severity][Status.FAIL]
+    ]
+    failed = f"{counts[Status.FAIL]} failed" + (
+        f" ({', '.join(failed_by_severity)})" if failed_by_severity else ""
+    )
+    return (
+        f"{report.summary.total} findings: {failed} · {counts[Status.ERROR]} errors · "
+        f"{counts[Status.WAIVED]} waived · {counts[Status.SKIP]} skipped · {counts[Status.PASS]} passed"
+    )
+
+
+def render(report: Report, *, color: bool = False) -> str:
+    header = (
+        f"{report.tool.name} {report.tool.version} · environment {report.environment} · "
+        f"snapshot {report.generated_at.isoformat().replace('+00:00', 'Z')} · "
+        f"sources {', '.join(s.value for s in report.sources)}"
+    )
+    lines = [header]
+    for status in STATUS_ORDER:
+        group = [f for f in report.findings if f.status is status]
+        if not group:
+            continue
+        group.sort(key=lambda f: (-f.severity.rank, f.rule, f.resource))
+        lines += ["", _paint(f"{status.value.upper()} ({len(group)})", status, color)]
+        for finding in group:
+            lines += _detail_lines(finding) if status in _DETAILED else [_brief_line(finding)]
+    if report.collection_issues:
+        lines += ["", f"COLLECTION ISSUES ({len(report.collection_issues)})"]
+        lines += [
+            f"  {i.source.value}  {i.resource}{f' [{i.part}]' if i.part else ''}: {i.reason}"
+            for i in report.collection_issues
+        ]
+    lines += ["", summary_line(report)]
+    return "\n".join(lines) + "\n"
