@@ -24,10 +24,12 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
 SETTINGS = "SELECT name, setting, unit, source FROM pg_settings"
 
 # Every client backend with its TLS state; the checker's own row is marked so it is
-# reported apart. ``ssl`` is NULL for sessions the role may not see (no pg_read_all_stats).
+# reported apart. Without pg_read_all_stats other roles' rows come back with NULL
+# backend_type and ssl: they are returned as ``hidden`` so the collector can say so.
 SESSIONS = """
 SELECT a.pid,
        a.pid = pg_backend_pid() AS own,
+       a.backend_type IS NULL AS hidden,
        coalesce(a.state, 'unknown') AS state,
        a.usename::text AS usename,
        a.application_name,
@@ -38,7 +40,7 @@ SELECT a.pid,
        s.cipher
 FROM pg_stat_activity AS a
 LEFT JOIN pg_stat_ssl AS s ON s.pid = a.pid
-WHERE a.backend_type = 'client backend'
+WHERE a.backend_type = 'client backend' OR a.backend_type IS NULL
 ORDER BY a.pid
 """
 

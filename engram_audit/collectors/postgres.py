@@ -300,27 +300,26 @@ class _Collector:
         rows = self._fetch(pg_queries.SESSIONS, None, parts, MONITOR_PRIVILEGE)
         if rows is None:
             return {}
-        states = Counter(str(row["state"]) for row in rows)
-        fields: dict[str, Any] = {
-            "connections": tuple(
-                ConnectionState(state=state, count=count) for state, count in sorted(states.items())
-            )
-        }
-        own = [row for row in rows if row["own"]]
-        fields["own_session"] = _session_tls(own[0]) if own and own[0]["ssl"] is not None else None
-        if fields["own_session"] is None:
+        fields: dict[str, Any] = {}
+        own = next((row for row in rows if row["own"]), None)
+        if own is None or own["ssl"] is None:
             self._note(("own_session",), "the session's own row is missing from pg_stat_ssl")
-        others = [row for row in rows if not row["own"]]
-        hidden = sum(1 for row in others if row["ssl"] is None)
-        if hidden:
-            fields["client_sessions"] = None
-            self._note(
-                ("client_sessions",),
-                f"TLS state of {hidden} client session(s) is hidden from this role: "
-                f"it needs {MONITOR_PRIVILEGE}",
-            )
         else:
-            fields["client_sessions"] = tuple(_session_tls(row) for row in others)
+            fields["own_session"] = _session_tls(own)
+        hidden = sum(1 for row in rows if row["hidden"])
+        if hidden:
+            # Unknown must not read as "no plaintext session": leave both parts uncollected.
+            self._note(
+                ("connections", "client_sessions"),
+                f"{hidden} server process(es) are hidden from this role (no state, no TLS "
+                f"details): it needs {MONITOR_PRIVILEGE}",
+            )
+            return fields
+        states = Counter(str(row["state"]) for row in rows)
+        fields["connections"] = tuple(
+            ConnectionState(state=state, count=count) for state, count in sorted(states.items())
+        )
+        fields["client_sessions"] = tuple(_session_tls(row) for row in rows if not row["own"])
         return fields
 
     def _vacuums(self) -> tuple[RunningVacuum, ...] | None:

@@ -1,0 +1,122 @@
+"""Least privilege and read-only, proven on the real servers."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
+from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer
+
+PLAN = CollectionPlan(
+    environment="prod", session_retention=SessionRetentionPlan(), expired_facts=ExpiredFactsPlan()
+)
+
+# Everything a collection could conceivably create: relations (temp tables, views),
+# functions, schemas (pg_temp_N), extensions, roles, types, and pending prepared xacts.
+CATALOG_FINGERPRINT = """
+SELECT 'class', c.oid::text || ':' || c.relname || ':' || c.relkind::text FROM pg_class AS c
+UNION ALL SELECT 'proc', p.oid::text || ':' || p.proname FROM pg_proc AS p
+UNION ALL SELECT 'namespace', n.oid::text || ':' || n.nspname FROM pg_namespace AS n
+UNION ALL SELECT 'extension', e.extname || ':' || e.extversion FROM pg_extension AS e
+UNION ALL SELECT 'role', r.rolname FROM pg_roles AS r
+UNION ALL SELECT 'type', t.oid::text || ':' || t.typname FROM pg_type AS t
+UNION ALL SELECT 'prepared', x.gid FROM pg_prepared_xacts AS x
+"""
+
+
+def catalog(pg: SeededServer) -> set[tuple[str, str]]:
+    with psycopg.connect(pg.admin_dsn) as admin:
+        return {(kind, item) for kind, item in admin.execute(CATALOG_FINGERPRINT)}
+
+
+def test_collection_creates_nothing(pg: SeededServer) -> None:
+    before = catalog(pg)
+    collection = collect_postgres(PostgresRequest(dsn=pg.admin_dsn), PLAN)
+    after = catalog(pg)
+    assert collection.section.databases, collection.issues
+    assert after == before
+
+
+def test_the_audit_role_has_no_write_rights_and_still_collects(pg: SeededServer) -> None:
+    """The role of docs/postgres.md cannot write, so a full collection proves reads suffice."""
+    with psycopg.connect(pg.auditor_dsn(tls=pg.kind.tls)) as probe:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            probe.execute("CREATE TABLE public.audit_probe (id int)")
+        probe.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            probe.execute("DELETE FROM public.sessions")
+    collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls)), PLAN)
+    database = collection.section.databases[0]
+    assert database.tables and database.settings and database.session_retention
+    assert {issue.part for issue in collection.issues} <= {"statements"}
+
+
+def test_the_session_refuses_writes_even_for_a_superuser(pg: SeededServer) -> None:
+    """default_transaction_read_only comes in the startup packet, before any statement."""
+    from engram_audit.collectors.postgres import _session_parameters
+
+    parameters = _session_parameters(
+        {"host": str(pg.server.socket_dir), "port": str(pg.server.port), "user": "postgres"},
+        PostgresRequest(),
+        PLAN,
+    )
+    with psycopg.connect(**parameters, autocommit=True) as session:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            session.execute("CREATE TEMP TABLE scratch (id int)")
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            session.execute("CREATE TABLE public.scratch (id int)")
+
+
+def test_a_missing_select_grant_fails_only_its_part(pg: SeededServer) -> None:
+    collection = collect_postgres(
+        PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls, user=NO_FACTS_ROLE)), PLAN
+    )
+    database = collection.section.databases[0]
+    assert database.expired_facts is None
+    [issue] = [issue for issue in collection.issues if issue.part == "expired_facts"]
+    assert issue.resource == database.target
+    assert "permission denied for table facts" in issue.reason
+    assert "needs SELECT on public.facts" in issue.reason
+    assert database.session_retention is not None
+    assert database.tables is not None and database.invalid_indexes is not None
+
+
+def test_without_pg_monitor_hidden_sessions_are_an_issue_never_plaintext(pg: SeededServer) -> None:
+    with psycopg.connect(pg.app_dsn(tls=False)):  # another role's session, invisible to BARE_ROLE
+        collection = collect_postgres(
+            PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls, user=BARE_ROLE)), PLAN
+        )
+    database = collection.section.databases[0]
+    assert database.client_sessions is None
+    assert database.connections is None
+    hidden = [
+        issue for issue in collection.issues if issue.part in ("connections", "client_sessions")
+    ]
+    assert len(hidden) == 2
+    assert all("needs pg_monitor" in issue.reason for issue in hidden)
+    assert database.own_session is not None  # its own session it may always see
+    assert database.session_retention is not None
+
+
+def test_revoked_pg_stat_statements_names_the_privilege(pg: SeededServer) -> None:
+    if not pg.kind.statements:
+        pytest.skip("no pg_stat_statements in the PostgreSQL 16 build")
+    revoke = sql.SQL("REVOKE EXECUTE ON FUNCTION pg_stat_statements(boolean) FROM PUBLIC")
+    grant = sql.SQL("GRANT EXECUTE ON FUNCTION pg_stat_statements(boolean) TO PUBLIC")
+    with psycopg.connect(pg.admin_dsn, autocommit=True) as admin:
+        admin.execute(revoke)
+        try:
+            collection = collect_postgres(
+                PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls)), PLAN
+            )
+        finally:
+            admin.execute(grant)
+    database = collection.section.databases[0]
+    assert database.statements is None
+    [issue] = [issue for issue in collection.issues if issue.part == "statements"]
+    assert "permission denied for function pg_stat_statements" in issue.reason
+    assert "EXECUTE on the pg_stat_statements functions" in issue.reason
+    assert database.extensions is not None and database.tables is not None
