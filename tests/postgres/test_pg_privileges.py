@@ -50,7 +50,9 @@ def test_the_audit_role_has_no_write_rights_and_still_collects(pg: SeededServer)
             probe.execute("DELETE FROM public.sessions")
     collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls)), PLAN)
     database = collection.section.databases[0]
-    assert database.tables and database.settings and database.session_retention
+    assert database.tables
+    assert database.settings
+    assert database.session_retention
     assert {issue.part for issue in collection.issues} <= {"statements"}
 
 
@@ -81,7 +83,8 @@ def test_a_missing_select_grant_fails_only_its_part(pg: SeededServer) -> None:
     assert "permission denied for table facts" in issue.reason
     assert "needs SELECT on public.facts" in issue.reason
     assert database.session_retention is not None
-    assert database.tables is not None and database.invalid_indexes is not None
+    assert database.tables is not None
+    assert database.invalid_indexes is not None
 
 
 def test_without_pg_monitor_hidden_sessions_are_an_issue_never_plaintext(pg: SeededServer) -> None:
@@ -119,4 +122,5 @@ def test_revoked_pg_stat_statements_names_the_privilege(pg: SeededServer) -> Non
     [issue] = [issue for issue in collection.issues if issue.part == "statements"]
     assert "permission denied for function pg_stat_statements" in issue.reason
     assert "EXECUTE on the pg_stat_statements functions" in issue.reason
-    assert database.extensions is not None and database.tables is not None
+    assert database.extensions is not None
+    assert database.tables is not None
