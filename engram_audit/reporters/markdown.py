@@ -137,7 +137,10 @@ def _verdict(report: Report) -> str:
 
 def _totals(report: Report) -> str:
     counts = report.summary.by_status
-    parts = [f"{counts.get(status, 0)} {word}" for status, word in _STATUS_WORDS]
+    parts = [
+        f"{counts.get(status, 0)} {word}{'s' if word == 'error' and counts.get(status) != 1 else ''}"
+        for status, word in _STATUS_WORDS
+    ]
     when = report.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     sources = ", ".join(source.value for source in report.sources) or "none"
     policies = ", ".join(report.policy_files) or "none"

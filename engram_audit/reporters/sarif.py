@@ -351,7 +351,7 @@ def _tags(check: str) -> list[str]:
 
 def _pascal(rule_id: str) -> str:
     words = "".join(ch if ch.isalnum() else " " for ch in rule_id).split()
-    return "".join(word[:1].upper() + word[1:] for word in words) or "Rule"
+    return "".join(word[:1].upper() + word[1:].lower() for word in words) or "Rule"
 
 
 def _sentence(text: str) -> str:
