@@ -99,6 +99,20 @@ def _safe_reason(error: Exception) -> str:
     return _QUOTED.sub(keep_or_hide, first_line)
 
 
+_LOOSE_KEYWORD = re.compile(r"(?<![\w])(host|hostaddr|port)\s*=\s*([^\s']+)")
+_LOOSE_URI_HOST = re.compile(
+    r"^postgres(?:ql)?(?:\+[\w.-]+)?://(?:[^/?#]*@)?([^/?#:]+)(?::(\d+))?", re.I
+)
+
+
+def loose_target(dsn: str) -> dict[str, str]:
+    """Host and port read leniently from a DSN libpq rejected, so the error can say where."""
+    uri = _LOOSE_URI_HOST.match(dsn.strip())
+    if uri:
+        return {"host": uri[1], **({"port": uri[2]} if uri[2] else {})}
+    return dict(_LOOSE_KEYWORD.findall(dsn))
+
+
 def effective_sslmode(parameters: Mapping[str, str]) -> str:
     """The sslmode libpq uses: as given, else ``verify-full`` for ``sslrootcert=system``
     (libpq >= 16), else the compiled-in default ``prefer`` (which accepts plaintext)."""

@@ -27,7 +27,7 @@ from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from engram_audit.collectors import pg_queries
-from engram_audit.collectors.dsn import DsnError, parse_dsn, scrub
+from engram_audit.collectors.dsn import DsnError, loose_target, parse_dsn, scrub
 from engram_audit.model.base import Source
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import (
@@ -86,7 +86,7 @@ def collect_postgres(
     try:
         parameters = parse_dsn(request.dsn) if request.dsn.strip() else {}
     except DsnError as error:
-        target = f"{_target_host({}, environment)}/{plan.database}"
+        target = f"{_target_host(loose_target(request.dsn), environment)}/{plan.database}"
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
     secrets = tuple(parameters[key] for key in ("password", "sslpassword") if key in parameters)

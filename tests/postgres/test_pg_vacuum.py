@@ -1,0 +1,62 @@
+"""A vacuum really running while we collect shows up with its relation, phase and age."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+
+from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.model.plan import CollectionPlan
+from engram_audit.model.snapshot import RunningVacuum
+from tests.support.pg_servers import SeededServer
+
+PLAN = CollectionPlan(environment="prod")
+
+
+def test_running_vacuum_is_reported_with_its_age(pg: SeededServer) -> None:
+    with psycopg.connect(pg.admin_dsn, autocommit=True) as setup:
+        setup.execute(
+            "CREATE TABLE IF NOT EXISTS vacuum_target AS SELECT g AS id FROM generate_series(1, 40000) AS g"
+        )
+        setup.execute("DELETE FROM vacuum_target WHERE id % 2 = 0")
+    errors: list[BaseException] = []
+
+    def slow_vacuum() -> None:
+        try:
+            with psycopg.connect(pg.admin_dsn, autocommit=True) as vacuumer:
+                # Cost-based delay turns a sub-second vacuum into seconds of sleeping.
+                vacuumer.execute("SET vacuum_cost_delay = 100")
+                vacuumer.execute("SET vacuum_cost_limit = 1")
+                vacuumer.execute("VACUUM vacuum_target")
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    worker = threading.Thread(target=slow_vacuum)
+    worker.start()
+    try:
+        seen: tuple[RunningVacuum, ...] = ()
+        deadline = time.monotonic() + 20
+        while not seen and time.monotonic() < deadline and worker.is_alive():
+            time.sleep(0.3)
+            vacuums = (
+                collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), PLAN)
+                .section.databases[0]
+                .vacuums
+            )
+            assert vacuums is not None
+            seen = vacuums
+    finally:
+        with psycopg.connect(pg.admin_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_progress_vacuum WHERE relid = 'vacuum_target'::regclass"
+            )
+        worker.join()
+        with psycopg.connect(pg.admin_dsn, autocommit=True) as admin:
+            admin.execute("DROP TABLE vacuum_target")
+    assert not [error for error in errors if not isinstance(error, psycopg.errors.QueryCanceled)]
+    [vacuum] = seen
+    assert vacuum.relation == "vacuum_target"
+    assert vacuum.phase
+    assert vacuum.age_seconds > 0
