@@ -160,6 +160,10 @@ class _PolicyReader:
                 for key in params:
                     draft.param_anchors[key] = _Anchor(document, ("rules", index, "params", key))
 
+    def _already_reported(self, problem: Problem) -> bool:
+        """The schema and the params model can both reject one value; say it once."""
+        return any(p.path == problem.path and p.key_path == problem.key_path for p in self.problems)
+
     def build_rules(self, layered: _Layered, complete: bool) -> list[Rule]:
         built = []
         for rule_id, draft in layered.rules.items():
@@ -187,13 +191,13 @@ class _PolicyReader:
                     target = anchor or _Anchor(
                         draft.anchor.document, (*draft.anchor.key_path, "params")
                     )
-                    self.problems.append(
-                        target.problem(
-                            f"params do not fit check {check.id}: "
-                            f"{'.'.join(location) or 'params'}: {detail['msg']}",
-                            suffix=tuple(location[1:]) if anchor else (),
-                        )
+                    problem = target.problem(
+                        f"params do not fit check {check.id}: "
+                        f"{'.'.join(location) or 'params'}: {detail['msg']}",
+                        suffix=tuple(location[1:]) if anchor else (),
                     )
+                    if not self._already_reported(problem):
+                        self.problems.append(problem)
                 continue
             try:
                 severity = Severity(fields["severity"])

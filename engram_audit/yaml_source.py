@@ -6,6 +6,7 @@ Every input file (policies, waivers) goes through here so that each problem is r
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,17 @@ def _schema_messages(error: ValidationError) -> Iterator[tuple[KeyPath, str, boo
     if error.validator in {"oneOf", "anyOf"} and error.context:
         best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
         yield from _schema_messages(best)
+        return
+    if (
+        error.validator == "enum"
+        and isinstance(error.validator_value, list)
+        and len(error.validator_value) > 8
+    ):
+        # A 37-item list helps nobody: suggest the closest known values instead.
+        choices = [str(value) for value in error.validator_value]
+        close = difflib.get_close_matches(str(error.instance), choices, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        yield path, f"unknown value {error.instance!r}{hint}", False
         return
     yield path, error.message, False
 
