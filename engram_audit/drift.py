@@ -12,7 +12,6 @@ indexes by name ...) so a reordering is not drift and a change names the item th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -171,42 +170,61 @@ def _compare(
     changes: list[PropertyChange] = []
     skipped: list[tuple[str, str]] = []
     for part in sorted(old.keys() | new.keys()):
+        if _volatile(part, include_volatile):
+            continue
         left, right = old.get(part), new.get(part)
-        if (left is None) != (right is None) and not _volatile(part, include_volatile):
+        if (left is None) != (right is None):
             # None is "not collected": unknown, so neither drift nor "same".
             skipped.append((part, "old" if left is None else "new"))
             continue
-        flat_old = dict(_flatten(left, part))
-        flat_new = dict(_flatten(right, part))
-        for path in sorted(flat_old.keys() | flat_new.keys()):
-            if _volatile(path, include_volatile):
-                continue
-            before, after = flat_old.get(path, ABSENT), flat_new.get(path, ABSENT)
-            if before != after:
-                changes.append(PropertyChange(path, before, after))
+        changes += _changes(left, right, part, include_volatile)
     return changes, skipped
 
 
-def _flatten(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for key in sorted(value):
-            yield from _flatten(value[key], f"{path}.{key}")
+def _changes(old: Any, new: Any, path: str, include_volatile: bool) -> Iterator[PropertyChange]:
+    """Changes between two values; an item or key present on one side only is one change."""
+    if _volatile(path, include_volatile):
         return
-    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        keys = _natural_key(value)
-        for index, item in enumerate(value):
-            label = "/".join(str(item[k]) for k in keys) if keys else str(index)
-            yield from _flatten(item, f"{path}[{label}]")
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            yield from _pair(old, new, key, f"{path}.{key}", include_volatile)
         return
-    yield path, value
+    if _objects(old) and _objects(new):
+        keys = _natural_key([*old, *new], old, new)
+        if keys:
+            before = {_label(item, keys): item for item in old}
+            after = {_label(item, keys): item for item in new}
+            for label in sorted(before.keys() | after.keys()):
+                yield from _pair(before, after, label, f"{path}[{label}]", include_volatile)
+            return
+    if old != new:
+        yield PropertyChange(path, old, new)
 
 
-def _natural_key(items: list[dict[str, Any]]) -> tuple[str, ...]:
+def _pair(
+    old: dict[str, Any], new: dict[str, Any], key: str, path: str, include_volatile: bool
+) -> Iterator[PropertyChange]:
+    if key not in old or key not in new:
+        if not _volatile(path, include_volatile):
+            yield PropertyChange(path, old.get(key, ABSENT), new.get(key, ABSENT))
+        return
+    yield from _changes(old[key], new[key], path, include_volatile)
+
+
+def _objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _label(item: dict[str, Any], keys: tuple[str, ...]) -> str:
+    return "/".join(str(item[k]) for k in keys)
+
+
+def _natural_key(items: list[dict[str, Any]], *sides: list[dict[str, Any]]) -> tuple[str, ...]:
     for keys in _NATURAL_KEYS:
-        if all(all(k in item for k in keys) for item in items):
-            values = [tuple(item[k] for k in keys) for item in items]
-            if len(set(map(json.dumps, values))) == len(values):
-                return keys
+        if all(all(k in item for k in keys) for item in items) and all(
+            len({_label(item, keys) for item in side}) == len(side) for side in sides
+        ):
+            return keys
     return ()
 
 
