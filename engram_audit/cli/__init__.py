@@ -12,6 +12,7 @@ import click
 
 from engram_audit import __version__
 from engram_audit.cli.check import check_command, collect_command
+from engram_audit.cli.diff import diff_command
 from engram_audit.cli.policy import (
     checks_command,
     explain_command,
@@ -45,6 +46,7 @@ for command in (
     schema_command,
     check_command,
     collect_command,
+    diff_command,
 ):
     cli.add_command(command)
 
