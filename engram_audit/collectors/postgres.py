@@ -49,6 +49,7 @@ from engram_audit.model.snapshot import (
     VectorIndex,
 )
 from engram_audit.model.values import as_bool
+from engram_audit.redaction import SECRETS
 
 APPLICATION_NAME = "engram-audit"
 ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
@@ -100,6 +101,7 @@ def collect_postgres(
             )
         parameters["password"] = token
         secrets += (token,)
+        SECRETS.register(token)  # so no later output (logs, reports) can echo it either
     try:
         connection = psycopg.connect(
             **_session_parameters(parameters, request, plan), autocommit=True, row_factory=dict_row

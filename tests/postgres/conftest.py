@@ -21,5 +21,5 @@ def pg(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/postgres/" in str(item.fspath).replace("\\", "/"):
+        if "pg" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
