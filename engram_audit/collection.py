@@ -7,11 +7,16 @@ of the policy's verdicts (they receive a ``CollectionPlan``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from engram_audit import TOOL_NAME, __version__
 from engram_audit.checks.dsn import SslModeParams
 from engram_audit.checks.pg_retention import ExpiredFactsParams, SessionRetentionParams
+from engram_audit.collectors.azure import AzureCollectionError, AzureRequest, collect_azure
+from engram_audit.collectors.dsn import collect_dsns
+from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.errors import EngramAuditError
 from engram_audit.model import Policy, Snapshot, Source
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
 from engram_audit.model.snapshot import (
@@ -86,5 +91,45 @@ def merge(base: Snapshot, live: Snapshot, sources: frozenset[Source]) -> Snapsho
     )
 
 
-def environ_view(environ: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
-    return {name: environ[name] for name in names if name in environ}
+@dataclass(frozen=True)
+class LiveTargets:
+    """What to collect live; ``None`` means that source has no target in this run."""
+
+    azure: AzureRequest | None = None
+    postgres: PostgresRequest | None = None
+
+
+class CollectionFailed(EngramAuditError):
+    """A collector could not even start (no credential, unusable endpoint): exit 3."""
+
+    exit_code = 3
+
+
+def collect_live(
+    policy: Policy,
+    sources: frozenset[Source],
+    targets: LiveTargets,
+    environ: Mapping[str, str],
+    *,
+    show_progress: bool,
+) -> Snapshot:
+    """Run the collectors for the selected sources that have a target; the rest stay absent."""
+    plan = plan_for(policy)
+    azure = postgres = dsn = None
+    issues: list[CollectionIssue] = []
+    if Source.AZURE in sources and targets.azure is not None:
+        try:
+            collected = collect_azure(targets.azure, show_progress=show_progress)
+        except AzureCollectionError as error:
+            raise CollectionFailed(f"Azure: {error}") from None
+        azure = collected.section
+        issues.extend(collected.issues)
+    if Source.POSTGRES in sources and targets.postgres is not None:
+        pg = collect_postgres(targets.postgres, plan)
+        postgres = pg.section
+        issues.extend(pg.issues)
+    if Source.DSN in sources:
+        dsn = collect_dsns(plan, environ)
+    return assemble(
+        policy.environment, azure=azure, postgres=postgres, dsn=dsn, issues=tuple(issues)
+    )

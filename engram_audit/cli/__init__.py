@@ -12,6 +12,7 @@ import click
 
 from engram_audit import __version__
 from engram_audit.cli.check import check_command, collect_command
+from engram_audit.cli.demo import demo_command
 from engram_audit.cli.diff import diff_command
 from engram_audit.cli.policy import (
     checks_command,
@@ -47,6 +48,7 @@ for command in (
     check_command,
     collect_command,
     diff_command,
+    demo_command,
 ):
     cli.add_command(command)
 

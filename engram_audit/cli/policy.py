@@ -34,10 +34,17 @@ def validate_command(paths: tuple[Path, ...]) -> int:
 
 @click.command("checks")
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
 )
 def checks_command(fmt: str) -> int:
-    """List the check catalogue."""
+    """List the check catalogue (markdown: the README's catalogue section)."""
+    if fmt == "markdown":
+        out(catalogue_markdown())
+        return ExitCode.CLEAN
     if fmt == "json":
         rows = [
             {"id": c.id, "sources": sorted(s.value for s in c.sources), "summary": c.summary}
@@ -49,6 +56,15 @@ def checks_command(fmt: str) -> int:
     for entry in CATALOGUE:
         out(f"{entry.id:<{width}}  {entry.summary}", nl=True)
     return ExitCode.CLEAN
+
+
+def catalogue_markdown() -> str:
+    lines = ["| Check id | Source | What it verifies |", "|---|---|---|"]
+    for entry in CATALOGUE:
+        sources = " + ".join(sorted(s.value for s in entry.sources))
+        summary = entry.summary.replace("|", "\\|")
+        lines.append(f"| `{entry.id}` | {sources} | {summary} |")
+    return "\n".join(lines) + "\n"
 
 
 def explain_text(check_id: str) -> str:
