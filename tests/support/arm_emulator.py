@@ -140,7 +140,10 @@ class ArmEmulator:
         )
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="arm-emulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="arm-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -29,7 +29,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from engram_audit.model.snapshot import AzureServer, MetricAlert
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "arm"
@@ -139,18 +141,25 @@ class ArmWorld:
                 self._resources.setdefault(normalise_path(item["id"]), item)
 
     def add_pages(self, path: str, pages: list[dict[str, Any]]) -> None:
-        """Serve ``pages`` verbatim, each under the ``$skiptoken`` the previous nextLink names."""
+        """Serve ``pages`` verbatim, each under the ``$skiptoken`` the previous nextLink names.
+
+        A token already used for this list (the examples all say ``skiptoken``) is replaced by a
+        fresh one, so every page stays reachable.
+        """
         token: str | None = None
+        used: set[str | None] = {None}
         for index, page in enumerate(pages):
             body = dict(page)
+            next_token: str | None = None
             if index + 1 < len(pages):
                 link = body.get("nextLink") or f"https://management.azure.com{path}"
-                next_token = _skiptoken(link) or f"page{index + 1}"
-                if _skiptoken(link) is None:
-                    link += ("&" if "?" in link else "?") + f"$skiptoken={next_token}"
+                next_token = _skiptoken(link)
+                if next_token in used:
+                    next_token = f"page{index + 1}"
+                    link = _with_skiptoken(link, next_token)
+                used.add(next_token)
                 body["nextLink"] = link
             else:
-                next_token = None
                 body.pop("nextLink", None)
             self.add_page(path, token, body)
             for item in body.get("value", []):
@@ -217,6 +226,18 @@ class ArmWorld:
         return Lookup(404, {}, "ResourceNotFound", f"The Resource '{name}' was not found.")
 
 
+def _with_skiptoken(link: str, token: str) -> str:
+    parts = urlsplit(link)
+    query = [
+        (key, value)
+        for key, values in parse_qs(parts.query, keep_blank_values=True).items()
+        for value in values
+        if key.casefold() != "$skiptoken"
+    ]
+    query.append(("$skiptoken", token))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="$")))
+
+
 def _skiptoken(link: str) -> str | None:
     for key, values in parse_qs(urlsplit(link).query).items():
         if key.casefold() == "$skiptoken" and values:
@@ -264,3 +285,147 @@ def _is_server_body(body: dict[str, Any]) -> bool:
     return kind == "microsoft.dbforpostgresql/flexibleservers" or (
         "sku" in body and isinstance(body.get("properties"), dict) and "type" not in body
     )
+
+
+# --- worlds from snapshots -------------------------------------------------------------------
+
+
+def world_from_servers(subscription_id: str, servers: list[AzureServer]) -> dict[str, Any]:
+    """The ARM state a set of snapshot servers was collected from, as a world document.
+
+    The inverse of the collector: collecting this world must give back the same servers, so
+    the bundled snapshots double as ARM fixtures for every environment.
+    """
+    alerts: dict[str, dict[str, Any]] = {}
+    for server in servers:
+        for alert in server.metric_alerts or ():
+            alerts.setdefault(alert.id.casefold(), _alert_body(alert))
+    return {
+        "subscriptionId": subscription_id,
+        "servers": [_server_bundle(server) for server in servers],
+        "metricAlerts": list(alerts.values()),
+    }
+
+
+def _child(server_id: str, kind: str, name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"{server_id}/{kind}/{name}",
+        "name": name,
+        "type": f"Microsoft.DBforPostgreSQL/flexibleServers/{kind}",
+        "properties": {key: value for key, value in properties.items() if value is not None},
+    }
+
+
+def _server_bundle(server: AzureServer) -> dict[str, Any]:
+    sid = server.id
+    return {
+        "server": server.resource,
+        "configurations": [
+            _child(
+                sid,
+                "configurations",
+                name,
+                {
+                    "value": p.value,
+                    "defaultValue": p.default_value,
+                    "dataType": p.data_type,
+                    "allowedValues": p.allowed_values,
+                    "source": p.source,
+                },
+            )
+            for name, p in (server.parameters or {}).items()
+        ],
+        "firewallRules": [
+            _child(
+                sid,
+                "firewallRules",
+                rule.name,
+                {"startIpAddress": rule.start_ip_address, "endIpAddress": rule.end_ip_address},
+            )
+            for rule in server.firewall_rules or ()
+        ],
+        "backups": [
+            _child(
+                sid,
+                "backups",
+                backup.name,
+                {
+                    "backupType": backup.backup_type,
+                    "completedTime": backup.completed_time.isoformat()
+                    if backup.completed_time
+                    else None,
+                    "source": backup.source,
+                },
+            )
+            for backup in server.backups or ()
+        ],
+        "databases": [
+            _child(sid, "databases", name, {"charset": "UTF8", "collation": "en_US.utf8"})
+            for name in server.databases or ()
+        ],
+        "administrators": [
+            _child(
+                sid,
+                "administrators",
+                admin.object_id or "unknown",
+                {
+                    "objectId": admin.object_id,
+                    "principalName": admin.principal_name,
+                    "principalType": admin.principal_type,
+                    "tenantId": admin.tenant_id,
+                },
+            )
+            for admin in server.administrators or ()
+        ],
+        "privateEndpointConnections": list(server.private_endpoint_connections or ()),
+        "replicas": [
+            {
+                "id": replica,
+                "name": replica.rsplit("/", 1)[-1],
+                "type": "Microsoft.DBforPostgreSQL/flexibleServers",
+                "properties": {"replicationRole": "AsyncReplica"},
+            }
+            for replica in server.replicas or ()
+        ],
+        "advancedThreatProtectionSettings": [
+            _child(
+                sid,
+                "advancedThreatProtectionSettings",
+                "Default",
+                {"state": server.threat_protection_state},
+            )
+        ],
+        "diagnosticSettings": list(server.diagnostic_settings or ()),
+    }
+
+
+def _alert_body(alert: MetricAlert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "name": alert.name,
+        "type": "Microsoft.Insights/metricAlerts",
+        "location": "global",
+        "properties": {
+            "severity": alert.severity,
+            "enabled": alert.enabled,
+            "scopes": list(alert.scopes),
+            "evaluationFrequency": "PT1M",
+            "windowSize": "PT5M",
+            "criteria": {
+                "odata.type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                "allOf": [
+                    {
+                        "criterionType": "StaticThresholdCriterion",
+                        "name": f"condition{index}",
+                        "metricName": criterion.metric_name,
+                        "metricNamespace": criterion.metric_namespace,
+                        "operator": criterion.operator,
+                        "threshold": criterion.threshold,
+                        "timeAggregation": criterion.time_aggregation,
+                    }
+                    for index, criterion in enumerate(alert.criteria)
+                ],
+            },
+            "actions": [{"actionGroupId": group} for group in alert.action_groups],
+        },
+    }
