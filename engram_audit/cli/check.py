@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from engram_audit.errors import UsageError
 from engram_audit.gate import ExitCode, exit_code
 from engram_audit.model import Policy, Severity, Snapshot, Source
 from engram_audit.snapshot_io import dump_snapshot, load_snapshot
+
+log = logging.getLogger(__name__)
 
 
 def _live_targets(options: dict[str, Any]) -> LiveTargets:
@@ -111,6 +114,13 @@ def check_command(
         snapshot = _collect(policy, selected, targets)
         if save_snapshot is not None:
             write_file(save_snapshot, dump_snapshot(snapshot))
+    log.debug(
+        "snapshot of %s collected at %s: sections %s, %d collection issue(s)",
+        snapshot.environment,
+        snapshot.collected_at.isoformat(),
+        ", ".join(s.value for s in Source if snapshot.section(s) is not None) or "none",
+        len(snapshot.issues),
+    )
     result = prepared.apply(evaluate(policy, snapshot, selected))
     emit_report(result.report, fmt, output, extra_outputs)
     for line in result.notes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from engram_audit.model import ALL_SOURCES, Policy, Report, Severity, Source
 from engram_audit.reporters import FORMATS, console
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def policy_options(command: F) -> F:
@@ -46,6 +48,12 @@ def policy_options(command: F) -> F:
 def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path) -> Policy:
     path = policy_path or policy_path_for(environment, policy_dir)
     policy = load_policy(path)
+    log.debug(
+        "policy %s: %d enabled rules from %s",
+        policy.environment,
+        len(policy.enabled_rules()),
+        " <- ".join(reversed(policy.files)),
+    )
     if policy.environment != environment:
         raise UsageError(
             f"{path} is the policy of environment {policy.environment!r}, not {environment!r}"
@@ -121,6 +129,7 @@ def emit_report(
         specs.insert(0, (fmt, output))
     for name, path in specs:
         write_file(path, FORMATS[name](report))
+        log.debug("wrote %s report to %s", name, path)
     if output is None and fmt != "console":
         out(FORMATS[fmt](report))
     else:
