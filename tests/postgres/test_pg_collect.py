@@ -25,7 +25,7 @@ EMBEDDING_TABLES = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_sessions(pg: SeededServer) -> Iterator[dict[str, int]]:
     """Application sessions open while collecting: plaintext, and TLS where the server has it."""
     pids: dict[str, int] = {}
@@ -41,13 +41,13 @@ def app_sessions(pg: SeededServer) -> Iterator[dict[str, int]]:
         connection.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def collected(pg: SeededServer, app_sessions: dict[str, int]) -> PostgresCollection:
     """One collection as the least-privilege auditor, over verified TLS where the server has it."""
     return collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(tls=pg.kind.tls)), PLAN)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def database(collected: PostgresCollection) -> PostgresDatabase:
     assert len(collected.section.databases) == 1
     return collected.section.databases[0]

@@ -7,7 +7,10 @@ import time
 
 import psycopg
 
+from engram_audit.collection import assemble
 from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.engine import evaluate
+from engram_audit.model import Policy, Rule, Severity, Snapshot, Source, Status
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import RunningVacuum
 from tests.support.pg_servers import SeededServer
@@ -40,11 +43,8 @@ def test_running_vacuum_is_reported_with_its_age(pg: SeededServer) -> None:
         deadline = time.monotonic() + 20
         while not seen and time.monotonic() < deadline and worker.is_alive():
             time.sleep(0.3)
-            vacuums = (
-                collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), PLAN)
-                .section.databases[0]
-                .vacuums
-            )
+            collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), PLAN)
+            vacuums = collection.section.databases[0].vacuums
             assert vacuums is not None
             seen = vacuums
     finally:
@@ -60,3 +60,18 @@ def test_running_vacuum_is_reported_with_its_age(pg: SeededServer) -> None:
     assert vacuum.relation == "vacuum_target"
     assert vacuum.phase
     assert vacuum.age_seconds > 0
+    snapshot = assemble("prod", postgres=collection.section, issues=collection.issues)
+    assert long_running(snapshot, max_seconds=0.01) == [Status.FAIL]
+    assert long_running(snapshot, max_seconds=3600) == [Status.PASS]
+
+
+def long_running(snapshot: Snapshot, *, max_seconds: float) -> list[Status]:
+    rule = Rule(
+        id="R",
+        check="pg.vacuum.long_running",
+        severity=Severity.LOW,
+        title="vacuum",
+        params={"max_seconds": max_seconds},
+    )
+    report = evaluate(Policy(environment="prod", rules=(rule,)), snapshot, {Source.POSTGRES})
+    return [finding.status for finding in report.findings]

@@ -1,0 +1,106 @@
+"""The issue's "Done when": the real CLI against a seeded database it has never seen.
+
+``engram-audit check --env prod --sources postgres --dsn ...`` must report each planted
+problem with the right resource, exit 1, and never show the DSN's password: not on stdout,
+stderr, in any report format, nor in the saved snapshot. Unreachable servers exit 3 with one
+line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from engram_audit.embedded_server import free_loopback_port
+from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
+
+FORMATS = ("json", "sarif", "junit", "markdown")
+
+
+def engram_audit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engram_audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+
+
+def test_check_reports_every_planted_problem_and_hides_the_password(
+    pg: SeededServer, tmp_path: Path
+) -> None:
+    port = pg.server.port
+    # A URI to the "postgres" database, as Azure's portal gives it: the policy picks zep.
+    dsn = f"postgresql://auditor:{AUDITOR_PASSWORD}@127.0.0.1:{port}/postgres?sslmode=" + (
+        f"verify-full&sslrootcert={pg.ca_pem}" if pg.kind.tls else "disable"
+    )
+    outputs = [f"{fmt}:{tmp_path / ('report.' + fmt)}" for fmt in FORMATS]
+    with psycopg.connect(pg.app_dsn(tls=False), application_name="zep-api"):
+        result = engram_audit(
+            "check", "--env", "prod", "--sources", "postgres", "--dsn", dsn,
+            "--save-snapshot", str(tmp_path / "snapshot.json"),
+            *[arg for spec in outputs for arg in ("-o", spec)],
+        )  # fmt: skip
+    # Without pg_stat_statements (the PG16 build) the "statements" collection issue makes the
+    # gate report an incomplete run (3), as gate.exit_code treats every collection issue.
+    assert result.returncode == (1 if pg.kind.statements else 3), result.stderr
+
+    written = {path.name: path.read_text(encoding="utf-8") for path in tmp_path.iterdir()}
+    assert set(written) == {"snapshot.json", *(f"report.{fmt}" for fmt in FORMATS)}
+    for name, text in {"stdout": result.stdout, "stderr": result.stderr, **written}.items():
+        assert AUDITOR_PASSWORD not in text, f"password leaked into {name}"
+
+    report = json.loads(written["report.json"])
+    failed = {
+        (finding["rule"], finding["resource"])
+        for finding in report["findings"]
+        if finding["status"] == "fail"
+    }
+    base = f"postgresql://127.0.0.1:{port}/zep"
+    planted = {
+        ("ZEP-PG-INDEX-VALID", f"{base}/public.sessions_user_id_unique_idx"),
+        ("ZEP-PG-TLS-CLIENTS", base),
+        ("ZEP-PG-SESSION-RETENTION", f"{base}/public.sessions"),
+        ("ZEP-PG-AUTOVACUUM", f"{base}/public.messages"),
+        ("ZEP-PG-EXPIRED-FACTS", f"{base}/public.facts"),
+    }
+    if pg.kind.vector_version is not None:
+        planted |= {
+            ("ZEP-PG-VECTOR-INDEX", f"{base}/public.fact_embeddings.embedding"),  # IVFFlat
+            ("ZEP-PG-VECTOR-INDEX", f"{base}/public.entity_embeddings.embedding"),  # m=4
+            ("ZEP-PG-VECTOR-INDEX", f"{base}/public.summary_embeddings.embedding"),  # no index
+        }
+    else:
+        planted.add(("ZEP-PG-VECTOR-EXTENSION", base))
+    if not pg.kind.tls:
+        planted.add(("ZEP-PG-TLS-SESSION", base))
+    assert planted <= failed
+    assert ("ZEP-PG-VECTOR-INDEX", f"{base}/public.message_embeddings.embedding") not in failed
+    for rule, resource in planted:
+        assert rule in result.stdout
+        assert resource in result.stdout
+    assert "zep_app@127.0.0.1" in result.stdout
+
+    snapshot = json.loads(written["snapshot.json"])
+    [database] = snapshot["postgres"]["databases"]
+    assert database["target"] == f"127.0.0.1:{port}/zep"
+    assert database["settings"]["default_transaction_read_only"]["setting"] == "on"
+
+
+def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    port = free_loopback_port()
+    dsn = f"postgresql://auditor:{AUDITOR_PASSWORD}@127.0.0.1:{port}/zep"
+    result = engram_audit("check", "--env", "prod", "--sources", "postgres", "--dsn", dsn)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert AUDITOR_PASSWORD not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if f"127.0.0.1:{port}/zep" in line]
+    assert len(lines) == 1
+    assert "Connection refused" in lines[0]
