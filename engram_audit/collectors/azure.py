@@ -4,7 +4,7 @@ Read-only (GET requests only, see ``azure_pipeline``), concurrent (a bounded poo
 request of every server), and bounded in time: ``timeout_seconds`` is a deadline for the
 whole run. Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the
 part (the ``AzureServer`` field left ``None``) and the reason; only "cannot even start"
-problems raise ``AzureCollectionError``.
+problems raise ``AzureCollectionError`` (``AzureTargetError`` when the settings are wrong).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from engram_audit.collectors.azure_clients import (
 )
 from engram_audit.collectors.azure_errors import (
     AzureCollectionError,
+    AzureTargetError,
     arm_error_code,
     describe_failure,
 )
@@ -41,7 +42,13 @@ from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureSection, AzureServer, CollectionIssue, MetricAlert
 from engram_audit.model.values import dig, resource_id_covers
 
-__all__ = ["AzureCollection", "AzureCollectionError", "AzureRequest", "collect_azure"]
+__all__ = [
+    "AzureCollection",
+    "AzureCollectionError",
+    "AzureRequest",
+    "AzureTargetError",
+    "collect_azure",
+]
 
 MAX_CONCURRENCY = 64
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -97,18 +104,18 @@ def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollect
 
 def _validate(request: AzureRequest) -> None:
     if not _GUID.match(request.subscription_id):
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"subscription id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), "
             f"got {request.subscription_id[:60]!r}"
         )
     if request.server_name and not request.resource_group:
-        raise AzureCollectionError("a server name needs its resource group")
+        raise AzureTargetError("a server name needs its resource group")
     if not 1 <= request.concurrency <= MAX_CONCURRENCY:
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {request.concurrency}"
         )
     if not request.timeout_seconds > 0:
-        raise AzureCollectionError(f"timeout must be positive, got {request.timeout_seconds:g}")
+        raise AzureTargetError(f"timeout must be positive, got {request.timeout_seconds:g}")
 
 
 def server_id(subscription: str, group: str, name: str) -> str:

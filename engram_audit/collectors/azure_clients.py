@@ -1,7 +1,8 @@
 """Where to talk to (cloud, endpoint, CA bundle), as whom (credential), and the SDK clients.
 
-Every "cannot even start" problem is raised here as ``AzureCollectionError`` with one clear
-line, before any request is sent.
+Every "cannot even start" problem is raised here, with one clear line, before any request
+is sent: ``AzureTargetError`` for settings that are wrong, ``AzureCollectionError`` when no
+credential can be had.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from azure.mgmt.core.tools import get_arm_endpoints
 from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
 from engram_audit import __version__
-from engram_audit.collectors.azure_errors import AzureCollectionError
+from engram_audit.collectors.azure_errors import AzureCollectionError, AzureTargetError
 from engram_audit.collectors.azure_pipeline import Budget, RequestCounter, read_only_policies
 
 # The newest stable API of the examples we test against; the SDK's own default is a preview.
@@ -71,7 +72,7 @@ class Target:
 
 def resolve_target(cloud: str, arm_endpoint: str | None) -> Target:
     if cloud not in CLOUDS:
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"unknown Azure cloud {cloud!r}: use one of {', '.join(sorted(CLOUDS))}"
         )
     cloud_setting, authority = CLOUDS[cloud]
@@ -85,17 +86,17 @@ def _checked_endpoint(url: str) -> str:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as error:
-        raise AzureCollectionError(f"--arm-endpoint is not a valid URL: {error}") from None
+        raise AzureTargetError(f"--arm-endpoint is not a valid URL: {error}") from None
     shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
     if parts.scheme != "https":
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"--arm-endpoint must be an https:// URL (bearer tokens are never sent over plain "
             f"http): got {shown if parts.scheme else url.strip()[:80]!r}"
         )
     if not parts.hostname:
-        raise AzureCollectionError(f"--arm-endpoint has no host: {shown!r}")
+        raise AzureTargetError(f"--arm-endpoint has no host: {shown!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"--arm-endpoint must be a plain https://host[:port] URL without credentials, "
             f"query or fragment: {shown!r}"
         )
@@ -108,7 +109,7 @@ def ca_bundle() -> str | bool:
         value = os.environ.get(variable)
         if value:
             if not Path(value).is_file():
-                raise AzureCollectionError(
+                raise AzureTargetError(
                     f"{variable} points at {value}, which is not a readable file"
                 )
             return value
@@ -123,12 +124,12 @@ def build_credential(token_env: str | None, authority: str) -> tuple[TokenCreden
     if token.casefold().startswith("bearer "):
         token = token[len("bearer ") :].strip()
     if not token:
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"--azure-token-env {token_env}: the environment variable {token_env} is not set "
             f"or empty"
         )
     if not _TOKEN_SHAPE.match(token):
-        raise AzureCollectionError(
+        raise AzureTargetError(
             f"--azure-token-env {token_env}: the value does not look like a bearer token "
             f"(it contains spaces or characters a token cannot have)"
         )

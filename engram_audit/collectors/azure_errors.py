@@ -18,10 +18,18 @@ from azure.core.exceptions import (
 from engram_audit.collectors.azure_pipeline import BudgetExhausted
 
 _ARM_MESSAGE_LIMIT = 300
+_MIN_SECRET = 8
+# Statuses the retry policy retries: only for these "after retries" is true.
+_RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class AzureCollectionError(Exception):
     """Azure collection cannot even start (bad endpoint, no credential); str() is one clean line."""
+
+
+class AzureTargetError(AzureCollectionError):
+    """The settings themselves are wrong (endpoint, cloud, CA bundle, token variable, limits):
+    bad input rather than an environment that refused, so callers may treat it as a usage error."""
 
 
 def describe_failure(
@@ -50,7 +58,8 @@ def _why(error: BaseException, permission: str) -> str:
     if status == 429:
         return f"429 Too Many Requests: ARM kept throttling after retries{detail}"
     if isinstance(status, int):
-        return f"ARM answered {status} after retries{detail}"
+        retried = " after retries" if status in _RETRIED else ""
+        return f"ARM answered {status}{retried}{detail}"
     if isinstance(error, ServiceResponseError):
         return f"the connection to ARM dropped or timed out after retries ({_first_line(error)})"
     if isinstance(error, ServiceRequestError):
@@ -80,4 +89,5 @@ def _first_line(value: object) -> str:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+    # Real bearer tokens are long JWTs; a very short "secret" would only mangle the message.
+    return text.replace(secret, "***") if secret and len(secret) >= _MIN_SECRET else text

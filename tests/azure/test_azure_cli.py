@@ -1,0 +1,244 @@
+"""``engram-audit check`` against the emulator, as a CI job runs it: a real process, real exit code.
+
+The issue's "Done when": a production server the tool has never seen, with odd casing and
+drift, is reported drift by drift with the right expected and actual values, the run exits 1,
+sends only GETs, reads parameters with one list call and never prints the token.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.azure.conftest import TOKEN
+from tests.support.arm_emulator import ArmEmulator, Fault
+from tests.support.arm_world import load_world
+
+pytestmark = pytest.mark.azure
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP = "RG-Engram-Prod-EUW"  # as an operator types it; ARM's ids say rg-engram-prod-euw
+SERVER = "Engram-Zep-Prod-EU2"
+
+
+def _fresh(world: dict[str, Any], newest_hours: float) -> dict[str, Any]:
+    """The world with automatic backups relative to now (the live run's clock)."""
+    fresh = copy.deepcopy(world)
+    newest = datetime.now(UTC) - timedelta(hours=newest_hours)
+    automatic = [
+        b
+        for bundle in fresh["servers"]
+        for b in bundle["backups"]
+        if b["properties"]["source"] == "Automatic"
+    ]
+    for day, backup in enumerate(automatic):
+        backup["properties"]["completedTime"] = (newest - timedelta(days=day)).isoformat()
+    return fresh
+
+
+def _engram_audit(arm: ArmEmulator, *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ENGRAM_AUDIT_", "AZURE_")) and "PROXY" not in key.upper()
+    }
+    env.update(REQUESTS_CA_BUNDLE=arm.ca_pem, PIPELINE_ARM_TOKEN=TOKEN)
+    return subprocess.run(
+        [sys.executable, "-m", "engram_audit", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _check(
+    arm: ArmEmulator, tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    report = tmp_path / "report.json"
+    result = _engram_audit(
+        arm,
+        "check",
+        "--env",
+        "prod",
+        "--sources",
+        "azure",
+        "--subscription",
+        load_world("prod-unseen-drifted")["subscriptionId"],
+        "--arm-endpoint",
+        arm.url,
+        "--azure-token-env",
+        "PIPELINE_ARM_TOKEN",
+        "-o",
+        f"json:{report}",
+        *extra,
+        tmp_path=tmp_path,
+    )
+    assert "Traceback" not in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    document: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+    if report.exists():
+        assert TOKEN not in report.read_text()
+    return result, document
+
+
+def _verdicts(report: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {
+        f["rule"]: (f["status"], f["expected"], f["actual"])
+        for f in report["findings"]
+        if f["check"].startswith("azure.")
+    }
+
+
+def test_done_when_an_unseen_drifted_server_fails_with_expected_and_actual(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    arm.add_world(_fresh(load_world("prod-unseen-drifted"), newest_hours=80))
+
+    result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+    assert result.returncode == 1, result.stderr
+    verdicts = _verdicts(report)
+    assert {rule: v for rule, v in verdicts.items() if v[0] == "fail"} == {
+        "ZEP-AZ-VERSION": ("fail", "16", "15"),
+        "ZEP-AZ-SKU-TIER": ("fail", "GeneralPurpose or MemoryOptimized", "burstable"),
+        "ZEP-AZ-STORAGE-SIZE": ("fail", ">= 128 GB", "64 GB"),
+        "ZEP-AZ-STORAGE-AUTOGROW": ("fail", "Enabled", "disabled"),
+        "ZEP-AZ-HA": ("fail", "ZoneRedundant, Healthy", "sameZone, healthy"),
+        "ZEP-AZ-BACKUP-RETENTION": ("fail", ">= 35 days", "14 days"),
+        "ZEP-AZ-GEO-BACKUP": ("fail", "Enabled", "DISABLED"),
+        "ZEP-AZ-BACKUP-RECENT": verdicts["ZEP-AZ-BACKUP-RECENT"],
+        "ZEP-AZ-TLS-REQUIRED": ("fail", "on", "Off"),
+        "ZEP-AZ-TLS-MIN-VERSION": ("fail", ">= TLSv1.2", "tlsv1.1"),
+        "ZEP-AZ-EXTENSIONS-VECTOR": ("fail", "includes vector", "PG_TRGM"),
+        "ZEP-AZ-PGBOUNCER": ("fail", "true", "False"),
+        "ZEP-AZ-FIREWALL-OPEN": (
+            "fail",
+            "no rule wider than 256 addresses",
+            "ClientIPAddress_wide (10.0.0.0-10.255.255.255)",
+        ),
+        "ZEP-AZ-ALLOW-AZURE-SERVICES": (
+            "fail",
+            "absent",
+            "present (AllowAllAzureServicesAndResourcesWithinAzureIps)",
+        ),
+        "ZEP-AZ-PUBLIC-ACCESS": ("fail", "Disabled", "ENABLED"),
+        "ZEP-AZ-ENCRYPTION": ("fail", "AzureKeyVault", "systemManaged"),
+        "ZEP-AZ-ENTRA": (
+            "fail",
+            "Entra auth Enabled, >= 1 Entra admin(s)",
+            "Entra auth Disabled, 0 admin(s), password auth Enabled",
+        ),
+        "ZEP-AZ-ALERTS": verdicts["ZEP-AZ-ALERTS"],
+    }
+    assert verdicts["ZEP-AZ-BACKUP-RECENT"][2].startswith("newest ")
+    assert "80." in verdicts["ZEP-AZ-BACKUP-RECENT"][2]  # hours old, as served
+    assert verdicts["ZEP-AZ-ALERTS"][2].endswith("missing: storage, backup")
+    assert report["collection_issues"] == []
+    # Read-only, one list call for ~50 parameters, and the token sent (not shown) on each.
+    assert arm.methods() == {"GET"} and arm.violations == []
+    assert [r.continuation for r in arm.requests_matching("/configurations")] == [False]
+    assert all(r.authorized for r in arm.requests)
+    assert "ZEP-AZ-STORAGE-SIZE" in result.stdout  # the console report
+
+
+def test_the_same_server_compliant_but_oddly_cased_passes(arm: ArmEmulator, tmp_path: Path) -> None:
+    arm.add_world(_fresh(load_world("prod-unseen-compliant"), newest_hours=4))
+
+    result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    statuses = {status for status, _, _ in _verdicts(report).values()}
+    assert statuses == {"pass"}
+
+
+def test_a_part_that_cannot_be_read_errors_its_rules_only_and_exits_3(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    arm.add_world(_fresh(load_world("prod-unseen-compliant"), newest_hours=4))
+    arm.inject("/firewallRules$", Fault(status=403, error_code="AuthorizationFailed"))
+
+    result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+    assert result.returncode == 3
+    verdicts = _verdicts(report)
+    errored = {rule for rule, (status, _, _) in verdicts.items() if status == "error"}
+    assert errored == {"ZEP-AZ-FIREWALL-OPEN", "ZEP-AZ-ALLOW-AZURE-SERVICES"}
+    assert {status for rule, (status, _, _) in verdicts.items() if rule not in errored} == {"pass"}
+    (issue,) = report["collection_issues"]
+    assert issue["part"] == "firewall_rules"
+    assert "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/read" in issue["reason"]
+    assert "firewallRules/read" in result.stderr
+
+
+def test_a_missing_server_is_a_clear_error_and_exits_3(arm: ArmEmulator, tmp_path: Path) -> None:
+    arm.add_world(load_world("prod-unseen-compliant"))
+
+    result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", "zep-nope")
+
+    assert result.returncode == 3
+    assert "server zep-nope not found in resource group RG-Engram-Prod-EUW" in result.stderr
+    assert report["collection_issues"][0]["part"] is None
+
+
+def test_tag_discovery_from_the_cli(arm: ArmEmulator, tmp_path: Path) -> None:
+    fleet = load_world("fleet")
+    arm.add_world(fleet)
+    report = tmp_path / "snapshot.json"
+
+    result = _engram_audit(
+        arm,
+        "collect",
+        "--env",
+        "prod",
+        "--sources",
+        "azure",
+        "--subscription",
+        fleet["subscriptionId"],
+        "--tag",
+        "environment=prod",
+        "--arm-endpoint",
+        arm.url,
+        "--azure-token-env",
+        "PIPELINE_ARM_TOKEN",
+        "--output",
+        str(report),
+        tmp_path=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    snapshot = json.loads(report.read_text())
+    assert sorted(s["name"] for s in snapshot["azure"]["servers"]) == [
+        "zep-prod-neu-db",
+        "zep-prod-weu-db",
+    ]
+    assert TOKEN not in report.read_text() + result.stdout + result.stderr
+
+
+def test_a_plain_http_endpoint_is_refused_before_sending_anything(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    result, _ = _check(
+        arm,
+        tmp_path,
+        "--resource-group",
+        GROUP,
+        "--server",
+        SERVER,
+        "--arm-endpoint",
+        "http://127.0.0.1:9",
+    )
+
+    assert result.returncode in (2, 3)
+    assert "https://" in result.stderr
+    assert arm.requests == []

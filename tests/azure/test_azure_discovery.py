@@ -1,0 +1,156 @@
+"""Finding servers (one, a group, or by tag), paging, and the read-only, one-list-call contract."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.azure.conftest import TOKEN, Collect
+from tests.support.arm_emulator import ArmEmulator
+from tests.support.arm_world import example_body, load_world
+
+pytestmark = pytest.mark.azure
+
+FLEET = load_world("fleet")
+SUB = FLEET["subscriptionId"]
+PROD_SERVERS = {"zep-prod-weu-db", "zep-prod-neu-db"}
+ALL_SERVERS = {bundle["server"]["name"] for bundle in FLEET["servers"]}
+
+
+def test_tag_discovery_audits_the_tagged_servers_and_no_others(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+
+    collection = collect(SUB, tag=("environment", "prod"))
+
+    assert collection.issues == ()
+    assert {s.name for s in collection.section.servers} == PROD_SERVERS
+    # Tags are matched in any case; "production" is another value, not a prefix match.
+    assert {s.resource_group for s in collection.section.servers} == {
+        "rg-zep-prod-weu",
+        "RG-Zep-Prod-NEU",
+    }
+    untouched = ALL_SERVERS - PROD_SERVERS
+    touched = {
+        r.path.split("/flexibleServers/")[1].split("/")[0]
+        for r in arm.requests
+        if "/flexibleServers/" in r.path
+    }
+    assert touched == PROD_SERVERS
+    assert not untouched & touched
+    # Discovery lists once: no per-server GET of the server body itself.
+    assert arm.requests_matching(r"/flexibleServers/[^/]+$") == []
+
+
+def test_tag_discovery_with_no_match_collects_nothing_and_says_so_by_an_empty_list(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+
+    collection = collect(SUB, tag=("environment", "qa"))
+
+    assert collection.section.servers == ()
+    assert collection.issues == ()
+
+
+def test_a_resource_group_alone_audits_every_server_in_it(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+
+    collection = collect(SUB, resource_group="RG-ZEP-DEV")
+
+    assert {s.name for s in collection.section.servers} == {"zep-dev-db", "zep-scratch-db"}
+
+
+def test_server_lists_are_paged_and_every_page_is_read(arm: ArmEmulator, collect: Collect) -> None:
+    arm.world.page_size = 2
+    arm.add_world(FLEET)
+
+    collection = collect(SUB, tag=("app", "zep"))
+
+    assert {s.name for s in collection.section.servers} == {"zep-prod-neu-db"}
+    listing = arm.requests_matching(
+        r"/subscriptions/[^/]+/providers/Microsoft.DBforPostgreSQL/flexibleServers$"
+    )
+    assert len(listing) == 3  # five servers, two per page
+    assert [r.continuation for r in listing] == [False, True, True]
+
+
+def test_official_list_pages_pointing_at_the_real_arm_host_are_followed_on_the_emulator(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    first = example_body("2025-08-01/ServersListBySubscription.json")
+    assert first["nextLink"].startswith("https://management.azure.com/")
+    second = example_body("2024-08-01/ServerList.json")
+    servers = [s for s in first["value"] + second["value"] if "id" in s]
+    subscription = servers[0]["id"].split("/")[2]
+    arm.add_world(
+        {
+            "subscriptionId": subscription,
+            "servers": [{"server": s} for s in servers],
+        }
+    )
+    path = f"/subscriptions/{subscription}/providers/Microsoft.DBforPostgreSQL/flexibleServers"
+    arm.world.add_pages(path, [first, second])
+    on_second_page = [s for s in second["value"] if "ElasticServer" in (s.get("tags") or {})]
+    assert on_second_page
+
+    collection = collect(subscription, tag=("ElasticServer", "1"))
+
+    assert {s.id for s in collection.section.servers} == {s["id"] for s in on_second_page}
+    listing = arm.requests_matching(f"{path}$")
+    assert [r.query.get("$skiptoken") for r in listing] == [None, ["skiptoken"]]
+
+
+def test_parameters_come_from_one_paged_list_call_never_one_get_each(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.world.page_size = 20
+    world = load_world("prod-unseen-compliant")
+    arm.add_world(world)
+    names = {c["name"] for c in world["servers"][0]["configurations"]}
+    assert len(names) > 40
+
+    (server,) = collect(
+        world["subscriptionId"],
+        resource_group="rg-engram-prod-euw",
+        server_name="engram-zep-prod-eu2",
+    ).section.servers
+
+    assert server.parameters is not None and set(server.parameters) == names
+    calls = arm.requests_matching("/configurations")
+    assert [r.continuation for r in calls] == [False] + [True] * ((len(names) - 1) // 20)
+    assert all(r.path.lower().endswith("/configurations") for r in calls)
+
+
+def test_a_full_collection_sends_only_gets_with_the_token(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+
+    collection = collect(SUB, tag=("environment", "prod"))
+
+    assert len(collection.section.servers) == 2
+    assert arm.methods() == {"GET"}
+    assert arm.violations == []
+    assert all(r.authorized for r in arm.requests)
+    # 9 parts per server, the listing and the subscription's alerts (once for both servers)
+    assert collection.requests_sent == len(arm.requests) == 2 * 9 + 1 + 1
+    assert len(arm.requests_matching("/metricAlerts$")) == 1
+
+
+def test_the_emulator_refuses_and_records_anything_but_get(arm: ArmEmulator) -> None:
+    arm.add_world(FLEET)
+    url = f"{arm.url}/subscriptions/{SUB}/providers/Microsoft.DBforPostgreSQL/register"
+
+    answer = requests.post(
+        url, json={}, headers={"Authorization": f"Bearer {TOKEN}"}, verify=arm.ca_pem, timeout=10
+    )
+
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "MethodNotAllowed"
+    assert arm.violations == [
+        f"POST /subscriptions/{SUB}/providers/Microsoft.DBforPostgreSQL/register"
+    ]
