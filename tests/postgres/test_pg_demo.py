@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import tempfile
 from pathlib import Path
 
@@ -11,15 +10,16 @@ from engram_audit.model.plan import CollectionPlan, SessionRetentionPlan
 
 
 def test_collect_demo_plants_every_problem_and_leaves_nothing_running() -> None:
-    before = set(glob.glob(str(Path(tempfile.gettempdir()) / "engram-pg-*")))
     messages: list[str] = []
     plan = CollectionPlan(environment="prod", session_retention=SessionRetentionPlan())
     collection = collect_demo(plan, messages.append)
-    assert set(glob.glob(str(Path(tempfile.gettempdir()) / "engram-pg-*"))) == before
     assert messages[0].startswith("starting")
     assert messages[-1].startswith("stopping")
     assert collection.issues == ()
     [database] = collection.section.databases
+    assert database.host is not None
+    assert database.host.startswith(tempfile.gettempdir())  # the server's own socket directory
+    assert not Path(database.host).exists()  # stopped and deleted
     assert database.server_version_num is not None
     assert database.server_version_num // 10000 == 18
     assert database.client_sessions is not None
