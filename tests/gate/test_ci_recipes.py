@@ -151,3 +151,20 @@ def test_pre_commit_hook_validates_policies(tmp_path: Path) -> None:
     bad = run(*entry[1:], str(broken))
     assert bad.returncode == 2
     assert f"{broken.as_posix()}:4:" in bad.stderr
+
+
+def test_outputs_doc_commands_exist_and_severity_table_matches_the_code() -> None:
+    from engram_audit.reporters.sarif import LEVEL, SECURITY_SEVERITY
+
+    text = (ROOT / "docs" / "outputs.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
+    found = [args for block in blocks for args in invocations(block)]
+    assert len(found) >= 5
+    for args in found:
+        assert_command_exists(args)
+    for severity, score in SECURITY_SEVERITY.items():
+        assert re.search(
+            rf"^  \| {severity.value} \| {re.escape(score)} \| \w+ \| {LEVEL[severity]} \|$",
+            text,
+            flags=re.MULTILINE,
+        ), severity
