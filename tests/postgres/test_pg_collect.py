@@ -315,3 +315,19 @@ def test_a_fixed_number_of_queries(pg: SeededServer, collected: PostgresCollecti
 def test_the_password_appears_nowhere_in_the_collection(collected: PostgresCollection) -> None:
     assert AUDITOR_PASSWORD not in collected.section.model_dump_json()
     assert AUDITOR_PASSWORD not in repr(collected.issues)
+
+
+def test_secrets_in_recorded_statements_are_masked(pg: SeededServer) -> None:
+    """pg_stat_statements keeps utility statements' text; a password literal must not leak."""
+    if not pg.kind.statements:
+        pytest.skip("no pg_stat_statements in the PostgreSQL 16 build")
+    literal = "Leak-Me-If-You-Can-77"
+    with psycopg.connect(pg.admin_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE statement_probe LOGIN PASSWORD '{literal}'")
+        admin.execute("DROP ROLE statement_probe")
+    collection = collect_postgres(PostgresRequest(dsn=pg.admin_dsn), PLAN)
+    statements = collection.section.databases[0].statements
+    assert statements is not None
+    recorded = [s.query for s in statements if "statement_probe" in s.query]
+    assert recorded, "the CREATE ROLE statement is recorded"
+    assert literal not in collection.section.model_dump_json()
