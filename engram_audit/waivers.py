@@ -25,10 +25,8 @@ from pathlib import Path
 
 from engram_audit.errors import InputError, Problem
 from engram_audit.model import Finding, Report, SourceLocation, Status, Summary
-from engram_audit.schemas import shipped
+from engram_audit.schemas import WAIVERS_SCHEMA, shipped
 from engram_audit.yaml_source import SourceDocument, load_document, schema_problems
-
-WAIVERS_SCHEMA = "waivers.schema.json"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from engram_audit.cli.terminal import fail, out
 from engram_audit.errors import InputError, UsageError
 from engram_audit.gate import ExitCode
 from engram_audit.loader import validate_paths
-from engram_audit.schemas import GENERATORS, POLICY_SCHEMA, SNAPSHOT_SCHEMA, render
+from engram_audit.schemas import (
+    GENERATORS,
+    POLICY_SCHEMA,
+    SNAPSHOT_SCHEMA,
+    WAIVERS_SCHEMA,
+    render,
+    shipped,
+)
 
 
 @click.command("validate")
@@ -104,9 +111,12 @@ def explain_command(check_id: str) -> int:
 
 
 @click.command("schema")
-@click.argument("kind", type=click.Choice(["policy", "snapshot"]))
+@click.argument("kind", type=click.Choice(["policy", "snapshot", "waivers"]))
 def schema_command(kind: str) -> int:
-    """Print the JSON Schema of policy or snapshot files."""
-    name = POLICY_SCHEMA if kind == "policy" else SNAPSHOT_SCHEMA
-    out(render(GENERATORS[name]()))
+    """Print the JSON Schema of policy, snapshot or waivers files."""
+    if kind == "waivers":
+        out(render(shipped(WAIVERS_SCHEMA)))
+    else:
+        name = POLICY_SCHEMA if kind == "policy" else SNAPSHOT_SCHEMA
+        out(render(GENERATORS[name]()))
     return ExitCode.CLEAN

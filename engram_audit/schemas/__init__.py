@@ -18,6 +18,7 @@ from engram_audit.model.snapshot import Snapshot
 
 POLICY_SCHEMA = "policy.schema.json"
 SNAPSHOT_SCHEMA = "snapshot.schema.json"
+WAIVERS_SCHEMA = "waivers.schema.json"
 SCHEMA_BASE_URI = "https://github.com/engram/engram-audit/schemas/"
 RULE_ID_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]*$"
 
