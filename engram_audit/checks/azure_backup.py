@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from engram_audit.checks.azure_common import each_server, prop
+from engram_audit.checks.azure_common import each_server, prop, switch_outcomes
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
-from engram_audit.model.values import as_bool, as_int, fold, text
+from engram_audit.model.values import as_int, fold, text
 
 
 class RetentionParams(Params):
@@ -53,14 +53,7 @@ def backup_geo_redundant(params: GeoRedundantParams, context: CheckContext) -> I
     Remediation: geo-redundancy is fixed at creation: restore into a new server with
     `az postgres flexible-server restore --geo-redundant-backup Enabled` and cut over.
     """
-    expected = "Enabled" if params.enabled else "Disabled"
-    for server in each_server(context):
-        raw = prop(server, "backup", "geoRedundantBackup")
-        value = as_bool(raw)
-        if value is None:
-            yield errored(server.id, f"geoRedundantBackup is not readable: {text(raw)}", expected)
-            continue
-        yield verdict(value == params.enabled, server.id, expected, text(raw))
+    yield from switch_outcomes(context, ("backup", "geoRedundantBackup"), params.enabled)
 
 
 class RecentBackupParams(Params):

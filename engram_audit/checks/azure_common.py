@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from engram_audit.checks.base import CheckContext, Outcome, skipped
+from engram_audit.checks.base import CheckContext, Outcome, errored, skipped, verdict
 from engram_audit.model.snapshot import AzureServer, ServerParameter
-from engram_audit.model.values import dig
+from engram_audit.model.values import as_bool, dig, text
 
 _VCORES = re.compile(r"^standard_[a-z]+?(\d+)", re.IGNORECASE)
 
@@ -59,6 +59,27 @@ class ParameterLookup:
             f"parameter {name} does not exist on this server (not applicable to its major version)",
         )
 
+    def require(self, name: str) -> ServerParameter | Outcome:
+        """The parameter, or the outcome to report instead (not collected: ERROR; absent: SKIP)."""
+        if not self.collected:
+            return self.not_collected(name)
+        parameter = self.get(name)
+        return parameter if parameter is not None else self.absent(name)
+
 
 def each_server(context: CheckContext) -> Iterator[AzureServer]:
     yield from sorted(context.azure_servers, key=lambda s: s.id.casefold())
+
+
+def switch_outcomes(
+    context: CheckContext, path: tuple[str, ...], wanted: bool
+) -> Iterator[Outcome]:
+    """PASS/FAIL per server for an Enabled/Disabled property, ERROR when it is unreadable."""
+    expected = "Enabled" if wanted else "Disabled"
+    for server in each_server(context):
+        raw = prop(server, *path)
+        value = as_bool(raw)
+        if value is None:
+            yield errored(server.id, f"{'.'.join(path)} is not readable: {text(raw)}", expected)
+            continue
+        yield verdict(value == wanted, server.id, expected, text(raw))

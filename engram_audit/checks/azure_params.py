@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from engram_audit.checks.azure_common import ParameterLookup, configuration_id, each_server
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_bool, as_int, as_set, text
-
-TLS_VERSIONS = ("tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")
-
-
-def tls_rank(value: str) -> int | None:
-    folded = value.strip().casefold().replace(" ", "")
-    return TLS_VERSIONS.index(folded) if folded in TLS_VERSIONS else None
 
 
 def _bool_parameter(
@@ -24,13 +18,9 @@ def _bool_parameter(
 ) -> Iterator[Outcome]:
     expected = "on" if wanted else "off"
     for server in each_server(context):
-        lookup = ParameterLookup(context, server)
-        if not lookup.collected:
-            yield lookup.not_collected(name)
-            continue
-        parameter = lookup.get(name)
-        if parameter is None:
-            yield lookup.absent(name)
+        parameter = ParameterLookup(context, server).require(name)
+        if isinstance(parameter, Outcome):
+            yield parameter
             continue
         value = as_bool(parameter.value)
         resource = configuration_id(server, name)
@@ -60,16 +50,7 @@ def require_secure_transport(
 
 
 class TlsVersionParams(Params):
-    minimum: str = "TLSv1.2"
-
-    @field_validator("minimum")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if tls_rank(value) is None:
-            raise ValueError(
-                f"unknown TLS version {value!r}; use one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"
-            )
-        return value
+    minimum: TlsVersion = "TLSv1.2"
 
 
 @check("azure.param.ssl_min_protocol_version", sources=[Source.AZURE], params=TlsVersionParams)
@@ -84,13 +65,9 @@ def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) ->
     minimum = tls_rank(params.minimum)
     expected = f">= {params.minimum}"
     for server in each_server(context):
-        lookup = ParameterLookup(context, server)
-        if not lookup.collected:
-            yield lookup.not_collected(name)
-            continue
-        parameter = lookup.get(name)
-        if parameter is None:
-            yield lookup.absent(name)
+        parameter = ParameterLookup(context, server).require(name)
+        if isinstance(parameter, Outcome):
+            yield parameter
             continue
         resource = configuration_id(server, name)
         rank = tls_rank(text(parameter.value))
@@ -126,13 +103,9 @@ def extensions_allowlist(
     if allowed is not None:
         expected += "; only " + ", ".join(sorted(allowed))
     for server in each_server(context):
-        lookup = ParameterLookup(context, server)
-        if not lookup.collected:
-            yield lookup.not_collected(name)
-            continue
-        parameter = lookup.get(name)
-        if parameter is None:
-            yield lookup.absent(name)
+        parameter = ParameterLookup(context, server).require(name)
+        if isinstance(parameter, Outcome):
+            yield parameter
             continue
         listed = as_set(parameter.value)
         problems = []

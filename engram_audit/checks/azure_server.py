@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 
-from engram_audit.checks.azure_common import each_server, prop, sku, vcores_of
+from engram_audit.checks.azure_common import each_server, prop, sku, switch_outcomes, vcores_of
 from engram_audit.checks.base import (
     CheckContext,
     Outcome,
@@ -17,7 +17,7 @@ from engram_audit.checks.base import (
     verdict,
 )
 from engram_audit.model.base import Source
-from engram_audit.model.values import as_bool, as_int, fold, text
+from engram_audit.model.values import as_int, fold, text
 
 
 class VersionParams(Params):
@@ -189,14 +189,7 @@ def storage_auto_grow(params: AutoGrowParams, context: CheckContext) -> Iterator
 
     Remediation: `az postgres flexible-server update --storage-auto-grow Enabled`.
     """
-    expected = "Enabled" if params.enabled else "Disabled"
-    for server in each_server(context):
-        raw = prop(server, "storage", "autoGrow")
-        value = as_bool(raw)
-        if value is None:
-            yield errored(server.id, f"storage.autoGrow is not readable: {text(raw)}", expected)
-            continue
-        yield verdict(value == params.enabled, server.id, expected, text(raw))
+    yield from switch_outcomes(context, ("storage", "autoGrow"), params.enabled)
 
 
 class HighAvailabilityParams(Params):

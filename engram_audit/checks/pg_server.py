@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from engram_audit.checks.azure_params import tls_rank
 from engram_audit.checks.base import (
     CheckContext,
     Outcome,
@@ -19,6 +18,7 @@ from engram_audit.checks.base import (
     verdict,
 )
 from engram_audit.checks.pg_common import each_database, setting
+from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_int
 
@@ -51,14 +51,7 @@ def pg_server_version(params: PgVersionParams, context: CheckContext) -> Iterato
 
 
 class OwnTlsParams(Params):
-    min_protocol: str = "TLSv1.2"
-
-    @field_validator("min_protocol")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if tls_rank(value) is None:
-            raise ValueError(f"unknown TLS version {value!r}")
-        return value
+    min_protocol: TlsVersion = "TLSv1.2"
 
 
 @check("pg.tls.connection", sources=[Source.POSTGRES], params=OwnTlsParams)
