@@ -9,10 +9,11 @@ problems raise ``AzureCollectionError`` (``AzureTargetError`` when the settings 
 
 from __future__ import annotations
 
+import queue
 import re
 import sys
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from engram_audit.collectors.azure_parts import (
 from engram_audit.collectors.azure_pipeline import Budget, BudgetExhausted
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureSection, AzureServer, CollectionIssue, MetricAlert
-from engram_audit.model.values import dig, resource_id_covers
+from engram_audit.model.values import dig
 
 __all__ = [
     "AzureCollection",
@@ -170,10 +171,12 @@ class _Run:
         self.secret = secret
         self.progress = progress
         self.found: dict[str, _Found] = {}
+        self.done_servers = 0
         self.alerts: tuple[MetricAlert, ...] | None = None
         self.alerts_failure: str | None = None
         self.issues: list[CollectionIssue] = []
         self.pending: dict[Future[Any], _Task] = {}
+        self.finished: queue.Queue[Future[Any]] = queue.Queue()
         self.pool = ThreadPoolExecutor(
             max_workers=request.concurrency, thread_name_prefix="engram-audit-arm"
         )
@@ -189,9 +192,11 @@ class _Run:
                 remaining = self.budget.remaining()
                 if remaining <= 0:
                     break
-                done, _ = wait(tuple(self.pending), timeout=remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._settle(self.pending.pop(future), future)
+                try:
+                    future = self.finished.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                self._settle(self.pending.pop(future), future)
                 self.progress.show(
                     self._servers_done(), len(self.found), self.clients.counter.count
                 )
@@ -212,7 +217,10 @@ class _Run:
         return f"the {self.budget.total_seconds:g} s --timeout ran out"
 
     def _submit(self, task: _Task, work: Callable[[], Any]) -> None:
-        self.pending[self.pool.submit(work)] = task
+        future = self.pool.submit(work)
+        self.pending[future] = task
+        # A completion queue keeps the main loop O(1) per finished request, whatever the fleet.
+        future.add_done_callback(self.finished.put)
 
     # --- finding servers ------------------------------------------------------------------
 
@@ -268,7 +276,7 @@ class _Run:
         else:
             entry = self.found[task.server.id.casefold()]
             entry.values[task.part.field] = result
-            entry.outstanding -= 1
+            self._part_settled(entry)
 
     def _fail(self, task: _Task, error: BaseException) -> None:
         if isinstance(task, _Alerts):
@@ -283,7 +291,7 @@ class _Run:
             self.issues.append(self._target_issue(error))
         else:
             entry = self.found[task.server.id.casefold()]
-            entry.outstanding -= 1
+            self._part_settled(entry)
             reason = describe_failure(
                 error,
                 what=task.part.what,
@@ -321,21 +329,23 @@ class _Run:
         )
         return _issue(scope, None, reason)
 
+    def _part_settled(self, entry: _Found) -> None:
+        entry.outstanding -= 1
+        if entry.outstanding == 0:
+            self.done_servers += 1
+
     def _servers_done(self) -> int:
-        return sum(1 for entry in self.found.values() if entry.outstanding <= 0)
+        return self.done_servers
 
     def _servers(self) -> tuple[AzureServer, ...]:
+        alerts_by_scope = _by_scope(self.alerts) if self.alerts is not None else None
         servers: list[AzureServer] = []
         for entry in sorted(self.found.values(), key=lambda e: e.ref.id.casefold()):
             ref = entry.ref
-            if self.alerts is not None:
-                covering: tuple[MetricAlert, ...] | None = tuple(
-                    alert
-                    for alert in self.alerts
-                    if any(resource_id_covers(scope, ref.id) for scope in alert.scopes)
-                )
+            covering: tuple[MetricAlert, ...] | None = None
+            if alerts_by_scope is not None:
+                covering = _covering(alerts_by_scope, ref.id)
             else:
-                covering = None
                 self.issues.append(
                     _issue(ref.id, "metric_alerts", self.alerts_failure or self._ran_out())
                 )
@@ -351,6 +361,30 @@ class _Run:
                 )
             )
         return tuple(servers)
+
+
+def _by_scope(alerts: tuple[MetricAlert, ...]) -> dict[str, list[tuple[int, MetricAlert]]]:
+    index: dict[str, list[tuple[int, MetricAlert]]] = {}
+    for position, alert in enumerate(alerts):
+        for scope in {s.rstrip("/").casefold() for s in alert.scopes}:
+            index.setdefault(scope, []).append((position, alert))
+    return index
+
+
+def _covering(
+    by_scope: dict[str, list[tuple[int, MetricAlert]]], resource_id: str
+) -> tuple[MetricAlert, ...]:
+    """Alerts whose scope is the server or a parent of it (``resource_id_covers``), in ARM's order.
+
+    Each parent of the id is looked up instead of testing every alert against every server,
+    which would be quadratic in a fleet.
+    """
+    segments = resource_id.rstrip("/").casefold().split("/")
+    found: dict[int, MetricAlert] = {}
+    for end in range(2, len(segments) + 1):
+        for position, alert in by_scope.get("/".join(segments[:end]), ()):
+            found[position] = alert
+    return tuple(found[position] for position in sorted(found))
 
 
 def _bind(part: Part, clients: ArmClients, ref: ServerRef) -> Callable[[], Any]:

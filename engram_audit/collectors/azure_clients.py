@@ -169,6 +169,10 @@ class ArmClients:
         self.endpoint = target.endpoint
         self.counter = RequestCounter()
         self._session = requests.Session()
+        # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once for the one endpoint instead of
+        # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(target.endpoint)
         # One connection per worker; the default pool (10) would churn connections above that.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
         self._session.mount("https://", adapter)

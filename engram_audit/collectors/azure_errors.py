@@ -15,7 +15,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from engram_audit.collectors.azure_pipeline import BudgetExhausted
+from engram_audit.collectors.azure_pipeline import BudgetExhausted, short_error
 
 _ARM_MESSAGE_LIMIT = 300
 _MIN_SECRET = 8
@@ -61,12 +61,12 @@ def _why(error: BaseException, permission: str) -> str:
         retried = " after retries" if status in _RETRIED else ""
         return f"ARM answered {status}{retried}{detail}"
     if isinstance(error, ServiceResponseError):
-        return f"the connection to ARM dropped or timed out after retries ({_first_line(error)})"
+        return f"the connection to ARM dropped or timed out after retries ({short_error(error)})"
     if isinstance(error, ServiceRequestError):
-        return f"could not reach ARM after retries ({_first_line(error)})"
+        return f"could not reach ARM after retries ({short_error(error)})"
     if isinstance(error, AzureError):
-        return f"Azure SDK error: {_first_line(error)}"
-    return f"unexpected {type(error).__name__}: {_first_line(error)}"
+        return f"Azure SDK error: {short_error(error)}"
+    return f"unexpected {short_error(error)}"
 
 
 def arm_error_code(error: BaseException) -> str | None:

@@ -107,17 +107,31 @@ class BudgetedRetryPolicy(RetryPolicy[Any, Any]):
         wait = retry_after if retry_after else self.get_backoff_time(settings)
         remaining = self._budget.remaining()
         if wait >= remaining:
-            status = response.http_response.status_code if response is not None else None
-            asked = (
-                f"answered {status} and asked to retry after {wait:g} s"
-                if status
-                else (f"failed and the next retry would wait {wait:g} s")
-            )
+            if response is not None:
+                status = response.http_response.status_code
+                asked = f"answered {status} and asked to retry after {wait:g} s"
+            else:
+                asked = f"failed ({_last_error(settings)}); the next retry would wait {wait:g} s"
             raise BudgetExhausted(
                 f"ARM {asked}, beyond the {max(remaining, 0):.0f} s left of the "
                 f"{self._budget.total_seconds:g} s --timeout"
             )
         super().sleep(settings, transport, response)
+
+
+def _last_error(settings: dict[str, Any]) -> str:
+    history = settings.get("history") or []
+    error = getattr(history[-1], "error", None) if history else None
+    return "no response" if error is None else short_error(error)
+
+
+def short_error(error: BaseException) -> str:
+    """``Type: message`` on one line; for urllib3's long wrappers, just what caused them."""
+    text = " ".join(str(error).split())
+    cause = text.find("(Caused by ")
+    if cause >= 0:
+        text = text[cause + len("(Caused by ") :].rstrip(")")
+    return f"{type(error).__name__}: {text[:240]}" if text else type(error).__name__
 
 
 class DeadlinePolicy(SansIOHTTPPolicy[Any, Any]):

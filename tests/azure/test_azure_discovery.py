@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
+from engram_audit.model.values import resource_id_covers
 from tests.azure.conftest import TOKEN, Collect
 from tests.support.arm_emulator import ArmEmulator
 from tests.support.arm_world import example_body, load_world
@@ -153,4 +156,38 @@ def test_the_emulator_refuses_and_records_anything_but_get(arm: ArmEmulator) -> 
     assert answer.json()["error"]["code"] == "MethodNotAllowed"
     assert arm.violations == [
         f"POST /subscriptions/{SUB}/providers/Microsoft.DBforPostgreSQL/register"
+    ]
+
+
+def test_metric_alerts_are_kept_when_their_scope_covers_the_server(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    world = load_world("prod-unseen-compliant")
+    sub = world["subscriptionId"]
+    server_id = world["servers"][0]["server"]["id"]
+    group_id = server_id.split("/providers/")[0]
+    template = world["metricAlerts"][0]
+    scopes = {
+        "subscription": f"/SUBSCRIPTIONS/{sub.upper()}",
+        "group": group_id.replace("resourcegroups", "resourceGroups").upper() + "/",
+        "server": server_id.lower(),
+        "sibling-with-same-prefix": server_id[:-1],
+        "other-group": f"/subscriptions/{sub}/resourceGroups/rg-other",
+        "other-subscription": "/subscriptions/00000000-0000-0000-0000-000000000000",
+    }
+    alerts = []
+    for label, scope in scopes.items():
+        alert = json.loads(json.dumps(template))
+        alert["id"], alert["name"] = f"{template['id']}-{label}", label
+        alert["properties"]["scopes"] = [scope]
+        alerts.append(alert)
+    world["metricAlerts"] = alerts
+    arm.add_world(world)
+
+    (server,) = collect(sub, resource_group="rg-engram-prod-euw").section.servers
+
+    assert server.metric_alerts is not None
+    assert [a.name for a in server.metric_alerts] == ["subscription", "group", "server"]
+    assert [a.name for a in server.metric_alerts] == [
+        label for label, scope in scopes.items() if resource_id_covers(scope, server.id)
     ]

@@ -217,3 +217,23 @@ def test_progress_goes_to_a_terminal_stderr_only(
     os.close(leader)
     assert b"Azure: 1/1 servers read" in shown
     assert TOKEN.encode() not in shown
+
+
+def test_https_proxy_and_no_proxy_from_the_environment_are_honoured(
+    arm: ArmEmulator, collect: Collect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = load_world("prod-unseen-compliant")
+    arm.add_world(world)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+
+    through_proxy = collect(world["subscriptionId"], tag=("app", "zep"), timeout_seconds=2)
+
+    assert through_proxy.section.servers == ()
+    (issue,) = through_proxy.issues
+    assert issue.part is None and "ProxyError" in issue.reason
+    assert arm.requests == []
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = collect(world["subscriptionId"], tag=("app", "zep"))
+
+    assert direct.issues == () and len(direct.section.servers) == 1

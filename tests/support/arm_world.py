@@ -429,3 +429,37 @@ def _alert_body(alert: MetricAlert) -> dict[str, Any]:
             "actions": [{"actionGroupId": group} for group in alert.action_groups],
         },
     }
+
+
+def fleet_world(
+    template: dict[str, Any], subscription: str, group: str, count: int
+) -> dict[str, Any]:
+    """``count`` copies of the template world's first server (children and alerts included),
+    named ``<group>-db-<n>``, in one group of one subscription: the benchmark's fleets."""
+    bundle = template["servers"][0]
+    old_id, old_name = bundle["server"]["id"], bundle["server"]["name"]
+    bundle_text = json.dumps(bundle)
+    alerts_text = json.dumps([a for a in template.get("metricAlerts", []) if _scoped_to(a, old_id)])
+    servers: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for index in range(count):
+        name = f"{group}-db-{index}"
+        new_id = (
+            f"/subscriptions/{subscription}/resourceGroups/{group}"
+            f"/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
+        )
+        servers.append(json.loads(_renamed(bundle_text, old_id, new_id, old_name, name)))
+        for alert in json.loads(_renamed(alerts_text, old_id, new_id, old_name, name)):
+            alert["id"], alert["name"] = f"{alert['id']}-{index}", f"{alert['name']}-{index}"
+            alerts.append(alert)
+    return {"subscriptionId": subscription, "servers": servers, "metricAlerts": alerts}
+
+
+def _scoped_to(alert: dict[str, Any], server_id: str) -> bool:
+    scopes = alert.get("properties", {}).get("scopes", [])
+    return any(str(scope).casefold() == server_id.casefold() for scope in scopes)
+
+
+def _renamed(text: str, old_id: str, new_id: str, old_name: str, new_name: str) -> str:
+    pattern = re.compile(re.escape(old_id), re.IGNORECASE)
+    return pattern.sub(new_id, text).replace(old_name, new_name)
