@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pydantic import Field, model_validator
 
 from engram_audit.checks.azure_common import ParameterLookup, each_server
-from engram_audit.checks.base import CheckContext, Outcome, Params, check, verdict
+from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureServer, MetricAlert
 from engram_audit.model.values import as_int, fold, resource_id_covers
@@ -42,36 +42,50 @@ class AlertsParams(Params):
     required: list[AlertRequirement] = Field(min_length=1)
 
 
+# Requirements are upper bounds ("alert when storage exceeds 90 %"): only an alert that fires
+# on high values meets one; a LessThan alert on the same metric watches the opposite problem.
+_RISING_OPERATORS = frozenset({"greaterthan", "greaterthanorequal"})
+FLEXIBLE_SERVER_NAMESPACE = "microsoft.dbforpostgresql/flexibleservers"
+
+
 def _describe(requirement: AlertRequirement) -> str:
     metric = "/".join(requirement.metrics)
     if requirement.max_threshold is not None:
-        return f"{requirement.name} ({metric} > <= {requirement.max_threshold:g})"
+        return f"{requirement.name}: {metric} > X with X <= {requirement.max_threshold:g}"
     if requirement.max_threshold_percent_of_max_connections is not None:
         percent = requirement.max_threshold_percent_of_max_connections
-        return f"{requirement.name} ({metric} > <= {percent:g}% of max_connections)"
-    return f"{requirement.name} ({metric})"
+        return f"{requirement.name}: {metric} > X with X <= {percent:g}% of max_connections"
+    return f"{requirement.name}: {metric} > X"
+
+
+class _MaxConnectionsUnknown(Exception):
+    pass
 
 
 def _threshold_bound(
     requirement: AlertRequirement, context: CheckContext, server: AzureServer
-) -> tuple[float | None, str | None]:
-    """The highest acceptable threshold, or a reason it cannot be known."""
+) -> float | None:
+    """The highest acceptable threshold (None: any); raises when it depends on unknown data."""
     if requirement.max_threshold is not None:
-        return requirement.max_threshold, None
+        return requirement.max_threshold
     if requirement.max_threshold_percent_of_max_connections is None:
-        return None, None
-    lookup = ParameterLookup(context, server)
-    parameter = lookup.get("max_connections") if lookup.collected else None
+        return None
+    parameter = ParameterLookup(context, server).get("max_connections")
     max_connections = as_int(parameter.value) if parameter is not None else None
     if max_connections is None:
-        return None, "max_connections unknown"
-    return max_connections * requirement.max_threshold_percent_of_max_connections / 100, None
+        raise _MaxConnectionsUnknown
+    return max_connections * requirement.max_threshold_percent_of_max_connections / 100
 
 
 def _satisfies(alert: MetricAlert, requirement: AlertRequirement, bound: float | None) -> bool:
     metrics = {fold(m) for m in requirement.metrics}
     for criterion in alert.criteria:
         if fold(criterion.metric_name) not in metrics:
+            continue
+        if fold(criterion.operator) not in _RISING_OPERATORS:
+            continue
+        namespace = criterion.metric_namespace
+        if namespace and namespace.strip().casefold() != FLEXIBLE_SERVER_NAMESPACE:
             continue
         if bound is None:
             return True
@@ -86,7 +100,8 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
 
     The design names the alerts: connections above 80 % of max_connections, storage above 90 %,
     and backup failures. An alert counts when it is enabled, its scope covers the server, it
-    watches one of the accepted metrics and fires at or below the threshold.
+    watches one of the accepted metrics of a flexible server with a rising condition
+    (GreaterThan), and its threshold is at or below the required one.
 
     Remediation: `az monitor metrics alert create --scopes <server id> --condition "avg storage_percent > 90"`
     (and likewise for active_connections), with an action group that pages the on-call engineer.
@@ -101,13 +116,20 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
             for alert in server.metric_alerts
             if alert.enabled and any(resource_id_covers(scope, server.id) for scope in alert.scopes)
         ]
-        missing = []
-        for requirement in params.required:
-            bound, unknown = _threshold_bound(requirement, context, server)
-            if unknown is not None:
-                missing.append(f"{requirement.name} ({unknown})")
-            elif not any(_satisfies(alert, requirement, bound) for alert in covering):
-                missing.append(requirement.name)
+        lookup = ParameterLookup(context, server)
+        try:
+            bounds = [_threshold_bound(r, context, server) for r in params.required]
+        except _MaxConnectionsUnknown:
+            if not lookup.collected:
+                yield lookup.not_collected("max_connections")
+            else:
+                yield errored(server.id, "max_connections is not a readable parameter", expected)
+            continue
+        missing = [
+            requirement.name
+            for requirement, bound in zip(params.required, bounds, strict=True)
+            if not any(_satisfies(alert, requirement, bound) for alert in covering)
+        ]
         actual = f"{len(covering)} enabled alert(s) cover the server" + (
             f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )

@@ -202,6 +202,9 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
             continue
         enabled = as_bool(switch.value)
         resource = configuration_id(server, "pgbouncer.enabled")
+        if enabled is None:
+            yield errored(resource, f"pgbouncer.enabled={text(switch.value)} is not true/false")
+            continue
         yield verdict(enabled is params.enabled, resource, text(params.enabled), text(switch.value))
         if not (enabled and params.enabled):
             continue

@@ -26,7 +26,7 @@ def _range_size(rule: FirewallRule) -> int | None:
         end = ipaddress.IPv4Address(rule.end_ip_address.strip())
     except ValueError:
         return None
-    return int(end) - int(start) + 1
+    return int(end) - int(start) + 1 if end >= start else None
 
 
 class FirewallOpenParams(Params):
@@ -50,13 +50,19 @@ def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator
         if server.firewall_rules is None:
             yield context.not_collected(server.id, "firewall_rules", expected)
             continue
-        wide = []
+        wide, unreadable = [], []
         for rule in sorted(server.firewall_rules, key=lambda r: r.name):
             if _is_allow_azure(rule):
                 continue
             size = _range_size(rule)
-            if size is None or size > params.max_addresses:
-                wide.append(f"{rule.name} ({rule.start_ip_address}-{rule.end_ip_address})")
+            described = f"{rule.name} ({rule.start_ip_address}-{rule.end_ip_address})"
+            if size is None:
+                unreadable.append(described)
+            elif size > params.max_addresses:
+                wide.append(described)
+        if unreadable and not wide:
+            yield errored(server.id, f"not an IPv4 range: {', '.join(unreadable)}", expected)
+            continue
         actual = ", ".join(wide) if wide else f"{len(server.firewall_rules)} rule(s), none too wide"
         yield verdict(not wide, server.id, expected, actual)
 
@@ -188,7 +194,10 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
             admins = len(server.administrators)
             if admins < params.min_administrators:
                 problems.append(f"{admins} Entra administrator(s)")
-        if not params.password_auth_allowed and password is not False:
+        if not params.password_auth_allowed and password is None:
+            yield errored(server.id, "authConfig.passwordAuth missing or unreadable", expected)
+            continue
+        if not params.password_auth_allowed and password:
             problems.append("password authentication is enabled")
         actual = (
             f"Entra auth {'Enabled' if entra else 'Disabled'}"

@@ -115,7 +115,8 @@ def pg_tls_clients(params: ClientTlsParams, context: CheckContext) -> Iterator[O
             continue
         who = sorted(
             {
-                f"{s.usename or '?'}@{s.client_addr} ({s.application_name or 'no app name'})"
+                f"{s.usename or '?'}@{s.client_addr or 'local socket'}"
+                f" ({s.application_name or 'no app name'})"
                 for s in plaintext
             }
         )
@@ -147,9 +148,12 @@ def pg_connections(params: ConnectionsParams, context: CheckContext) -> Iterator
         if database.connections is None:
             yield pg_not_collected(context, database, "connections", expected)
             continue
+        if database.settings is None:
+            yield pg_not_collected(context, database, "settings", expected)
+            continue
         maximum = as_int(setting(database, "max_connections"))
         if not maximum:
-            yield errored(resource, "max_connections unknown (settings not collected)", expected)
+            yield errored(resource, "max_connections is not reported in pg_settings", expected)
             continue
         used = sum(state.count for state in database.connections)
         percent = 100 * used / maximum

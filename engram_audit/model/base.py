@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class FrozenModel(BaseModel):
@@ -76,3 +78,11 @@ class Source(StrEnum):
 
 
 ALL_SOURCES: frozenset[Source] = frozenset(Source)
+
+
+def _assume_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
+"""A timestamp that always compares: ARM and PostgreSQL send UTC, sometimes without an offset."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
 from engram_audit.model.base import (
@@ -13,6 +11,7 @@ from engram_audit.model.base import (
     Severity,
     Source,
     Status,
+    UtcDatetime,
 )
 from engram_audit.model.policy import SourceLocation
 from engram_audit.model.snapshot import CollectionIssue, ToolInfo
@@ -86,7 +85,7 @@ class Summary(FrozenModel):
 class Report(FrozenModel):
     tool: ToolInfo
     environment: str
-    generated_at: datetime = Field(
+    generated_at: UtcDatetime = Field(
         description="The snapshot's collection time: same input, same report"
     )
     sources: tuple[Source, ...]

@@ -14,12 +14,11 @@ Conventions every collector and check relies on:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from engram_audit.model.base import FrozenModel, Source
+from engram_audit.model.base import FrozenModel, Source, UtcDatetime
 
 SNAPSHOT_SCHEMA_VERSION: Literal[1] = 1
 
@@ -61,7 +60,7 @@ class FirewallRule(FrozenModel):
 class Backup(FrozenModel):
     name: str
     backup_type: str | None = None
-    completed_time: datetime | None = None
+    completed_time: UtcDatetime | None = None
     source: str | None = None
 
 
@@ -185,10 +184,10 @@ class TableStats(FrozenModel):
     table: str
     n_live_tup: int | None = None
     n_dead_tup: int | None = None
-    last_vacuum: datetime | None = None
-    last_autovacuum: datetime | None = None
-    last_analyze: datetime | None = None
-    last_autoanalyze: datetime | None = None
+    last_vacuum: UtcDatetime | None = None
+    last_autovacuum: UtcDatetime | None = None
+    last_analyze: UtcDatetime | None = None
+    last_autoanalyze: UtcDatetime | None = None
     autovacuum_enabled: bool | None = Field(
         default=None, description="Per-table reloption override; null: inherits the server setting"
     )
@@ -272,7 +271,7 @@ class DsnSection(FrozenModel):
 class Snapshot(FrozenModel):
     schema_version: Literal[1] = SNAPSHOT_SCHEMA_VERSION
     environment: str
-    collected_at: datetime
+    collected_at: UtcDatetime
     tool: ToolInfo
     azure: AzureSection | None = None
     postgres: PostgresSection | None = None

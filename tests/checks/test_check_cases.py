@@ -21,11 +21,12 @@ from engram_audit.model import Snapshot
 
 CASES_DIR = Path(__file__).parent / "cases"
 SNAPSHOTS = Path(__file__).parents[2] / "fixtures" / "snapshots"
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# Steps of a dotted path: name, [index], or ["key.with.dots"] for parameter names.
+_STEP = re.compile(r'\["([^"]+)"\]|\[(\d+)\]|([^.\[\]]+)')
 
 
 def _steps(path: str) -> list[str | int]:
-    return [int(index) if index else key for key, index in _STEP.findall(path)]
+    return [quoted or (int(index) if index else key) for quoted, index, key in _STEP.findall(path)]
 
 
 def _walk(document: Any, steps: list[str | int]) -> Any:
