@@ -14,9 +14,10 @@ from engram_audit import TOOL_NAME, __version__
 from engram_audit.checks.dsn import SslModeParams
 from engram_audit.checks.pg_retention import ExpiredFactsParams, SessionRetentionParams
 from engram_audit.collectors.azure import AzureCollectionError, AzureRequest, collect_azure
+from engram_audit.collectors.azure_errors import AzureTargetError
 from engram_audit.collectors.dsn import collect_dsns
 from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
-from engram_audit.errors import EngramAuditError
+from engram_audit.errors import EngramAuditError, UsageError
 from engram_audit.model import Policy, Snapshot, Source
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
 from engram_audit.model.snapshot import (
@@ -120,6 +121,8 @@ def collect_live(
     if Source.AZURE in sources and targets.azure is not None:
         try:
             collected = collect_azure(targets.azure, show_progress=show_progress)
+        except AzureTargetError as error:  # the settings are wrong: input, not the cloud
+            raise UsageError(f"Azure: {error}") from None
         except AzureCollectionError as error:
             raise CollectionFailed(f"Azure: {error}") from None
         azure = collected.section
