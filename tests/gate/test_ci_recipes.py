@@ -156,7 +156,7 @@ def test_pre_commit_hook_validates_policies(tmp_path: Path) -> None:
 def test_outputs_doc_commands_exist_and_severity_table_matches_the_code() -> None:
     from engram_audit.reporters.sarif import LEVEL, SECURITY_SEVERITY
 
-    text = (ROOT / "docs" / "outputs.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
     found = [args for block in blocks for args in invocations(block)]
     assert len(found) >= 5

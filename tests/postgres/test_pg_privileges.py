@@ -41,7 +41,7 @@ def test_collection_creates_nothing(pg: SeededServer) -> None:
 
 
 def test_the_audit_role_has_no_write_rights_and_still_collects(pg: SeededServer) -> None:
-    """The role of docs/postgres.md cannot write, so a full collection proves reads suffice."""
+    """The role of the README cannot write, so a full collection proves reads suffice."""
     with psycopg.connect(pg.auditor_dsn(tls=pg.kind.tls)) as probe:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             probe.execute("CREATE TABLE public.audit_probe (id int)")

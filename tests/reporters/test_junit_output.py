@@ -126,7 +126,7 @@ def test_collection_issues_are_attached_to_their_resource_suite() -> None:
 
 
 def test_junit_xml_library_output_is_not_schema_valid(schema: xmlschema.XMLSchema) -> None:
-    """Why junit.py uses the standard library (docs/outputs.md): if junit-xml ever writes
+    """Why junit.py uses the standard library (the README): if junit-xml ever writes
     XSD-valid output, this fails and the choice can be revisited."""
     from junit_xml import TestCase, TestSuite, to_xml_report_string
 

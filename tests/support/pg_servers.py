@@ -115,7 +115,7 @@ def seeded_server(kind: ServerKind, workdir: Path) -> Iterator[SeededServer]:
 
 
 def provision_audit_roles(admin_dsn: str) -> None:
-    """The least-privilege audit role of docs/postgres.md, and two weaker variants."""
+    """The least-privilege audit role of the README, and two weaker variants."""
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         for role, password in (
             (AUDITOR, AUDITOR_PASSWORD),
