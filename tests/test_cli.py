@@ -239,3 +239,84 @@ def test_snapshot_fixtures_match_the_shipped_schema() -> None:
         len(list(SNAPSHOTS.glob("*-compliant.json"))) == 4
         and len(list(SNAPSHOTS.glob("*-drifted.json"))) == 4
     )
+
+
+def test_dsn_only_run_needs_no_target() -> None:
+    result = run(
+        "check",
+        "--env",
+        "prod",
+        "--sources",
+        "dsn",
+        env={"ZEP_STORE_POSTGRES_DSN": "postgresql://zep:s3cret-pw@db.example:5432/zep"},
+    )
+    assert result.returncode == 1
+    assert "actual    sslmode=prefer" in result.stdout
+    assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+def test_unwritable_report_path_is_input_error_after_showing_findings() -> None:
+    result = run(
+        "check",
+        "--env",
+        "prod",
+        "--snapshot",
+        "fixtures/snapshots/prod-drifted.json",
+        "-o",
+        "json:/proc/engram/x.json",
+    )
+    assert result.returncode == 2
+    assert "cannot write the json report" in result.stderr
+    assert "18 failed" in result.stdout, "findings are printed even when a file cannot be written"
+
+
+def test_verbose_after_the_subcommand_and_empty_sources() -> None:
+    result = run(
+        "check", "-v", "--env", "uat", "--snapshot", "fixtures/snapshots/uat-compliant.json"
+    )
+    assert result.returncode == 0 and "DEBUG engram_audit.cli.common: policy uat" in result.stderr
+    empty = run(
+        "check",
+        "--env",
+        "uat",
+        "--sources",
+        "",
+        "--snapshot",
+        "fixtures/snapshots/uat-compliant.json",
+    )
+    assert empty.returncode == 2 and "give at least one of azure, postgres, dsn" in empty.stderr
+
+
+def test_info_findings_below_the_gate_do_not_turn_reports_red(tmp_path: Path) -> None:
+    data = snapshot_data("prod-compliant")
+    data["postgres"]["databases"][0]["expired_facts"]["count"] = 5
+    path = tmp_path / "info-only.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    markdown, junit = tmp_path / "summary.md", tmp_path / "junit.xml"
+    result = run(
+        "check",
+        "--env",
+        "prod",
+        "--snapshot",
+        str(path),
+        "-o",
+        f"markdown:{markdown}",
+        "-o",
+        f"junit:{junit}",
+    )
+    assert result.returncode == 0
+    assert "1 failed (1 info)" in result.stdout, "still reported"
+    assert markdown.read_text(encoding="utf-8").startswith("## engram-audit: prod: PASS")
+    assert "<failure" not in junit.read_text(encoding="utf-8")
+    gated = run(
+        "check",
+        "--env",
+        "prod",
+        "--snapshot",
+        str(path),
+        "--fail-on",
+        "info",
+        "-o",
+        f"junit:{junit}",
+    )
+    assert gated.returncode == 1 and "<failure" in junit.read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ from engram_audit.cli.common import (
 )
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
-from engram_audit.cli.terminal import note, out, stderr_is_terminal, write_file
+from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
 from engram_audit.collection import LiveTargets, collect_live
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
@@ -40,12 +40,13 @@ def _live_targets(options: dict[str, Any]) -> LiveTargets:
 
 def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) -> Snapshot:
     live = {s for s, t in ((Source.AZURE, targets.azure), (Source.POSTGRES, targets.postgres)) if t}
+    live.add(Source.DSN)  # application DSNs are read from the environment: no target needed
     if not live & selected:
         raise UsageError(
             "nothing to collect: give an Azure target (--subscription ...), a PostgreSQL target "
             "(--dsn, --dsn-env, PGHOST), or evaluate a saved --snapshot FILE"
         )
-    missing = sorted(s.value for s in selected - live - {Source.DSN})
+    missing = sorted(s.value for s in selected - live)
     if missing:
         note(
             f"note: no target for {', '.join(missing)}: its rules will be ERROR "
@@ -61,6 +62,7 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
 
 
 @click.command("check")
+@verbose_option
 @policy_options
 @sources_option
 @click.option(
@@ -121,14 +123,18 @@ def check_command(
         ", ".join(s.value for s in Source if snapshot.section(s) is not None) or "none",
         len(snapshot.issues),
     )
-    result = prepared.apply(evaluate(policy, snapshot, selected))
+    evaluated = evaluate(policy, snapshot, selected).model_copy(
+        update={"fail_on": Severity(fail_on)}
+    )
+    result = prepared.apply(evaluated)
     emit_report(result.report, fmt, output, extra_outputs)
     for line in result.notes:
         note(line)
-    return exit_code(result.report, Severity(fail_on), only_new=gate.fail_on_new)
+    return exit_code(result.report, only_new=gate.fail_on_new)
 
 
 @click.command("collect")
+@verbose_option
 @policy_options
 @sources_option
 @click.option(

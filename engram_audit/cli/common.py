@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import click
 
 from engram_audit.cli.terminal import out, stdout_is_terminal, write_file
-from engram_audit.errors import UsageError
+from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.loader import load_policy, policy_path_for
-from engram_audit.model import ALL_SOURCES, Policy, Report, Severity, Source
+from engram_audit.model import Policy, Report, Severity, Source
 from engram_audit.reporters import FORMATS, console
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,7 +63,9 @@ def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path)
 
 def parse_sources(value: str) -> frozenset[Source]:
     if not value.strip():
-        return ALL_SOURCES
+        raise click.BadParameter(
+            "give at least one of azure, postgres, dsn", param_hint="--sources"
+        )
     chosen = set()
     for name in value.split(","):
         name = name.strip().lower()
@@ -127,10 +129,26 @@ def emit_report(
     specs = [parse_output_spec(spec) for spec in extra_outputs]
     if output is not None:
         specs.insert(0, (fmt, output))
-    for name, path in specs:
-        write_file(path, FORMATS[name](report))
-        log.debug("wrote %s report to %s", name, path)
+    # stdout first: findings are shown even when a report file cannot be written.
     if output is None and fmt != "console":
         out(FORMATS[fmt](report))
     else:
         out(console.render(report, color=stdout_is_terminal() and "NO_COLOR" not in os.environ))
+    unwritable = []
+    for name, path in specs:
+        try:
+            write_file(path, FORMATS[name](report))
+        except OSError as error:
+            unwritable.append(
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    name,
+                    f"cannot write the {name} report: {error.strerror or error}",
+                )
+            )
+            continue
+        log.debug("wrote %s report to %s", name, path)
+    if unwritable:
+        raise InputError(unwritable)

@@ -13,7 +13,14 @@ from pathlib import Path
 import click
 
 from engram_audit.cli.common import resolve_policy
-from engram_audit.cli.terminal import note, out, stderr_is_terminal, stdout_is_terminal, write_file
+from engram_audit.cli.terminal import (
+    note,
+    out,
+    stderr_is_terminal,
+    stdout_is_terminal,
+    verbose_option,
+    write_file,
+)
 from engram_audit.collection import CollectionFailed, assemble, merge, plan_for
 from engram_audit.engine import evaluate
 from engram_audit.gate import ExitCode, exit_code
@@ -31,6 +38,7 @@ REPORT_FILES = {
 
 
 @click.command("demo")
+@verbose_option
 @click.option(
     "--azure-snapshot",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from engram_audit.redaction import SECRETS, ScrubbingFilter
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def configure_logging(verbose: int) -> None:
@@ -20,8 +24,28 @@ def configure_logging(verbose: int) -> None:
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     logging.getLogger("engram_audit").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if verbose < 2:
-        # azure-core logs every request and response at INFO; keep CI logs readable.
+        # azure-core logs every request at INFO, and azure-identity explains each credential it
+        # tried in a WARNING block; the CLI already says in one line why sign-in failed.
         logging.getLogger("azure").setLevel(logging.WARNING)
+        logging.getLogger("azure.identity").setLevel(logging.ERROR)
+
+
+def _raise_verbosity(_: click.Context, __: click.Parameter, count: int) -> None:
+    if count:
+        configure_logging(count)
+
+
+def verbose_option(command: F) -> F:
+    """``-v`` after the subcommand too (``engram-audit check -v``), as users type it."""
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_raise_verbosity,
+        help="Debug logging to stderr (-vv: libraries too).",
+    )(command)
 
 
 def out(text: str, *, nl: bool = False) -> None:

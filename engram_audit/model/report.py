@@ -94,3 +94,11 @@ class Report(FrozenModel):
     findings: tuple[Finding, ...]
     rules: tuple[RuleInfo, ...] = ()
     collection_issues: tuple[CollectionIssue, ...] = ()
+    fail_on: Severity = Field(
+        default=Severity.LOW,
+        description="Lowest severity of a failure that fails the gate (--fail-on) in this run",
+    )
+
+    def gating(self, finding: Finding) -> bool:
+        """A failure serious enough to fail this run's gate; lesser failures are reported only."""
+        return finding.status is Status.FAIL and finding.severity >= self.fail_on

@@ -124,11 +124,13 @@ def short_resource(resource: str) -> str:
 
 
 def _verdict(report: Report) -> str:
+    # Mirrors the exit code: incomplete wins over failed, and only failures at or above the
+    # run's --fail-on fail it (an info finding is reported, not a red build).
     counts = report.summary.by_status
-    if counts.get(Status.FAIL, 0):
-        return "FAIL"
     if counts.get(Status.ERROR, 0) or report.collection_issues:
         return "INCOMPLETE"
+    if any(report.gating(finding) for finding in report.findings):
+        return "FAIL"
     if report.summary.total == 0:
         # "0 of 0 passed" must not look green.
         return "NOTHING CHECKED"

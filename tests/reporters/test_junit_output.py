@@ -45,7 +45,9 @@ def test_one_suite_per_resource_and_one_case_per_rule() -> None:
 
 def test_counts_match_the_findings() -> None:
     root = parse(sample_report())
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("10", "5", "1")
+    # Five failures, one of them info: below the default --fail-on (low) it is reported in
+    # <system-out> of a passing test, so CI test reports agree with the gate.
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("10", "4", "1")
     for suite in root.findall("testsuite"):
         cases = suite.findall("testcase")
         assert suite.get("tests") == str(len(cases))

@@ -21,7 +21,9 @@ def table_rows(text: str) -> list[list[str]]:
 
 def test_headline_and_totals() -> None:
     text = markdown.render(sample_report())
-    assert text.startswith("## engram-audit: prod: FAIL\n")
+    assert text.startswith("## engram-audit: prod: INCOMPLETE\n"), (
+        "an error makes the run incomplete, as exit 3"
+    )
     assert "5 failed, 1 error, 1 waived, 1 skipped, 2 passed (10 findings)" in text
     assert "Failed by severity: 2 high, 1 medium, 1 low, 1 info." in text
 
@@ -77,7 +79,8 @@ def test_details_are_collapsed() -> None:
         ((Status.PASS, Status.SKIP), "PASS"),
         ((Status.PASS, Status.ERROR), "INCOMPLETE"),
         ((), "NOTHING CHECKED"),
-        ((Status.FAIL, Status.ERROR), "FAIL"),
+        ((Status.FAIL, Status.ERROR), "INCOMPLETE"),
+        ((Status.FAIL, Status.PASS), "FAIL"),
     ],
 )
 def test_verdict(statuses: tuple[Status, ...], verdict: str) -> None:
