@@ -24,6 +24,12 @@ from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRet
 BATCH = 250  # tables per transaction: keeps the lock table small
 
 
+def progress(message: str) -> None:
+    """Progress for a person at a terminal; CI logs and pipes get only the figures."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr)
+
+
 def build(admin_dsn: str, database: str, tables: int, vector_tables: int) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
@@ -62,7 +68,7 @@ def build(admin_dsn: str, database: str, tables: int, vector_tables: int) -> Non
                         ).format(table)
                     )
             connection.commit()
-            print(f"  {database}: {min(start + BATCH, tables)}/{tables} tables", file=sys.stderr)
+            progress(f"  {database}: {min(start + BATCH, tables)}/{tables} tables")
         connection.execute("ANALYZE")
         connection.commit()
 
@@ -93,7 +99,7 @@ def main() -> None:
     parser.add_argument("--vector-tables", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     arguments = parser.parse_args()
-    print("starting PostgreSQL 18 + pgvector ...", file=sys.stderr)
+    progress("starting PostgreSQL 18 + pgvector ...")
     with EmbeddedPostgres(
         preload_libraries=("pg_stat_statements",), settings={"max_locks_per_transaction": "1024"}
     ) as server:

@@ -23,6 +23,7 @@ from engram_audit.cli.terminal import (
 )
 from engram_audit.collection import CollectionFailed, assemble, merge, plan_for
 from engram_audit.engine import evaluate
+from engram_audit.errors import UsageError
 from engram_audit.gate import ExitCode, exit_code
 from engram_audit.model import ALL_SOURCES, Severity, Source
 from engram_audit.reporters import FORMATS, console
@@ -64,6 +65,11 @@ def demo_command(azure_snapshot: Path, policy_dir: Path, output_dir: Path) -> in
     from engram_audit.demo_database import collect_demo  # needs the 'demo' extra
     from engram_audit.embedded_server import EmbeddedServerError
 
+    if not policy_dir.is_dir() or not azure_snapshot.is_file():
+        raise UsageError(
+            "the demo uses the repository's policies/ and fixtures/snapshots/: run it from the "
+            "repository root (scripts/demo), or pass --policy-dir and --azure-snapshot"
+        )
     policy = resolve_policy("prod", None, policy_dir)
     bundled = load_snapshot(azure_snapshot)
     progress = note if stderr_is_terminal() else None

@@ -115,3 +115,21 @@ def test_report_diff_new_fixed_unchanged() -> None:
     ]
     assert len(diff.unchanged) == 5  # 4 fail + 1 error that stayed
     assert not diff_reports(old, old).has_drift
+
+
+def test_arm_spelling_of_the_same_value_is_not_drift() -> None:
+    from engram_audit.drift import diff_snapshots
+    from engram_audit.model import Snapshot
+    from tests.conftest import snapshot_data
+
+    old = snapshot_data("prod-compliant")
+    new = snapshot_data("prod-compliant")
+    props = new["azure"]["servers"][0]["resource"]["properties"]
+    new["azure"]["servers"][0]["resource"]["sku"]["tier"] = "generalpurpose"
+    props["backup"]["backupRetentionDays"] = "35"
+    props["highAvailability"]["mode"] = "zoneredundant"
+    diff = diff_snapshots(Snapshot.model_validate(old), Snapshot.model_validate(new))
+    assert not diff.has_drift, diff
+    props["backup"]["backupRetentionDays"] = "7"
+    changed = diff_snapshots(Snapshot.model_validate(old), Snapshot.model_validate(new))
+    assert changed.has_drift
