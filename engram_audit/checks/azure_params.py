@@ -144,9 +144,9 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
         if not lookup.collected:
             yield lookup.not_collected("shared_preload_libraries")
             continue
-        preload = lookup.get("shared_preload_libraries")
-        if preload is None:
-            yield lookup.absent("shared_preload_libraries")
+        preload = lookup.require("shared_preload_libraries")
+        if isinstance(preload, Outcome):
+            yield preload
         else:
             missing = required - as_set(preload.value)
             yield verdict(
@@ -193,12 +193,9 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
     """
     for server in each_server(context):
         lookup = ParameterLookup(context, server)
-        if not lookup.collected:
-            yield lookup.not_collected("pgbouncer.enabled")
-            continue
-        switch = lookup.get("pgbouncer.enabled")
-        if switch is None:
-            yield lookup.absent("pgbouncer.enabled")
+        switch = lookup.require("pgbouncer.enabled")
+        if isinstance(switch, Outcome):
+            yield switch
             continue
         enabled = as_bool(switch.value)
         resource = configuration_id(server, "pgbouncer.enabled")
