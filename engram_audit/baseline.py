@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from engram_audit.errors import InputError, Problem
 from engram_audit.model import Finding, Report, Status
+from engram_audit.yaml_source import read_input
 
 ATTENTION = (Status.FAIL, Status.ERROR, Status.WAIVED)
 PROBLEMS = (Status.FAIL, Status.ERROR)
@@ -41,12 +42,7 @@ class BaselineOutcome:
 def load_report(path: Path, display: str | None = None) -> Report:
     """An engram-audit JSON report (``-o json:PATH``); anything else is an input error."""
     shown = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError([Problem(shown, 1, 1, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError([Problem(shown, 1, 1, "", f"cannot read file: {error}")]) from None
+    text = read_input(path, shown)
     try:
         return Report.model_validate_json(text)
     except ValidationError as error:

@@ -87,15 +87,20 @@ class SourceDocument:
         return Problem(self.path, line, column, format_key_path(key_path), message)
 
 
-def load_document(path: Path, display: str | None = None) -> SourceDocument:
-    """Parse YAML (or JSON) keeping positions; a syntax error becomes an InputError with its line."""
-    shown = display or str(path)
+def read_input(path: Path, shown: str) -> str:
+    """An input file's text; a missing or unreadable file is an InputError, not a traceback."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError([Problem(shown, 1, 1, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputError([Problem(shown, 1, 1, "", f"cannot read file: {error}")]) from None
+
+
+def load_document(path: Path, display: str | None = None) -> SourceDocument:
+    """Parse YAML (or JSON) keeping positions; a syntax error becomes an InputError with its line."""
+    shown = display or str(path)
+    raw = read_input(path, shown)
     parser = YAML(typ="rt")
     parser.Constructor = _DatesAsText
     parser.allow_duplicate_keys = False
