@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from engram_audit.collectors.azure import AzureRequest, collect_azure  # noqa: E402
+from engram_audit.collectors.azure.collector import AzureRequest, collect_azure  # noqa: E402
 from tests.support.arm_emulator import STATS_PATH, ArmEmulator  # noqa: E402
 from tests.support.arm_world import fleet_world, load_world  # noqa: E402
 

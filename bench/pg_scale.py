@@ -17,8 +17,8 @@ import time
 import psycopg
 from psycopg import sql
 
-from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
-from engram_audit.embedded_server import EmbeddedPostgres
+from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
+from engram_audit.demo.server import EmbeddedPostgres
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
 
 BATCH = 250  # tables per transaction: keeps the lock table small

@@ -119,15 +119,18 @@ def _evaluate_rule(
         for issue in snapshot.issues
         if issue.part is None and issue.source in needed
     ]
+    context = CheckContext(snapshot, item.check.reads)
     try:
-        outcomes = list(item.check.evaluate(item.params, CheckContext(snapshot)))
+        # Outcomes are kept as they come: a check that fails on server A and then raises on
+        # server B must still report A's FAIL, or its SARIF alert would close as "fixed".
+        for outcome in item.check.evaluate(item.params, context):
+            findings.append(_from_outcome(item, outcome))
     except Exception as error:  # a check bug must surface as ERROR, never as a pass or a crash
         message = f"check {item.check.id} failed: {type(error).__name__}: {error}"
-        return [
-            *findings,
-            _finding(item, Status.ERROR, ALL_RESOURCES, actual="unknown", message=message),
-        ]
-    findings.extend(_from_outcome(item, outcome) for outcome in outcomes)
+        findings.append(
+            _finding(item, Status.ERROR, ALL_RESOURCES, actual="unknown", message=message)
+        )
+        return findings
     if not findings:
         findings.append(_finding(item, Status.SKIP, ALL_RESOURCES, message="no resources examined"))
     return findings

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engram_audit.loader import load_policy
 from engram_audit.model import Policy, Snapshot
+from engram_audit.policy.loader import load_policy
 
 ROOT = Path(__file__).parents[1]
 SNAPSHOTS = ROOT / "fixtures" / "snapshots"

@@ -9,7 +9,7 @@ import pytest
 
 from engram_audit.checks.base import CheckContext, NoParams, Outcome, check
 from engram_audit.engine import ALL_RESOURCES, evaluate
-from engram_audit.gate import ExitCode, exit_code
+from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import ALL_SOURCES, Policy, Rule, Severity, Snapshot, Source, Status
 from engram_audit.model.snapshot import CollectionIssue
 from engram_audit.reporters import json_report
@@ -144,7 +144,7 @@ def test_zero_resources_is_skip_with_reason(prod_policy: Policy) -> None:
     assert [(f.status, f.message) for f in version] == [(Status.SKIP, "no resources examined")]
 
 
-@check("test.crashes", sources=[Source.AZURE], params=NoParams)
+@check("test.crashes", sources=[Source.AZURE], params=NoParams, reads=("azure.server",))
 def _crashing(params: NoParams, context: CheckContext) -> Iterator[Outcome]:
     """A check with a bug."""
     raise KeyError("boom")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from engram_audit.engine import evaluate
-from engram_audit.loader import load_policy
 from engram_audit.model import ALL_SOURCES, Snapshot
+from engram_audit.policy.loader import load_policy
 from engram_audit.reporters import console, json_report
 from tests.conftest import ROOT, snapshot_data
 

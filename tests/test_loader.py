@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engram_audit.errors import InputError
-from engram_audit.loader import load_policy, validate_paths
 from engram_audit.model import Severity
+from engram_audit.policy.loader import load_policy, validate_paths
 
 POLICIES = Path(__file__).parents[1] / "policies"
 

@@ -26,7 +26,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_every_documented_exit_code_and_format_exists() -> None:
-    from engram_audit.gate import ExitCode
+    from engram_audit.gate.exit_codes import ExitCode
     from engram_audit.reporters import FORMATS
 
     for code in ExitCode:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from engram_audit.schemas import GENERATORS, render, shipped
+from engram_audit.schemas import shipped
+from engram_audit.schemas.generate import GENERATORS, render
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from engram_audit.checks import (
-    azure_backup,
-    azure_monitor,
-    azure_params,
-    azure_security,
-    azure_server,
-    dsn,
-    pg_extensions,
-    pg_indexes,
-    pg_maintenance,
-    pg_retention,
-    pg_server,
-    pg_storage,
-)
+from engram_audit.checks import dsn
+from engram_audit.checks.azure import backup as azure_backup
+from engram_audit.checks.azure import monitor as azure_monitor
+from engram_audit.checks.azure import params as azure_params
+from engram_audit.checks.azure import security as azure_security
+from engram_audit.checks.azure import server as azure_server
 from engram_audit.checks.base import Check, CheckContext, Outcome, Params
+from engram_audit.checks.postgres import extensions as pg_extensions
+from engram_audit.checks.postgres import indexes as pg_indexes
+from engram_audit.checks.postgres import maintenance as pg_maintenance
+from engram_audit.checks.postgres import retention as pg_retention
+from engram_audit.checks.postgres import server as pg_server
+from engram_audit.checks.postgres import storage as pg_storage
 
 CATALOGUE: tuple[Check[Any], ...] = (
     azure_server.server_version,

@@ -1,4 +1,10 @@
-"""What a check is: an id, the sources it reads, a params model, and a pure evaluation.
+"""What a check is: an id, the snapshot parts it reads, a params model, and a pure evaluation.
+
+A check declares the parts it reads (``model.snapshot.PARTS``) and, where collection needs
+its params (a table to count, variables to read), the requests it makes of a collector. The
+collection plan is derived from those declarations; while evaluating, a check sees only the
+parts it declared, so an undeclared read shows up as "not collected" in its cases, never as a
+silent dependency on data the plan does not ask for.
 
 A check's docstring is its documentation: the first line is the summary, then what it
 checks and why, then a paragraph starting ``Remediation:``. ``engram-audit explain ID``
@@ -16,12 +22,17 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from engram_audit.model.base import Source, Status
+from engram_audit.model.plan import CollectionRequest
 from engram_audit.model.snapshot import (
+    PARTS,
     AzureServer,
     CollectionIssue,
     DsnEntry,
     PostgresDatabase,
     Snapshot,
+    part_source,
+    restrict_database,
+    restrict_server,
 )
 
 
@@ -65,22 +76,34 @@ def errored(resource: str, reason: str, expected: str = "") -> Outcome:
 
 
 class CheckContext:
-    """Read-only view of a snapshot for checks; ``now`` is the collection time, so runs are pure."""
+    """Read-only view of a snapshot for checks; ``now`` is the collection time, so runs are pure.
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    With ``reads`` (the check's declaration) the parts it did not declare look uncollected.
+    """
+
+    def __init__(self, snapshot: Snapshot, reads: frozenset[str] | None = None) -> None:
         self.snapshot = snapshot
         self.now: datetime = snapshot.collected_at
+        self._reads = reads
 
     @property
     def azure_servers(self) -> tuple[AzureServer, ...]:
-        return self.snapshot.azure.servers if self.snapshot.azure else ()
+        servers = self.snapshot.azure.servers if self.snapshot.azure else ()
+        if self._reads is None:
+            return servers
+        return tuple(restrict_server(server, self._reads) for server in servers)
 
     @property
     def databases(self) -> tuple[PostgresDatabase, ...]:
-        return self.snapshot.postgres.databases if self.snapshot.postgres else ()
+        databases = self.snapshot.postgres.databases if self.snapshot.postgres else ()
+        if self._reads is None:
+            return databases
+        return tuple(restrict_database(database, self._reads) for database in databases)
 
     @property
     def dsn_entries(self) -> tuple[DsnEntry, ...]:
+        if self._reads is not None and "dsn.entries" not in self._reads:
+            return ()
         return self.snapshot.dsn.entries if self.snapshot.dsn else ()
 
     def issue_for(self, resource: str, part: str | None) -> CollectionIssue | None:
@@ -109,6 +132,11 @@ def _unwrap(text: str) -> str:
 
 P = TypeVar("P", bound=Params)
 Evaluator = Callable[[P, CheckContext], Iterable[Outcome]]
+Requests = Callable[[P], Iterable[CollectionRequest]]
+
+
+def _no_requests(params: Params) -> Iterable[CollectionRequest]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,8 @@ class Check(Generic[P]):
     sources: frozenset[Source]
     params_model: type[P]
     run: Evaluator[P]
+    reads: frozenset[str] = frozenset()
+    requests: Requests[P] = _no_requests
 
     @property
     def doc(self) -> str:
@@ -141,16 +171,40 @@ class Check(Generic[P]):
     def evaluate(self, params: P, context: CheckContext) -> Iterator[Outcome]:
         yield from self.run(params, context)
 
+    def evaluate_snapshot(self, params: P, snapshot: Snapshot) -> Iterator[Outcome]:
+        """Evaluate with only the declared parts visible, as the engine does."""
+        yield from self.run(params, CheckContext(snapshot, self.reads))
+
 
 def check(
-    check_id: str, *, sources: Iterable[Source], params: type[P]
+    check_id: str,
+    *,
+    sources: Iterable[Source],
+    params: type[P],
+    reads: Iterable[str],
+    requests: Requests[P] | None = None,
 ) -> Callable[[Evaluator[P]], Check[P]]:
     """Declare a check; it is registered only by being listed in ``checks.CATALOGUE``."""
+    declared = frozenset(reads)
+    source_set = frozenset(sources)
+    unknown = sorted(declared - PARTS.keys())
+    if unknown:
+        raise TypeError(f"check {check_id} reads unknown parts {unknown}: see model.snapshot.PARTS")
+    foreign = sorted(p for p in declared if part_source(p) not in source_set)
+    if foreign:
+        raise TypeError(f"check {check_id} reads {foreign} outside its sources")
 
     def declare(run: Evaluator[P]) -> Check[P]:
         if not (run.__doc__ or "").strip():
             raise TypeError(f"check {check_id} needs a docstring: it is the documentation")
-        return Check(id=check_id, sources=frozenset(sources), params_model=params, run=run)
+        return Check(
+            id=check_id,
+            sources=source_set,
+            params_model=params,
+            run=run,
+            reads=declared,
+            requests=requests or _no_requests,
+        )
 
     return declare
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pydantic import Field
 
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
+from engram_audit.model.plan import CollectionRequest, DsnVariablesPlan
 
 STRICT_SSLMODES = ("require", "verify-ca", "verify-full")
 
@@ -19,7 +20,17 @@ class SslModeParams(Params):
     allowed: list[str] = Field(default_factory=lambda: list(STRICT_SSLMODES))
 
 
-@check("dsn.sslmode", sources=[Source.DSN], params=SslModeParams)
+def _dsn_variables_request(params: SslModeParams) -> Iterable[CollectionRequest]:
+    yield DsnVariablesPlan(variables=tuple(params.variables))
+
+
+@check(
+    "dsn.sslmode",
+    sources=[Source.DSN],
+    params=SslModeParams,
+    reads=("dsn.entries",),
+    requests=_dsn_variables_request,
+)
 def dsn_sslmode(params: SslModeParams, context: CheckContext) -> Iterator[Outcome]:
     """Every application DSN asks for TLS: `sslmode=require` or stricter.
 

@@ -22,7 +22,7 @@ from engram_audit.cli.policy import (
 )
 from engram_audit.cli.terminal import configure_logging, fail
 from engram_audit.errors import EngramAuditError
-from engram_audit.gate import ExitCode
+from engram_audit.gate.exit_codes import ExitCode
 
 log = logging.getLogger("engram_audit")
 

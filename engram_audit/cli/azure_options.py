@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.collectors.azure import MAX_CONCURRENCY, AzureRequest
-from engram_audit.collectors.azure_clients import CLOUDS
+from engram_audit.collectors.azure.request import CLOUD_NAMES, MAX_CONCURRENCY, AzureRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,7 +101,7 @@ def azure_options(command: F) -> F:
         click.option(
             "--cloud",
             envvar="ENGRAM_AUDIT_CLOUD",
-            type=click.Choice(sorted(CLOUDS)),
+            type=click.Choice(CLOUD_NAMES),
             default="AzureCloud",
             show_default=True,
             help="Azure cloud (sets the ARM endpoint, token audience and sign-in authority).",

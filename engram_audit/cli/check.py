@@ -21,12 +21,13 @@ from engram_audit.cli.common import (
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
 from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
-from engram_audit.collection import LiveTargets, collect_live
+from engram_audit.collectors.run import LiveTargets, collect_live
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
-from engram_audit.gate import ExitCode, exit_code
+from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import Policy, Severity, Snapshot, Source
-from engram_audit.snapshot_io import dump_snapshot, load_snapshot
+from engram_audit.model.snapshot_io import dump_snapshot, load_snapshot
+from engram_audit.policy.planning import plan_for
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
             f"(choose what a run covers with --sources)"
         )
     snapshot = collect_live(
-        policy, selected, targets, os.environ, show_progress=stderr_is_terminal()
+        plan_for(policy), selected, targets, os.environ, show_progress=stderr_is_terminal()
     )
     for issue in snapshot.issues:
         where = f"{issue.resource}" + (f" [{issue.part}]" if issue.part else "")

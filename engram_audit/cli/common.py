@@ -12,8 +12,8 @@ import click
 
 from engram_audit.cli.terminal import out, stdout_is_terminal, write_file
 from engram_audit.errors import InputError, Problem, UsageError
-from engram_audit.loader import load_policy, policy_path_for
 from engram_audit.model import Policy, Report, Severity, Source
+from engram_audit.policy.loader import load_policy, policy_path_for
 from engram_audit.reporters import FORMATS, console
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -21,13 +21,14 @@ from engram_audit.cli.terminal import (
     verbose_option,
     write_file,
 )
-from engram_audit.collection import CollectionFailed, assemble, merge, plan_for
+from engram_audit.collectors.run import CollectionFailed, assemble, merge
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
-from engram_audit.gate import ExitCode, exit_code
+from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import ALL_SOURCES, Severity, Source
+from engram_audit.model.snapshot_io import dump_snapshot, load_snapshot
+from engram_audit.policy.planning import plan_for
 from engram_audit.reporters import FORMATS, console
-from engram_audit.snapshot_io import dump_snapshot, load_snapshot
 
 REPORT_FILES = {
     "json": "report.json",
@@ -62,8 +63,8 @@ REPORT_FILES = {
 )
 def demo_command(azure_snapshot: Path, policy_dir: Path, output_dir: Path) -> int:
     """Audit a throwaway PostgreSQL + pgvector (seeded Zep schema) against the prod policy."""
-    from engram_audit.demo_database import collect_demo  # needs the 'demo' extra
-    from engram_audit.embedded_server import EmbeddedServerError
+    from engram_audit.demo.database import collect_demo  # needs the 'demo' extra
+    from engram_audit.demo.server import EmbeddedServerError
 
     if not policy_dir.is_dir() or not azure_snapshot.is_file():
         raise UsageError(

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from engram_audit.baseline import load_report
 from engram_audit.cli.terminal import out
-from engram_audit.drift import (
+from engram_audit.errors import InputError, Problem, UsageError
+from engram_audit.gate.baseline import load_report
+from engram_audit.gate.drift import (
     ABSENT,
     FindingChange,
     ReportDiff,
@@ -19,9 +20,8 @@ from engram_audit.drift import (
     diff_reports,
     diff_snapshots,
 )
-from engram_audit.errors import InputError, Problem, UsageError
-from engram_audit.gate import ExitCode
-from engram_audit.snapshot_io import load_snapshot
+from engram_audit.gate.exit_codes import ExitCode
+from engram_audit.model.snapshot_io import load_snapshot
 
 SNAPSHOT, REPORT = "snapshot", "report"
 

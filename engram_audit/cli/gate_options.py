@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.baseline import load_report, mark_baseline
 from engram_audit.errors import UsageError
+from engram_audit.gate.baseline import load_report, mark_baseline
+from engram_audit.gate.waivers import Waiver, apply_waivers, load_waivers
 from engram_audit.model import Report
-from engram_audit.waivers import Waiver, apply_waivers, load_waivers
 
 F = TypeVar("F", bound=Callable[..., Any])
 

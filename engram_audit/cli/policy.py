@@ -10,16 +10,10 @@ import click
 from engram_audit.checks import CATALOGUE, get_check
 from engram_audit.cli.terminal import fail, out
 from engram_audit.errors import InputError, UsageError
-from engram_audit.gate import ExitCode
-from engram_audit.loader import validate_paths
-from engram_audit.schemas import (
-    GENERATORS,
-    POLICY_SCHEMA,
-    SNAPSHOT_SCHEMA,
-    WAIVERS_SCHEMA,
-    render,
-    shipped,
-)
+from engram_audit.gate.exit_codes import ExitCode
+from engram_audit.policy.loader import validate_paths
+from engram_audit.schemas import POLICY_SCHEMA, SNAPSHOT_SCHEMA, WAIVERS_SCHEMA, shipped
+from engram_audit.schemas.generate import GENERATORS, render
 
 
 @click.command("validate")

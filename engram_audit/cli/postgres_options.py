@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from engram_audit.collectors.dsn import SECRET_KEYWORDS, DsnError, parse_dsn
-from engram_audit.collectors.postgres import PostgresRequest
+from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.redaction import SECRETS
 
 F = TypeVar("F", bound=Callable[..., Any])

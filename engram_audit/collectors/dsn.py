@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-
-from psycopg import ProgrammingError, pq
-from psycopg.conninfo import conninfo_to_dict
+from functools import cache
 
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import DsnEntry, DsnSection
@@ -39,10 +37,15 @@ _KEYWORD_SECRET = re.compile(
 )
 _QUERY_SECRET = re.compile(rf"(?P<key>[?&](?:{_SECRET_NAMES})=)(?P<value>[^&#]*)", re.IGNORECASE)
 _QUOTED = re.compile(r'"([^"]*)"')
+
+
 # Quoted fragments libpq may echo safely: its own keywords (and "=" in "missing "=" after").
-_SAFE_QUOTED = frozenset(
-    {"="} | {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
-) - set(SECRET_KEYWORDS)
+@cache
+def _safe_quoted() -> frozenset[str]:
+    from psycopg import pq  # libpq is loaded only when a DSN is actually parsed
+
+    keywords = {option.keyword.decode() for option in pq.Conninfo.get_defaults()}
+    return frozenset({"="} | keywords) - set(SECRET_KEYWORDS)
 
 
 class DsnError(ValueError):
@@ -81,6 +84,9 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 def parse_dsn(dsn: str) -> dict[str, str]:
     """libpq's reading of ``dsn`` (keyword -> value); ``DsnError`` (safe message) if invalid."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         parsed = conninfo_to_dict(_DRIVER_SUFFIX.sub(r"\1", dsn.strip()))
     except ProgrammingError as error:
@@ -94,7 +100,7 @@ def _safe_reason(error: Exception) -> str:
 
     def keep_or_hide(match: re.Match[str]) -> str:
         quoted = match[1]
-        return f'"{quoted}"' if quoted in _SAFE_QUOTED else '"…"'
+        return f'"{quoted}"' if quoted in _safe_quoted() else '"…"'
 
     return _QUOTED.sub(keep_or_hide, first_line)
 

@@ -282,3 +282,63 @@ class Snapshot(FrozenModel):
         return {Source.AZURE: self.azure, Source.POSTGRES: self.postgres, Source.DSN: self.dsn}[
             source
         ]
+
+
+# --- Parts: what a check may declare it reads, and what a collector can be asked for ---------
+
+# Each part names the snapshot fields it covers. Identity fields (ids, names, targets) are
+# always present and are not parts. A check sees only the parts it declares (see
+# ``checks.base.CheckContext``), and the collection plan is the union of enabled rules' parts.
+AZURE_PARTS: dict[str, tuple[str, ...]] = {
+    "azure.server": ("resource",),
+    "azure.parameters": ("parameters",),
+    "azure.firewall_rules": ("firewall_rules",),
+    "azure.backups": ("backups",),
+    "azure.databases": ("databases",),
+    "azure.administrators": ("administrators",),
+    "azure.private_endpoint_connections": ("private_endpoint_connections",),
+    "azure.replicas": ("replicas",),
+    "azure.threat_protection": ("threat_protection_state",),
+    "azure.diagnostic_settings": ("diagnostic_settings",),
+    "azure.metric_alerts": ("metric_alerts",),
+}
+POSTGRES_PARTS: dict[str, tuple[str, ...]] = {
+    "postgres.server_version": ("server_version_num", "server_version"),
+    "postgres.settings": ("settings",),
+    "postgres.connections": ("connections",),
+    "postgres.own_session": ("own_session",),
+    "postgres.client_sessions": ("client_sessions",),
+    "postgres.vacuums": ("vacuums",),
+    "postgres.extensions": ("extensions",),
+    "postgres.vector_columns": ("vector_columns",),
+    "postgres.vector_indexes": ("vector_indexes",),
+    "postgres.invalid_indexes": ("invalid_indexes",),
+    "postgres.tables": ("tables",),
+    "postgres.database_size": ("database_size_bytes",),
+    "postgres.statements": ("statements",),
+    "postgres.session_retention": ("session_retention",),
+    "postgres.expired_facts": ("expired_facts",),
+}
+DSN_PARTS: dict[str, tuple[str, ...]] = {"dsn.entries": ("entries",)}
+PARTS: dict[str, tuple[str, ...]] = {**AZURE_PARTS, **POSTGRES_PARTS, **DSN_PARTS}
+
+
+def part_source(part: str) -> Source:
+    return Source(part.split(".", 1)[0])
+
+
+def _hidden_fields(parts: dict[str, tuple[str, ...]], reads: frozenset[str]) -> list[str]:
+    return [field for part, fields in parts.items() if part not in reads for field in fields]
+
+
+def restrict_server(server: AzureServer, reads: frozenset[str]) -> AzureServer:
+    """The server as a check that declared ``reads`` may see it: other parts look uncollected."""
+    update: dict[str, Any] = dict.fromkeys(_hidden_fields(AZURE_PARTS, reads))
+    if "resource" in update:
+        update["resource"] = {}
+    return server.model_copy(update=update) if update else server
+
+
+def restrict_database(database: PostgresDatabase, reads: frozenset[str]) -> PostgresDatabase:
+    update = dict.fromkeys(_hidden_fields(POSTGRES_PARTS, reads))
+    return database.model_copy(update=update) if update else database

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from engram_audit.schemas import GENERATORS, render
+from engram_audit.schemas.generate import GENERATORS, render
 
 here = Path(__file__).parent
 for name, build in GENERATORS.items():

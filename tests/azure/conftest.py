@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engram_audit.collectors.azure import AzureCollection, AzureRequest, collect_azure
+from engram_audit.collectors.azure.collector import AzureCollection, AzureRequest, collect_azure
 from tests.support.arm_emulator import ArmEmulator, TlsMaterial
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.emulator-secret-token.c2lnbmF0dXJl"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from engram_audit.checks import CATALOGUE
-from engram_audit.collection import assemble
-from engram_audit.collectors.azure import AzureRequest, collect_azure
+from engram_audit.collectors.azure.collector import AzureRequest, collect_azure
+from engram_audit.collectors.run import assemble
 from engram_audit.engine import evaluate
-from engram_audit.loader import load_policy, policy_path_for
 from engram_audit.model import Finding, Snapshot, Source, Status
-from engram_audit.snapshot_io import load_snapshot
+from engram_audit.model.snapshot_io import load_snapshot
+from engram_audit.policy.loader import load_policy, policy_path_for
 from tests.azure.conftest import TOKEN, TOKEN_VARIABLE
 from tests.support.arm_emulator import ArmEmulator, TlsMaterial
 from tests.support.arm_world import load_world, world_from_servers

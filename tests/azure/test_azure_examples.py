@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from engram_audit.collection import assemble
+from engram_audit.collectors.run import assemble
 from engram_audit.engine import evaluate
-from engram_audit.loader import load_policy, policy_path_for
 from engram_audit.model import Source, Status
+from engram_audit.policy.loader import load_policy, policy_path_for
 from tests.azure.conftest import Collect
 from tests.support.arm_emulator import ArmEmulator
 from tests.support.arm_world import example_body, official_example, official_server_examples

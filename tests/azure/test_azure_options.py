@@ -16,7 +16,11 @@ from engram_audit.cli.azure_options import (
     azure_options,
     azure_request_from_options,
 )
-from engram_audit.collectors.azure import AzureCollectionError, AzureRequest, collect_azure
+from engram_audit.collectors.azure.collector import (
+    AzureCollectionError,
+    AzureRequest,
+    collect_azure,
+)
 from tests.azure.conftest import TOKEN, TOKEN_VARIABLE, Collect
 from tests.support.arm_emulator import ArmEmulator
 from tests.support.arm_world import load_world

@@ -69,8 +69,11 @@ def test_case(check_id: str, case: dict[str, Any]) -> None:
     base = json.loads((SNAPSHOTS / f"{case['snapshot']}.json").read_text(encoding="utf-8"))
     snapshot = Snapshot.model_validate(apply_edits(base, case))
     params = check.parse_params(case.get("params") or {})
-    outcomes = list(check.evaluate(params, CheckContext(snapshot)))
+    outcomes = list(check.evaluate_snapshot(params, snapshot))
     assert [o.status.value for o in outcomes] == case["expect"], outcomes
+    # Seeing the whole snapshot changes nothing: the check reads only the parts it declares.
+    unrestricted = list(check.evaluate(params, CheckContext(snapshot)))
+    assert unrestricted == outcomes, f"{check_id} reads a part it does not declare in reads="
     for key in ("expected", "actual", "message", "resource"):
         wanted = case.get(f"{key}_contains")
         if wanted is not None:
@@ -89,3 +92,42 @@ def test_every_check_has_cases() -> None:
         if not {"pass", "fail"} <= seen
     }
     assert not lacking, f"checks without a pass and a fail case: {lacking}"
+
+
+def test_every_check_declares_what_it_reads() -> None:
+    for entry in CATALOGUE:
+        assert entry.reads, f"{entry.id} declares no reads"
+
+
+def test_an_undeclared_read_is_caught() -> None:
+    """A check that reads firewall rules but declares only the server body sees them as uncollected."""
+    from collections.abc import Iterator
+
+    from engram_audit.checks.base import NoParams, Outcome, check, errored, passed
+    from engram_audit.model import Source
+
+    @check("test.sneaky", sources=[Source.AZURE], params=NoParams, reads=("azure.server",))
+    def sneaky(params: NoParams, context: CheckContext) -> Iterator[Outcome]:
+        """Reads firewall rules without declaring them."""
+        for server in context.azure_servers:
+            if server.firewall_rules is None:
+                yield errored(server.id, "firewall rules not collected")
+            else:
+                yield passed(server.id, "", "")
+
+    base = json.loads((SNAPSHOTS / "prod-compliant.json").read_text(encoding="utf-8"))
+    snapshot = Snapshot.model_validate(base)
+    declared = list(sneaky.evaluate_snapshot(NoParams(), snapshot))
+    unrestricted = list(sneaky.evaluate(NoParams(), CheckContext(snapshot)))
+    assert [o.status.value for o in declared] == ["error"]
+    assert [o.status.value for o in unrestricted] == ["pass"]
+
+
+def test_a_check_cannot_declare_an_unknown_or_foreign_part() -> None:
+    from engram_audit.checks.base import NoParams, check
+    from engram_audit.model import Source
+
+    with pytest.raises(TypeError, match="unknown parts"):
+        check("test.typo", sources=[Source.AZURE], params=NoParams, reads=("azure.firewall",))
+    with pytest.raises(TypeError, match="outside its sources"):
+        check("test.foreign", sources=[Source.AZURE], params=NoParams, reads=("postgres.tables",))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engram_audit.baseline import load_report, mark_baseline
 from engram_audit.errors import InputError
-from engram_audit.gate import ExitCode, exit_code
+from engram_audit.gate.baseline import load_report, mark_baseline
+from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import Finding, Report, Severity, Status, Summary
 from engram_audit.reporters import json_report
 from tests.golden.sample import REPLICA, SERVER, sample_report

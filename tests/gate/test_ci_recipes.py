@@ -14,7 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from engram_audit.cli import cli
-from engram_audit.waivers import load_waivers
+from engram_audit.gate.waivers import load_waivers
 from tests.conftest import ROOT
 from tests.test_cli import run
 

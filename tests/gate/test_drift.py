@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engram_audit.drift import ABSENT, PropertyChange, diff_reports, diff_snapshots
+from engram_audit.gate.drift import ABSENT, PropertyChange, diff_reports, diff_snapshots
 from engram_audit.model import Snapshot, Status, Summary
 from tests.conftest import snapshot_data
 from tests.golden.sample import SERVER, sample_report
@@ -118,7 +118,7 @@ def test_report_diff_new_fixed_unchanged() -> None:
 
 
 def test_arm_spelling_of_the_same_value_is_not_drift() -> None:
-    from engram_audit.drift import diff_snapshots
+    from engram_audit.gate.drift import diff_snapshots
     from engram_audit.model import Snapshot
     from tests.conftest import snapshot_data
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engram_audit.errors import InputError
+from engram_audit.gate.waivers import Waiver, apply_waivers, load_waivers
 from engram_audit.model import Finding, SourceLocation, Status
-from engram_audit.waivers import Waiver, apply_waivers, load_waivers
 from tests.golden.sample import REPLICA, SERVER, sample_report
 
 GEO = "prod.backup.geo_redundant"

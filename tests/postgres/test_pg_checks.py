@@ -13,14 +13,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from engram_audit.collection import assemble, plan_for
-from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
+from engram_audit.collectors.run import assemble
 from engram_audit.engine import evaluate
 from engram_audit.model import Policy, Rule, Severity, Source, Status
 from engram_audit.model.policy import PostgresScope
 from engram_audit.model.report import Finding
 from engram_audit.model.snapshot import AzureSection
-from engram_audit.snapshot_io import load_snapshot
+from engram_audit.model.snapshot_io import load_snapshot
+from engram_audit.policy.planning import plan_for
 from tests.support.pg_servers import SeededServer
 
 PROD_AZURE = Path(__file__).parents[2] / "fixtures" / "snapshots" / "prod-compliant.json"

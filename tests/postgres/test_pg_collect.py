@@ -7,7 +7,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from engram_audit.collectors.postgres import PostgresCollection, PostgresRequest, collect_postgres
+from engram_audit.collectors.postgres.collector import (
+    PostgresCollection,
+    PostgresRequest,
+    collect_postgres,
+)
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
 from engram_audit.model.snapshot import PostgresDatabase
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer

@@ -13,13 +13,13 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from psycopg import sql
 
-from engram_audit.collectors.postgres import (
+from engram_audit.collectors.postgres.collector import (
     ENTRA_SCOPE,
     PostgresCollection,
     PostgresRequest,
     collect_postgres,
 )
-from engram_audit.embedded_server import free_loopback_port
+from engram_audit.demo.server import free_loopback_port
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import CollectionIssue
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer

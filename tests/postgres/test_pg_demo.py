@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from engram_audit.demo_database import collect_demo
+from engram_audit.demo.database import collect_demo
 from engram_audit.model.plan import CollectionPlan, SessionRetentionPlan
 
 

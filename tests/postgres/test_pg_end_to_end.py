@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from engram_audit.embedded_server import free_loopback_port
+from engram_audit.demo.server import free_loopback_port
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
 
 FORMATS = ("json", "sarif", "junit", "markdown")

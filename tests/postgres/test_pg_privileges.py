@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
 from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer
 
@@ -58,7 +58,7 @@ def test_the_audit_role_has_no_write_rights_and_still_collects(pg: SeededServer)
 
 def test_the_session_refuses_writes_even_for_a_superuser(pg: SeededServer) -> None:
     """default_transaction_read_only comes in the startup packet, before any statement."""
-    from engram_audit.collectors.postgres import _session_parameters
+    from engram_audit.collectors.postgres.collector import _session_parameters
 
     parameters = _session_parameters(
         {"host": str(pg.server.socket_dir), "port": str(pg.server.port), "user": "postgres"},

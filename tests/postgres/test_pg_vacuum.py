@@ -7,8 +7,8 @@ import time
 
 import psycopg
 
-from engram_audit.collection import assemble
-from engram_audit.collectors.postgres import PostgresRequest, collect_postgres
+from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
+from engram_audit.collectors.run import assemble
 from engram_audit.engine import evaluate
 from engram_audit.model import Policy, Rule, Severity, Snapshot, Source, Status
 from engram_audit.model.plan import CollectionPlan

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
-from engram_audit.collectors.postgres import PostgresRequest
+from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.redaction import SECRETS
 
 SECRET = "Opt-S3cret-pw"

@@ -19,8 +19,8 @@ import psycopg
 import trustme
 from psycopg import sql
 
-from engram_audit.demo_database import SeededFeatures, seed_zep
-from engram_audit.embedded_server import EmbeddedPostgres, TlsFiles, package_bin_dir
+from engram_audit.demo.database import SeededFeatures, seed_zep
+from engram_audit.demo.server import EmbeddedPostgres, TlsFiles, package_bin_dir
 
 DATABASE = "zep"
 AUDITOR = "auditor"

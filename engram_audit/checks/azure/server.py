@@ -1,0 +1,240 @@
+"""Checks on the flexible server resource itself: version, SKU, storage, high availability."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import Field, model_validator
+
+from engram_audit.checks.azure.common import each_server, prop, sku, switch_outcomes, vcores_of
+from engram_audit.checks.base import (
+    CheckContext,
+    Outcome,
+    Params,
+    check,
+    errored,
+    failed,
+    verdict,
+)
+from engram_audit.model.base import Source
+from engram_audit.model.values import as_int, fold, text
+
+
+class VersionParams(Params):
+    allowed: list[str] = Field(
+        min_length=1, description="Allowed PostgreSQL major versions, e.g. ['16']"
+    )
+
+
+def _major(value: object) -> str:
+    return text(value).strip().lower().removeprefix("v").split(".")[0]
+
+
+@check(
+    "azure.server.version", sources=[Source.AZURE], params=VersionParams, reads=("azure.server",)
+)
+def server_version(params: VersionParams, context: CheckContext) -> Iterator[Outcome]:
+    """The server runs an allowed PostgreSQL major version.
+
+    The storage design pins PostgreSQL 16 in every environment so that extensions (pgvector),
+    parameters and restore procedures behave the same from staging to production.
+
+    Remediation: upgrade in place with `az postgres flexible-server upgrade --version 16`, after
+    testing on a restored copy.
+    """
+    allowed = {_major(v) for v in params.allowed}
+    expected = " or ".join(sorted(allowed))
+    for server in each_server(context):
+        actual = prop(server, "version")
+        if actual is None:
+            yield errored(
+                server.id, "properties.version missing from the server resource", expected
+            )
+            continue
+        yield verdict(_major(actual) in allowed, server.id, expected, text(actual))
+
+
+class TierParams(Params):
+    allowed: list[str] = Field(
+        min_length=1, description="Allowed SKU tiers (Burstable, GeneralPurpose, MemoryOptimized)"
+    )
+
+
+@check("azure.sku.tier", sources=[Source.AZURE], params=TierParams, reads=("azure.server",))
+def sku_tier(params: TierParams, context: CheckContext) -> Iterator[Outcome]:
+    """The compute tier is one the environment allows.
+
+    Production must never run on Burstable compute: CPU credits run out under sustained load and
+    zone-redundant HA is not available on it. Staging and dev stay Burstable to keep cost minimal.
+
+    Remediation: `az postgres flexible-server update --tier GeneralPurpose --sku-name Standard_D2s_v3`.
+    """
+    allowed = {fold(t): t for t in params.allowed}
+    expected = " or ".join(params.allowed)
+    for server in each_server(context):
+        actual = sku(server, "tier")
+        if actual is None:
+            yield errored(server.id, "sku.tier missing from the server resource", expected)
+            continue
+        yield verdict(fold(actual) in allowed, server.id, expected, text(actual))
+
+
+class SizeParams(Params):
+    allowed: list[str] = Field(default_factory=list, description="Allowed SKU names; empty: any")
+    min_vcores: int | None = Field(default=None, ge=1)
+    max_vcores: int | None = Field(default=None, ge=1, description="Cost cap")
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> SizeParams:
+        if not self.allowed and self.min_vcores is None and self.max_vcores is None:
+            raise ValueError("give at least one of allowed, min_vcores, max_vcores")
+        return self
+
+
+def _size_expectation(params: SizeParams) -> str:
+    parts = []
+    if params.allowed:
+        parts.append("one of " + ", ".join(params.allowed))
+    if params.min_vcores is not None:
+        parts.append(f">= {params.min_vcores} vCores")
+    if params.max_vcores is not None:
+        parts.append(f"<= {params.max_vcores} vCores")
+    return "; ".join(parts)
+
+
+@check("azure.sku.size", sources=[Source.AZURE], params=SizeParams, reads=("azure.server",))
+def sku_size(params: SizeParams, context: CheckContext) -> Iterator[Outcome]:
+    """The SKU is an allowed size: named SKUs, a minimum vCore count, a maximum for cost caps.
+
+    Production needs at least 2 vCores (Standard_D2s_v3 or larger) for Zep's embedding and search
+    load; staging and dev are capped at Standard_B1ms so that nothing bigger is paid for.
+
+    Remediation: `az postgres flexible-server update --sku-name <allowed SKU>`.
+    """
+    allowed = {name.casefold() for name in params.allowed}
+    expected = _size_expectation(params)
+    for server in each_server(context):
+        name = sku(server, "name")
+        if name is None:
+            yield errored(server.id, "sku.name missing from the server resource", expected)
+            continue
+        name = text(name)
+        vcores = vcores_of(name)
+        needs_vcores = params.min_vcores is not None or params.max_vcores is not None
+        if needs_vcores and vcores is None:
+            yield errored(server.id, f"cannot read a vCore count from SKU name {name!r}", expected)
+            continue
+        problems = []
+        if allowed and name.casefold() not in allowed:
+            problems.append(f"{name} is not an allowed SKU")
+        if params.min_vcores is not None and vcores is not None and vcores < params.min_vcores:
+            problems.append(f"{vcores} vCores is below {params.min_vcores}")
+        if params.max_vcores is not None and vcores is not None and vcores > params.max_vcores:
+            problems.append(f"{vcores} vCores is above the cap of {params.max_vcores}")
+        actual = name if vcores is None else f"{name} ({vcores} vCores)"
+        yield verdict(not problems, server.id, expected, actual, "; ".join(problems))
+
+
+class StorageSizeParams(Params):
+    min_gb: int | None = Field(default=None, ge=1)
+    max_gb: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> StorageSizeParams:
+        if self.min_gb is None and self.max_gb is None:
+            raise ValueError("give min_gb, max_gb or both")
+        if self.min_gb is not None and self.max_gb is not None and self.min_gb > self.max_gb:
+            raise ValueError("min_gb is greater than max_gb")
+        return self
+
+
+@check(
+    "azure.storage.size_gb",
+    sources=[Source.AZURE],
+    params=StorageSizeParams,
+    reads=("azure.server",),
+)
+def storage_size(params: StorageSizeParams, context: CheckContext) -> Iterator[Outcome]:
+    """Provisioned storage is within the environment's bounds.
+
+    The design sizes storage per environment (32 GB staging/dev, 64 GB UAT, 128 GB or more in
+    production); too little risks a full disk, more than the cap in staging costs money for nothing.
+
+    Remediation: `az postgres flexible-server update --storage-size <GB>` (storage can only grow).
+    """
+    if params.min_gb is not None and params.min_gb == params.max_gb:
+        expected = f"{params.min_gb} GB"
+    else:
+        bounds = []
+        if params.min_gb is not None:
+            bounds.append(f">= {params.min_gb} GB")
+        if params.max_gb is not None:
+            bounds.append(f"<= {params.max_gb} GB")
+        expected = " and ".join(bounds)
+    for server in each_server(context):
+        raw = prop(server, "storage", "storageSizeGB")
+        size = as_int(raw)
+        if size is None:
+            yield errored(server.id, f"storage size is not a number: {text(raw)}", expected)
+            continue
+        ok = (params.min_gb is None or size >= params.min_gb) and (
+            params.max_gb is None or size <= params.max_gb
+        )
+        yield verdict(ok, server.id, expected, f"{size} GB")
+
+
+class AutoGrowParams(Params):
+    enabled: bool = True
+
+
+@check(
+    "azure.storage.auto_grow",
+    sources=[Source.AZURE],
+    params=AutoGrowParams,
+    reads=("azure.server",),
+)
+def storage_auto_grow(params: AutoGrowParams, context: CheckContext) -> Iterator[Outcome]:
+    """Storage auto-grow is set as the environment requires.
+
+    Production storage "scales with data volume": with auto-grow a burst of sessions cannot fill
+    the disk and make the server read-only.
+
+    Remediation: `az postgres flexible-server update --storage-auto-grow Enabled`.
+    """
+    yield from switch_outcomes(context, ("storage", "autoGrow"), params.enabled)
+
+
+class HighAvailabilityParams(Params):
+    mode: str = Field(description="ZoneRedundant, SameZone or Disabled")
+    require_healthy: bool = Field(default=True, description="State must be Healthy when HA is on")
+
+
+@check(
+    "azure.ha.mode", sources=[Source.AZURE], params=HighAvailabilityParams, reads=("azure.server",)
+)
+def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[Outcome]:
+    """High availability runs in the required mode, and is healthy.
+
+    UAT and production promise zone-redundant HA (RTO 15 minutes in production through automatic
+    failover); a standby that is not Healthy gives no such protection. Staging and dev run without
+    HA to save cost.
+
+    Remediation: `az postgres flexible-server update --high-availability ZoneRedundant`.
+    """
+    wants_ha = fold(params.mode) != "disabled"
+    expected = params.mode + (", Healthy" if wants_ha and params.require_healthy else "")
+    for server in each_server(context):
+        mode = prop(server, "highAvailability", "mode")
+        state = prop(server, "highAvailability", "state")
+        if mode is None:
+            yield errored(
+                server.id, "highAvailability.mode missing from the server resource", expected
+            )
+            continue
+        actual = text(mode) + (f", {text(state)}" if state is not None else "")
+        if fold(mode) != fold(params.mode):
+            yield failed(server.id, expected, actual)
+        elif wants_ha and params.require_healthy and fold(state) != "healthy":
+            yield failed(server.id, expected, actual, "the HA standby is not healthy")
+        else:
+            yield verdict(True, server.id, expected, actual)

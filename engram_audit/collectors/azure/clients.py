@@ -1,0 +1,205 @@
+"""Where to talk to (cloud, endpoint, CA bundle), as whom (credential), and the SDK clients.
+
+Every "cannot even start" problem is raised here, with one clear line, before any request
+is sent: ``AzureTargetError`` for settings that are wrong, ``AzureCollectionError`` when no
+credential can be had.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from azure.core import AzureClouds
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+from azure.mgmt.core.tools import get_arm_endpoints
+from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+
+from engram_audit import __version__
+from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
+from engram_audit.collectors.azure.pipeline import Budget, RequestCounter, read_only_policies
+
+# The newest stable API of the examples we test against; the SDK's own default is a preview.
+POSTGRES_API_VERSION = "2025-08-01"
+DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview"
+METRIC_ALERTS_API_VERSION = "2018-03-01"
+
+CLOUDS: dict[str, tuple[AzureClouds, str]] = {
+    "AzureCloud": (AzureClouds.AZURE_PUBLIC_CLOUD, AzureAuthorityHosts.AZURE_PUBLIC_CLOUD),
+    "AzureChinaCloud": (AzureClouds.AZURE_CHINA_CLOUD, AzureAuthorityHosts.AZURE_CHINA),
+    "AzureUSGovernment": (AzureClouds.AZURE_US_GOVERNMENT, AzureAuthorityHosts.AZURE_GOVERNMENT),
+}
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9\-._~+/=]+$")
+
+
+class EnvironmentToken:
+    """A bearer token a pipeline already minted (``--azure-token-env``); never shown in repr."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        # The real expiry is unknown; ARM's 401 tells us when it has passed.
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def __repr__(self) -> str:
+        return "EnvironmentToken(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    scopes: list[str]
+    authority: str
+
+
+def resolve_target(cloud: str, arm_endpoint: str | None) -> Target:
+    if cloud not in CLOUDS:
+        raise AzureTargetError(
+            f"unknown Azure cloud {cloud!r}: use one of {', '.join(sorted(CLOUDS))}"
+        )
+    cloud_setting, authority = CLOUDS[cloud]
+    endpoints = get_arm_endpoints(cloud_setting)
+    endpoint = endpoints["resource_manager"] if arm_endpoint is None else arm_endpoint
+    return Target(_checked_endpoint(endpoint), list(endpoints["credential_scopes"]), authority)
+
+
+def _checked_endpoint(url: str) -> str:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise AzureTargetError(f"--arm-endpoint is not a valid URL: {error}") from None
+    shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
+    if parts.scheme != "https":
+        raise AzureTargetError(
+            f"--arm-endpoint must be an https:// URL (bearer tokens are never sent over plain "
+            f"http): got {shown if parts.scheme else url.strip()[:80]!r}"
+        )
+    if not parts.hostname:
+        raise AzureTargetError(f"--arm-endpoint has no host: {shown!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise AzureTargetError(
+            f"--arm-endpoint must be a plain https://host[:port] URL without credentials, "
+            f"query or fragment: {shown!r}"
+        )
+    return f"{shown}{parts.path.rstrip('/')}"
+
+
+def ca_bundle() -> str | bool:
+    """The CA bundle from ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE``; True: the default store."""
+    for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = os.environ.get(variable)
+        if value:
+            if not Path(value).is_file():
+                raise AzureTargetError(
+                    f"{variable} points at {value}, which is not a readable file"
+                )
+            return value
+    return True
+
+
+def build_credential(token_env: str | None, authority: str) -> tuple[TokenCredential, str | None]:
+    """The credential and, for ``--azure-token-env``, the token itself (to scrub from messages)."""
+    if token_env is None:
+        return DefaultAzureCredential(authority=authority), None
+    token = os.environ.get(token_env, "").strip()
+    if token.casefold().startswith("bearer "):
+        token = token[len("bearer ") :].strip()
+    if not token:
+        raise AzureTargetError(
+            f"--azure-token-env {token_env}: the environment variable {token_env} is not set "
+            f"or empty"
+        )
+    if not _TOKEN_SHAPE.match(token):
+        raise AzureTargetError(
+            f"--azure-token-env {token_env}: the value does not look like a bearer token "
+            f"(it contains spaces or characters a token cannot have)"
+        )
+    return EnvironmentToken(token), token
+
+
+def check_credential(credential: TokenCredential, scopes: list[str]) -> None:
+    """Fail early and clearly when DefaultAzureCredential has nothing to sign in with."""
+    try:
+        credential.get_token(*scopes)
+    except ClientAuthenticationError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise AzureCollectionError(
+            "no Azure credential available: DefaultAzureCredential could not get a token "
+            "(sign in with `az login`, configure a managed or workload identity, or pass "
+            f"--azure-token-env VAR with a token your pipeline minted). {first}".strip()
+        ) from None
+
+
+class ArmClients:
+    """The SDK client on a pooled session, with the run's budget and request counter.
+
+    Monitor resources (metric alerts, diagnostic settings) are read as wire JSON through this
+    same client's ``send_request``, so every request takes the same read-only pipeline.
+    """
+
+    def __init__(
+        self,
+        *,
+        subscription_id: str,
+        target: Target,
+        credential: TokenCredential,
+        budget: Budget,
+        concurrency: int,
+        verify: str | bool,
+    ) -> None:
+        self.endpoint = target.endpoint
+        self.counter = RequestCounter()
+        self._session = requests.Session()
+        # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once for the one endpoint instead of
+        # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(target.endpoint)
+        # One connection per worker; the default pool (10) would churn connections above that.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
+        self._session.mount("https://", adapter)
+        transport = RequestsTransport(
+            session=self._session, session_owner=False, connection_verify=verify
+        )
+        common: dict[str, Any] = {
+            "base_url": target.endpoint,
+            "transport": transport,
+            "credential_scopes": target.scopes,
+        }
+        self.postgres = PostgreSQLManagementClient(
+            credential,
+            subscription_id,
+            api_version=POSTGRES_API_VERSION,
+            policies=self._policies(credential, target, budget),
+            **common,
+        )
+
+    def _policies(self, credential: TokenCredential, target: Target, budget: Budget) -> Any:
+        return read_only_policies(
+            credential=credential,
+            scopes=target.scopes,
+            budget=budget,
+            counter=self.counter,
+            user_agent=f"engram-audit/{__version__}",
+        )
+
+    def close(self) -> None:
+        self._session.close()

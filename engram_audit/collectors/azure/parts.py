@@ -1,0 +1,280 @@
+"""One reader per part of a server: an SDK call in, snapshot model types out.
+
+Each reader fills exactly one ``AzureServer`` field and issues GETs only. Vendor model types
+stop here: wire dicts (``as_dict()``, ARM's camelCase) are read with ``model.values.dig`` so
+odd key casing and unexpected value types come through as ARM sent them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    map_error,
+)
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.exceptions import ARMErrorFormat
+
+from engram_audit.collectors.azure.clients import (
+    DIAGNOSTIC_SETTINGS_API_VERSION,
+    METRIC_ALERTS_API_VERSION,
+    ArmClients,
+)
+from engram_audit.model.snapshot import (
+    AlertCriterion,
+    Backup,
+    EntraAdministrator,
+    FirewallRule,
+    MetricAlert,
+    ServerParameter,
+)
+from engram_audit.model.values import as_bool, as_float, as_int, dig
+
+_FLEX = "Microsoft.DBforPostgreSQL/flexibleServers"
+SERVER_PERMISSION = f"{_FLEX}/read"
+METRIC_ALERTS_PERMISSION = "Microsoft.Insights/metricAlerts/read"
+_ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+Reader = Callable[[ArmClients, ServerRef], Any]
+
+
+@dataclass(frozen=True)
+class Part:
+    field: str
+    what: str
+    permission: str
+    read: Reader
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    wire: dict[str, Any] = model.as_dict()
+    return wire
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def read_parameters(clients: ArmClients, ref: ServerRef) -> dict[str, ServerParameter]:
+    # One paged list for all ~430 parameters; never one GET per parameter.
+    listing = clients.postgres.configurations.list_by_server(ref.resource_group, ref.name)
+    parameters: dict[str, ServerParameter] = {}
+    for item in map(_wire, listing):
+        name = item.get("name")
+        if not isinstance(name, str):
+            continue
+        parameters[name] = ServerParameter(
+            value=_text(dig(item, "properties", "value")),
+            default_value=_text(dig(item, "properties", "defaultValue")),
+            data_type=_text(dig(item, "properties", "dataType")),
+            allowed_values=_text(dig(item, "properties", "allowedValues")),
+            source=_text(dig(item, "properties", "source")),
+        )
+    return parameters
+
+
+def read_firewall_rules(clients: ArmClients, ref: ServerRef) -> tuple[FirewallRule, ...]:
+    listing = clients.postgres.firewall_rules.list_by_server(ref.resource_group, ref.name)
+    return tuple(
+        FirewallRule(
+            name=str(item.get("name", "")),
+            start_ip_address=str(dig(item, "properties", "startIpAddress") or ""),
+            end_ip_address=str(dig(item, "properties", "endIpAddress") or ""),
+        )
+        for item in map(_wire, listing)
+    )
+
+
+def read_backups(clients: ArmClients, ref: ServerRef) -> tuple[Backup, ...]:
+    operations = clients.postgres.backups_automatic_and_on_demand
+    return tuple(
+        Backup(
+            name=str(item.get("name", "")),
+            backup_type=_text(dig(item, "properties", "backupType")),
+            completed_time=_timestamp(dig(item, "properties", "completedTime")),
+            source=_text(dig(item, "properties", "source")),
+        )
+        for item in map(_wire, operations.list_by_server(ref.resource_group, ref.name))
+    )
+
+
+def read_databases(clients: ArmClients, ref: ServerRef) -> tuple[str, ...]:
+    listing = clients.postgres.databases.list_by_server(ref.resource_group, ref.name)
+    return tuple(str(item.get("name", "")) for item in map(_wire, listing))
+
+
+def read_administrators(clients: ArmClients, ref: ServerRef) -> tuple[EntraAdministrator, ...]:
+    operations = clients.postgres.administrators_microsoft_entra
+    return tuple(
+        EntraAdministrator(
+            object_id=_text(dig(item, "properties", "objectId")),
+            principal_name=_text(dig(item, "properties", "principalName")),
+            principal_type=_text(dig(item, "properties", "principalType")),
+            tenant_id=_text(dig(item, "properties", "tenantId")),
+        )
+        for item in map(_wire, operations.list_by_server(ref.resource_group, ref.name))
+    )
+
+
+def read_private_endpoint_connections(
+    clients: ArmClients, ref: ServerRef
+) -> tuple[dict[str, Any], ...]:
+    operations = clients.postgres.private_endpoint_connections
+    return tuple(map(_wire, operations.list_by_server(ref.resource_group, ref.name)))
+
+
+def read_replicas(clients: ArmClients, ref: ServerRef) -> tuple[str, ...]:
+    listing = clients.postgres.replicas.list_by_server(ref.resource_group, ref.name)
+    return tuple(str(item.get("id") or item.get("name") or "") for item in map(_wire, listing))
+
+
+def read_threat_protection_state(clients: ArmClients, ref: ServerRef) -> str:
+    operations = clients.postgres.advanced_threat_protection_settings
+    settings = [_wire(item) for item in operations.list_by_server(ref.resource_group, ref.name)]
+    default = next(
+        (s for s in settings if str(s.get("name", "")).casefold() == "default"),
+        settings[0] if settings else None,
+    )
+    # ARM lists the "Default" setting even when protection is off; none at all means off too.
+    state = dig(default, "properties", "state") if default is not None else None
+    return "Disabled" if state is None else str(state)
+
+
+def read_diagnostic_settings(clients: ArmClients, ref: ServerRef) -> tuple[dict[str, Any], ...]:
+    # azure-mgmt-monitor 7 has no diagnostic-settings operations: plain GETs on the same
+    # read-only pipeline instead.
+    path = f"{ref.id}/providers/Microsoft.Insights/diagnosticSettings"
+    return tuple(_raw_list(clients, path, DIAGNOSTIC_SETTINGS_API_VERSION))
+
+
+def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[MetricAlert, ...]:
+    """Every metric alert of the subscription, once; servers keep those whose scope covers them.
+
+    Read as wire JSON rather than through azure-mgmt-monitor's models: its deserialiser rejects
+    the whole list over one field we never use (the official example's ``"windowSize": "Pt15m"``
+    duration), which would turn every server's alerts into a collection error.
+    """
+    path = f"/subscriptions/{subscription_id}/providers/Microsoft.Insights/metricAlerts"
+    return tuple(
+        _metric_alert(item) for item in _raw_list(clients, path, METRIC_ALERTS_API_VERSION)
+    )
+
+
+def _raw_list(clients: ArmClients, path: str, api_version: str) -> Iterator[dict[str, Any]]:
+    """GET an ARM list and its pages; nextLink is followed on the configured endpoint only."""
+    url: str | None = f"{clients.endpoint}{path}"
+    params: dict[str, str] = {"api-version": api_version}
+    while url:
+        response = clients.postgres.send_request(HttpRequest("GET", url, params=params))
+        if response.status_code != 200:
+            map_error(response.status_code, response, _ERROR_MAP)
+            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        body = response.json()
+        if not isinstance(body, dict):
+            return
+        yield from (item for item in body.get("value") or () if isinstance(item, dict))
+        url, params = _next_page(clients.endpoint, body.get("nextLink")), {}
+
+
+def _next_page(endpoint: str, link: object) -> str | None:
+    if not isinstance(link, str) or not link:
+        return None
+    parts = urlsplit(link)
+    return f"{endpoint}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def _metric_alert(item: dict[str, Any]) -> MetricAlert:
+    enabled = as_bool(dig(item, "properties", "enabled"))
+    severity = as_int(dig(item, "properties", "severity"))
+    scopes = dig(item, "properties", "scopes") or ()
+    actions = dig(item, "properties", "actions") or ()
+    return MetricAlert(
+        id=str(item.get("id") or ""),
+        name=str(item.get("name") or str(item.get("id") or "").rsplit("/", 1)[-1]),
+        enabled=True if enabled is None else enabled,
+        severity=severity,
+        scopes=tuple(str(scope) for scope in scopes if isinstance(scope, str)),
+        criteria=tuple(_criteria(dig(item, "properties", "criteria"))),
+        action_groups=tuple(
+            str(group)
+            for action in actions
+            if isinstance(action, dict) and (group := dig(action, "actionGroupId"))
+        ),
+    )
+
+
+def _criteria(criteria: Any) -> Iterator[AlertCriterion]:
+    # Single- and multi-resource criteria both list conditions in allOf; dynamic thresholds
+    # have no static threshold; web-test criteria have no metric conditions at all.
+    conditions = dig(criteria, "allOf") or ()
+    for condition in conditions:
+        metric_name = dig(condition, "metricName")
+        if not metric_name:
+            continue
+        yield AlertCriterion(
+            metric_name=str(metric_name),
+            operator=_text(dig(condition, "operator")),
+            threshold=as_float(dig(condition, "threshold")),
+            time_aggregation=_text(dig(condition, "timeAggregation")),
+            metric_namespace=_text(dig(condition, "metricNamespace")),
+        )
+
+
+PARTS: tuple[Part, ...] = (
+    Part("parameters", "server parameters", f"{_FLEX}/configurations/read", read_parameters),
+    Part("firewall_rules", "firewall rules", f"{_FLEX}/firewallRules/read", read_firewall_rules),
+    Part("backups", "backups", f"{_FLEX}/backups/read", read_backups),
+    Part("databases", "databases", f"{_FLEX}/databases/read", read_databases),
+    Part(
+        "administrators",
+        "Entra administrators",
+        f"{_FLEX}/administrators/read",
+        read_administrators,
+    ),
+    Part(
+        "private_endpoint_connections",
+        "private endpoint connections",
+        f"{_FLEX}/privateEndpointConnections/read",
+        read_private_endpoint_connections,
+    ),
+    Part("replicas", "replicas", f"{_FLEX}/replicas/read", read_replicas),
+    Part(
+        "threat_protection_state",
+        "advanced threat protection",
+        f"{_FLEX}/advancedThreatProtectionSettings/read",
+        read_threat_protection_state,
+    ),
+    Part(
+        "diagnostic_settings",
+        "diagnostic settings",
+        "Microsoft.Insights/diagnosticSettings/read",
+        read_diagnostic_settings,
+    ),
+)

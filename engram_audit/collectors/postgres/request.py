@@ -1,0 +1,15 @@
+"""How to reach a PostgreSQL server, as the CLI states it: no driver import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PostgresRequest:
+    """How to reach the server; the database and scope come from the plan."""
+
+    dsn: str = ""  # conninfo or URI; "" = libpq env vars / service file (PGHOST, PGSERVICE...)
+    entra_auth: bool = False  # password = an azure-identity access token for ENTRA_SCOPE
+    connect_timeout_seconds: int = 10
+    statement_timeout_ms: int = 15000

@@ -1,0 +1,299 @@
+"""Policy files -> a validated ``Policy``: schema checks, ``extends:`` merging by rule id, params.
+
+Every problem in every file is collected and reported together with file, line, column and key
+path, so a user fixes a broken policy in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engram_audit.checks import get_check
+from engram_audit.errors import InputError, Problem
+from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
+from engram_audit.model import Policy, PostgresScope, Rule, Severity, SourceLocation
+from engram_audit.schemas import POLICY_SCHEMA, shipped
+
+POLICY_SUFFIXES = (".yaml", ".yml", ".json")
+REQUIRED_RULE_FIELDS = ("check", "severity", "title")
+
+
+def display_path(path: Path) -> str:
+    """Paths as users and SARIF want them: relative to the working directory when inside it."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+@dataclass
+class _Anchor:
+    document: SourceDocument
+    key_path: KeyPath
+
+    def problem(self, message: str, *, suffix: KeyPath = ()) -> Problem:
+        return self.document.problem((*self.key_path, *suffix), message)
+
+    def location(self) -> SourceLocation:
+        line, column = self.document.position(self.key_path)
+        return SourceLocation(path=self.document.path, line=line, column=column)
+
+
+@dataclass
+class _RuleDraft:
+    fields: dict[str, Any]
+    anchor: _Anchor
+    params: dict[str, Any] = field(default_factory=dict)
+    param_anchors: dict[str, _Anchor] = field(default_factory=dict)
+
+
+@dataclass
+class _Layered:
+    environment: str | None = None
+    description: str = ""
+    scope: dict[str, Any] = field(default_factory=dict)
+    rules: dict[str, _RuleDraft] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _extends_list(document: SourceDocument) -> list[tuple[str, KeyPath]]:
+    raw = document.data.get("extends")
+    if isinstance(raw, str):
+        return [(raw, ("extends",))]
+    if isinstance(raw, list):
+        return [(item, ("extends", i)) for i, item in enumerate(raw) if isinstance(item, str)]
+    return []
+
+
+class _PolicyReader:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def read(self, path: Path, chain: tuple[Path, ...] = ()) -> _Layered:
+        resolved = path.resolve()
+        try:
+            document = load_document(path, display_path(path))
+        except InputError as error:
+            self.problems.extend(error.problems)
+            return _Layered()
+        if not isinstance(document.data, dict):
+            self.problems.append(document.problem((), "a policy file must be a mapping of keys"))
+            return _Layered()
+        self.problems.extend(schema_problems(document, shipped(POLICY_SCHEMA)))
+
+        layered = _Layered()
+        for reference, key_path in _extends_list(document):
+            base_path = (resolved.parent / reference).resolve()
+            if base_path in (*chain, resolved):
+                cycle = " -> ".join(display_path(p) for p in (*chain, resolved, base_path))
+                self.problems.append(document.problem(key_path, f"extends cycle: {cycle}"))
+                continue
+            if not base_path.is_file():
+                self.problems.append(
+                    document.problem(key_path, f"base file not found: {reference}")
+                )
+                continue
+            self._merge(layered, self.read(base_path, (*chain, resolved)))
+        self._apply(layered, document)
+        return layered
+
+    def _merge(self, into: _Layered, base: _Layered) -> None:
+        into.environment = base.environment or into.environment
+        into.description = base.description or into.description
+        into.scope.update(base.scope)
+        for rule_id, draft in base.rules.items():
+            into.rules[rule_id] = draft
+        into.files.extend(f for f in base.files if f not in into.files)
+
+    def _apply(self, layered: _Layered, document: SourceDocument) -> None:
+        data = document.data
+        layered.files.append(document.path)
+        if isinstance(data.get("environment"), str):
+            layered.environment = data["environment"]
+        if isinstance(data.get("description"), str):
+            layered.description = data["description"]
+        if isinstance(data.get("scope"), dict):
+            layered.scope.update(data["scope"])
+        rules = data.get("rules")
+        if not isinstance(rules, list):
+            return
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(rules):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                continue
+            rule_id = raw["id"]
+            anchor = _Anchor(document, ("rules", index))
+            if rule_id in seen:
+                first = document.position(("rules", seen[rule_id]))[0]
+                self.problems.append(
+                    anchor.problem(
+                        f"duplicate rule id {rule_id!r} (first at line {first})", suffix=("id",)
+                    )
+                )
+                continue
+            seen[rule_id] = index
+            draft = layered.rules.get(rule_id)
+            if draft is None:
+                draft = layered.rules[rule_id] = _RuleDraft(fields={}, anchor=anchor)
+            draft.anchor = anchor
+            draft.fields.update({k: v for k, v in raw.items() if k != "params"})
+            params = raw.get("params")
+            if isinstance(params, dict):
+                draft.params = _deep_merge(draft.params, params)
+                for key in params:
+                    draft.param_anchors[key] = _Anchor(document, ("rules", index, "params", key))
+
+    def _already_reported(self, problem: Problem) -> bool:
+        """The schema and the params model can both reject one value; say it once."""
+        return any(p.path == problem.path and p.key_path == problem.key_path for p in self.problems)
+
+    def build_rules(self, layered: _Layered, complete: bool) -> list[Rule]:
+        built = []
+        for rule_id, draft in layered.rules.items():
+            fields = draft.fields
+            enabled = fields.get("enabled", True) is not False
+            missing = [name for name in REQUIRED_RULE_FIELDS if name not in fields]
+            if missing:
+                if complete and enabled:
+                    self.problems.append(
+                        draft.anchor.problem(
+                            f"rule {rule_id!r} has no {', '.join(missing)}: a rule that no base file "
+                            "declares needs check, severity and title"
+                        )
+                    )
+                continue
+            check = get_check(str(fields["check"]))
+            if check is None:
+                continue  # the schema already reported the unknown check id at its line
+            try:
+                check.parse_params(draft.params)
+            except ValidationError as error:
+                for detail in error.errors():
+                    location = tuple(str(part) for part in detail["loc"])
+                    anchor = draft.param_anchors.get(location[0]) if location else None
+                    target = anchor or _Anchor(
+                        draft.anchor.document, (*draft.anchor.key_path, "params")
+                    )
+                    problem = target.problem(
+                        f"params do not fit check {check.id}: "
+                        f"{'.'.join(location) or 'params'}: {detail['msg']}",
+                        suffix=tuple(location[1:]) if anchor else (),
+                    )
+                    if not self._already_reported(problem):
+                        self.problems.append(problem)
+                continue
+            try:
+                severity = Severity(fields["severity"])
+            except ValueError:
+                continue  # reported by the schema
+            built.append(
+                Rule(
+                    id=rule_id,
+                    check=check.id,
+                    severity=severity,
+                    title=str(fields["title"]),
+                    rationale=str(fields.get("rationale", "")),
+                    remediation=str(fields.get("remediation", "")),
+                    params=draft.params,
+                    enabled=enabled,
+                    location=draft.anchor.location(),
+                )
+            )
+        return sorted(built, key=lambda r: r.id)
+
+
+def _scope(layered: _Layered) -> PostgresScope:
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in layered.scope.items()}
+    return PostgresScope.model_validate(values)
+
+
+def load_policy(path: Path) -> Policy:
+    """Load one environment's policy with its bases; raise InputError listing every problem."""
+    reader = _PolicyReader()
+    layered = reader.read(path)
+    rules = reader.build_rules(layered, complete=True)
+    if layered.environment is None and not reader.problems:
+        reader.problems.append(
+            Problem(
+                display_path(path),
+                1,
+                1,
+                "environment",
+                "no environment: an environment policy needs `environment:`",
+            )
+        )
+    if reader.problems:
+        raise InputError(_unique(reader.problems))
+    return Policy(
+        environment=layered.environment or "",
+        description=layered.description,
+        scope=_scope(layered),
+        rules=tuple(rules),
+        files=tuple(layered.files),
+    )
+
+
+def validate_paths(paths: Iterable[Path]) -> tuple[list[str], list[Problem]]:
+    """Check every policy file under ``paths``; base files (no environment) are checked as layers."""
+    checked: list[str] = []
+    problems: list[Problem] = []
+    for path in policy_files(paths):
+        reader = _PolicyReader()
+        layered = reader.read(path)
+        reader.build_rules(layered, complete=layered.environment is not None)
+        checked.append(display_path(path))
+        problems.extend(reader.problems)
+    return checked, _unique(problems)
+
+
+def policy_files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return sorted(set(problems), key=lambda p: (p.path, p.line, p.column, p.message))
+
+
+def policy_path_for(environment: str, policy_dir: Path) -> Path:
+    for suffix in POLICY_SUFFIXES:
+        candidate = policy_dir / f"{environment}{suffix}"
+        if candidate.is_file():
+            return candidate
+    known = (
+        sorted(p.stem for p in policy_files([policy_dir]) if p.is_file())
+        if policy_dir.is_dir()
+        else []
+    )
+    hint = f" (found: {', '.join(known)})" if known else ""
+    raise InputError(
+        [
+            Problem(
+                os.fspath(policy_dir), 1, 1, "", f"no policy for environment {environment!r}{hint}"
+            )
+        ]
+    )

@@ -1,0 +1,108 @@
+"""Generators of the shipped policy and snapshot schemas, from the check catalogue and model."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from engram_audit.checks import CATALOGUE
+from engram_audit.model.base import SEVERITIES_ASCENDING
+from engram_audit.model.snapshot import Snapshot
+from engram_audit.schemas import POLICY_SCHEMA, SCHEMA_BASE_URI, SNAPSHOT_SCHEMA
+
+RULE_ID_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]*$"
+
+
+def _partial_params_schema(check_schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A check's params schema without ``required``: an environment may override one key only."""
+    schema = copy.deepcopy(check_schema)
+    defs.update(schema.pop("$defs", {}))
+    schema.pop("required", None)
+    schema.pop("title", None)
+    return schema
+
+
+def build_policy_schema() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    per_check = []
+    for entry in CATALOGUE:
+        params = _partial_params_schema(entry.params_model.model_json_schema(), defs)
+        params["description"] = f"Params of {entry.id}"
+        per_check.append(
+            {
+                "if": {"required": ["check"], "properties": {"check": {"const": entry.id}}},
+                "then": {"properties": {"params": params}},
+            }
+        )
+    rule = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id"],
+        "properties": {
+            "id": {
+                "type": "string",
+                "pattern": RULE_ID_PATTERN,
+                "description": "Stable rule id; merge key",
+            },
+            "check": {
+                "enum": [entry.id for entry in CATALOGUE],
+                "description": "Check catalogue id",
+            },
+            "severity": {"enum": [s.value for s in SEVERITIES_ASCENDING]},
+            "title": {"type": "string", "minLength": 1},
+            "rationale": {"type": "string"},
+            "remediation": {"type": "string"},
+            "params": {"type": "object"},
+            "enabled": {"type": "boolean"},
+        },
+        "allOf": per_check,
+    }
+    defs["rule"] = rule
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE_URI + POLICY_SCHEMA,
+        "title": "engram-audit policy",
+        "description": "One environment's policy, or a base file that environments extend.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": "engram-audit/v1"},
+            "environment": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"},
+            "description": {"type": "string"},
+            "extends": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                ],
+                "description": "Base file(s), relative to this file; rules merge by id",
+            },
+            "scope": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "database": {"type": "string", "minLength": 1},
+                    "schemas": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "exclude_tables": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+        },
+        "$defs": defs,
+    }
+
+
+def build_snapshot_schema() -> dict[str, Any]:
+    schema = Snapshot.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE_URI + SNAPSHOT_SCHEMA,
+        **schema,
+    }
+
+
+GENERATORS = {POLICY_SCHEMA: build_policy_schema, SNAPSHOT_SCHEMA: build_snapshot_schema}
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
