@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from engram_audit.cli.terminal import out, stdout_is_terminal, write_file
+from engram_audit.cli.terminal import colour_wanted, out, write_file
 from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
 from engram_audit.policy.loader import load_policy, policy_path_for
@@ -133,7 +132,8 @@ def emit_report(
     if output is None and fmt != "console":
         out(FORMATS[fmt](report))
     else:
-        out(console.render(report, color=stdout_is_terminal() and "NO_COLOR" not in os.environ))
+        colour = colour_wanted()
+        out(console.render(report, color=colour), colour=colour)
     unwritable = []
     for name, path in specs:
         try:

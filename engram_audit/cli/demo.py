@@ -14,10 +14,10 @@ import click
 
 from engram_audit.cli.common import resolve_policy
 from engram_audit.cli.terminal import (
+    colour_wanted,
     note,
     out,
     stderr_is_terminal,
-    stdout_is_terminal,
     verbose_option,
     write_file,
 )
@@ -82,7 +82,8 @@ def demo_command(azure_snapshot: Path, policy_dir: Path, output_dir: Path) -> in
     snapshot = merge(bundled, live, frozenset({Source.POSTGRES}))
     report = evaluate(policy, snapshot, ALL_SOURCES)
 
-    out(console.render(report, color=stdout_is_terminal()))
+    colour = colour_wanted()
+    out(console.render(report, color=colour), colour=colour)
     write_file(output_dir / "snapshot.json", dump_snapshot(snapshot))
     for name, filename in REPORT_FILES.items():
         write_file(output_dir / filename, FORMATS[name](report))

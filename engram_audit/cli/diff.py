@@ -22,6 +22,7 @@ from engram_audit.gate.drift import (
 )
 from engram_audit.gate.exit_codes import ExitCode
 from engram_audit.model.snapshot_io import load_snapshot
+from engram_audit.reporters.escaping import escape_value as v
 
 SNAPSHOT, REPORT = "snapshot", "report"
 
@@ -90,13 +91,15 @@ def _kind(path: Path) -> str:
 
 
 def _value(value: Any) -> str:
-    return "(absent)" if value == ABSENT else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return (
+        "(absent)" if value == ABSENT else v(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    )
 
 
 def _snapshot_text(diff: SnapshotDiff) -> str:
     span = (
-        f"{diff.old.environment} {diff.old.collected_at.isoformat()} -> "
-        f"{diff.new.environment} {diff.new.collected_at.isoformat()}"
+        f"{v(diff.old.environment)} {diff.old.collected_at.isoformat()} -> "
+        f"{v(diff.new.environment)} {diff.new.collected_at.isoformat()}"
     )
     lines = [
         f"drift: {len(diff.resources)} resource(s) changed, {span}"
@@ -106,14 +109,14 @@ def _snapshot_text(diff: SnapshotDiff) -> str:
     marks = {"added": "+", "removed": "-", "changed": "~"}
     for resource in diff.resources:
         suffix = f" ({resource.kind})" if resource.kind != "changed" else ""
-        lines.append(f"{marks[resource.kind]} {resource.resource}{suffix}")
+        lines.append(f"{marks[resource.kind]} {v(resource.resource)}{suffix}")
         lines += [
-            f"    {change.path}: {_value(change.old)} -> {_value(change.new)}"
+            f"    {v(change.path)}: {_value(change.old)} -> {_value(change.new)}"
             for change in resource.changes
         ]
     if diff.not_compared:
         lines.append("not compared (unknown, not counted as drift):")
-        lines += [f"  {note}" for note in diff.not_compared]
+        lines += [f"  {v(note)}" for note in diff.not_compared]
     return "\n".join(lines) + "\n"
 
 
@@ -142,8 +145,8 @@ def _report_text(diff: ReportDiff) -> str:
     lines = [
         f"{'drift' if diff.has_drift else 'no drift'}: {len(diff.new_findings)} new, "
         f"{len(diff.fixed)} fixed, {len(diff.unchanged)} unchanged "
-        f"({diff.old.environment} {diff.old.generated_at.isoformat()} -> "
-        f"{diff.new.environment} {diff.new.generated_at.isoformat()})"
+        f"({v(diff.old.environment)} {diff.old.generated_at.isoformat()} -> "
+        f"{v(diff.new.environment)} {diff.new.generated_at.isoformat()})"
     ]
     for title, changes in (
         ("new", diff.new_findings),
@@ -158,7 +161,7 @@ def _report_text(diff: ReportDiff) -> str:
 
 def _finding_line(change: FindingChange) -> str:
     status = f"{change.old_status or 'absent'} -> {change.new_status or 'absent'}"
-    return f"{change.severity:<8} {change.rule} on {change.resource} ({status})"
+    return f"{v(change.severity):<8} {v(change.rule)} on {v(change.resource)} ({v(status)})"
 
 
 def _report_json(diff: ReportDiff) -> str:

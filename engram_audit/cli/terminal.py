@@ -1,8 +1,10 @@
-"""Everything the CLI prints goes through here, scrubbed of registered secrets."""
+"""Everything the CLI prints goes through here: scrubbed of registered secrets and made safe for
+a terminal or CI log (see ``reporters.escaping``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from engram_audit.redaction import SECRETS, ScrubbingFilter
+from engram_audit.reporters.escaping import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,16 +51,22 @@ def verbose_option(command: F) -> F:
     )(command)
 
 
-def out(text: str, *, nl: bool = False) -> None:
-    click.echo(SECRETS.scrub(text), nl=nl)
+def out(text: str, *, nl: bool = False, colour: bool = False) -> None:
+    """stdout; ``colour`` keeps the SGR codes of a console report rendered with colour."""
+    click.echo(terminal_safe(SECRETS.scrub(text), allow_colour=colour), nl=nl, color=colour)
 
 
 def fail(message: str) -> None:
-    click.echo(SECRETS.scrub(f"engram-audit: {message}"), err=True)
+    click.echo(terminal_safe(SECRETS.scrub(f"engram-audit: {message}")), err=True)
 
 
 def note(message: str) -> None:
-    click.echo(SECRETS.scrub(message), err=True)
+    click.echo(terminal_safe(SECRETS.scrub(message)), err=True)
+
+
+def colour_wanted() -> bool:
+    """Colour on a terminal unless NO_COLOR is set (https://no-color.org)."""
+    return stdout_is_terminal() and not os.environ.get("NO_COLOR")
 
 
 def write_file(path: Path, text: str) -> None:

@@ -18,6 +18,7 @@ terminal, so logs and golden files stay plain. Sample::
 from __future__ import annotations
 
 from engram_audit.model import SEVERITIES_ASCENDING, STATUS_ORDER, Finding, Report, Status
+from engram_audit.reporters.escaping import escape_value as v
 
 _STYLE = {
     Status.FAIL: "\033[31;1m",
@@ -36,26 +37,27 @@ def _paint(text: str, status: Status, color: bool) -> str:
 
 def _detail_lines(finding: Finding) -> list[str]:
     pad = " " * 13
-    lines = [f"  {finding.severity.value.upper():<10} {finding.rule}  {finding.title}"]
-    lines.append(f"{pad}resource  {finding.resource}")
+    lines = [f"  {finding.severity.value.upper():<10} {v(finding.rule)}  {v(finding.title)}"]
+    lines.append(f"{pad}resource  {v(finding.resource)}")
     if finding.expected:
-        lines.append(f"{pad}expected  {finding.expected}")
+        lines.append(f"{pad}expected  {v(finding.expected)}")
     if finding.actual:
-        lines.append(f"{pad}actual    {finding.actual}")
+        lines.append(f"{pad}actual    {v(finding.actual)}")
     if finding.message:
-        lines.append(f"{pad}why       {finding.message}")
+        lines.append(f"{pad}why       {v(finding.message)}")
     if finding.waiver:
-        lines.append(f"{pad}waiver    {finding.waiver}")
+        lines.append(f"{pad}waiver    {v(finding.waiver)}")
     if finding.baseline_state:
-        lines.append(f"{pad}baseline  {finding.baseline_state}")
+        lines.append(f"{pad}baseline  {v(finding.baseline_state)}")
     if finding.status is Status.FAIL and finding.remediation:
-        lines.append(f"{pad}fix       {finding.remediation}")
+        lines.append(f"{pad}fix       {v(finding.remediation)}")
     return lines
 
 
 def _brief_line(finding: Finding) -> str:
-    reason = f"  ({finding.message})" if finding.status is Status.SKIP and finding.message else ""
-    return f"  {finding.rule}  {finding.resource}{reason}"
+    skip_reason = finding.status is Status.SKIP and finding.message
+    reason = f"  ({v(finding.message)})" if skip_reason else ""
+    return f"  {v(finding.rule)}  {v(finding.resource)}{reason}"
 
 
 def summary_line(report: Report) -> str:
@@ -76,7 +78,7 @@ def summary_line(report: Report) -> str:
 
 def render(report: Report, *, color: bool = False) -> str:
     header = (
-        f"{report.tool.name} {report.tool.version} · environment {report.environment} · "
+        f"{report.tool.name} {report.tool.version} · environment {v(report.environment)} · "
         f"snapshot {report.generated_at.isoformat().replace('+00:00', 'Z')} · "
         f"sources {', '.join(s.value for s in report.sources)}"
     )
@@ -92,7 +94,7 @@ def render(report: Report, *, color: bool = False) -> str:
     if report.collection_issues:
         lines += ["", f"COLLECTION ISSUES ({len(report.collection_issues)})"]
         lines += [
-            f"  {i.source.value}  {i.resource}{f' [{i.part}]' if i.part else ''}: {i.reason}"
+            f"  {i.source.value}  {v(i.resource)}{f' [{v(i.part)}]' if i.part else ''}: {v(i.reason)}"
             for i in report.collection_issues
         ]
     lines += ["", summary_line(report)]
