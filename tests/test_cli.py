@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SNAPSHOTS, snapshot_data
+from tests.conftest import SNAPSHOTS, snapshot_data
+from tests.support.cli import run_in_process, run_process
 
-
-def run(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "engram_audit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
-    assert "Traceback" not in result.stderr + result.stdout
-    return result
+run = run_in_process
 
 
 def test_validate_bundled_policies() -> None:
-    result = run("validate", "policies")
+    result = run_process("validate", "policies")
     assert result.returncode == 0, result.stderr
     assert "5 policy file(s) valid" in result.stdout
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
 import click
 
@@ -53,9 +54,10 @@ for command in (
     cli.add_command(command)
 
 
-def main() -> None:
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line (``sys.argv`` when ``argv`` is None) and return its exit code."""
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(args=argv, prog_name="engram-audit", standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted")
         code = ExitCode.INVALID_INPUT
@@ -72,4 +74,8 @@ def main() -> None:
         log.debug("internal error", exc_info=True)
         fail(f"internal error: {type(error).__name__}: {error} (run with -v for details)")
         code = ExitCode.INCOMPLETE
-    sys.exit(int(code or 0))
+    return int(code or 0)
+
+
+def main() -> None:
+    sys.exit(run())
