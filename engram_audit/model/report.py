@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from engram_audit.model.base import (
     SEVERITIES_ASCENDING,
@@ -98,6 +100,15 @@ class Report(FrozenModel):
         default=Severity.LOW,
         description="Lowest severity of a failure that fails the gate (--fail-on) in this run",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        # The JSON report states its gate split ("gate") for readers; it is derived from the
+        # findings and fail_on, so a report read back recomputes it rather than trusting it.
+        if isinstance(data, dict) and "gate" in data:
+            return {key: value for key, value in data.items() if key != "gate"}
+        return data
 
     def gating(self, finding: Finding) -> bool:
         """A failure serious enough to fail this run's gate; lesser failures are reported only."""

@@ -17,8 +17,9 @@ terminal, so logs and golden files stay plain. Sample::
 
 from __future__ import annotations
 
-from engram_audit.model import SEVERITIES_ASCENDING, STATUS_ORDER, Finding, Report, Status
+from engram_audit.model import STATUS_ORDER, Finding, Report, Status
 from engram_audit.reporters.escaping import escape_value as v
+from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
 _STYLE = {
     Status.FAIL: "\033[31;1m",
@@ -28,7 +29,8 @@ _STYLE = {
     Status.PASS: "\033[32m",
 }
 _RESET = "\033[0m"
-_DETAILED = (Status.FAIL, Status.ERROR, Status.WAIVED)
+_DETAILED = (Status.FAIL, Status.WAIVED)
+_SHOWN_PER_CAUSE = 5
 
 
 def _paint(text: str, status: Status, color: bool) -> str:
@@ -60,22 +62,6 @@ def _brief_line(finding: Finding) -> str:
     return f"  {v(finding.rule)}  {v(finding.resource)}{reason}"
 
 
-def summary_line(report: Report) -> str:
-    counts = report.summary.by_status
-    failed_by_severity = [
-        f"{report.summary.by_severity[severity][Status.FAIL]} {severity.value}"
-        for severity in reversed(SEVERITIES_ASCENDING)
-        if report.summary.by_severity[severity][Status.FAIL]
-    ]
-    failed = f"{counts[Status.FAIL]} failed" + (
-        f" ({', '.join(failed_by_severity)})" if failed_by_severity else ""
-    )
-    return (
-        f"{report.summary.total} findings: {failed} · {counts[Status.ERROR]} errors · "
-        f"{counts[Status.WAIVED]} waived · {counts[Status.SKIP]} skipped · {counts[Status.PASS]} passed"
-    )
-
-
 def render(report: Report, *, color: bool = False) -> str:
     header = (
         f"{report.tool.name} {report.tool.version} · environment {v(report.environment)} · "
@@ -89,6 +75,9 @@ def render(report: Report, *, color: bool = False) -> str:
             continue
         group.sort(key=lambda f: (-f.severity.rank, f.rule, f.resource))
         lines += ["", _paint(f"{status.value.upper()} ({len(group)})", status, color)]
+        if status is Status.ERROR:
+            lines += _error_lines(group)
+            continue
         for finding in group:
             lines += _detail_lines(finding) if status in _DETAILED else [_brief_line(finding)]
     if report.collection_issues:
@@ -98,4 +87,22 @@ def render(report: Report, *, color: bool = False) -> str:
             for i in report.collection_issues
         ]
     lines += ["", summary_line(report)]
+    gate = gate_line(report)
+    if gate:
+        lines.append(gate)
     return "\n".join(lines) + "\n"
+
+
+def _error_lines(errors: list[Finding]) -> list[str]:
+    """One block per cause: a 401 from ARM is said once, with the rules it left unevaluated."""
+    pad = " " * 13
+    lines = []
+    for cause, findings in errors_by_cause(errors):
+        rules = sorted({f.rule for f in findings})
+        resources = sorted({f.resource for f in findings})
+        lines.append(f"  {v(cause)}")
+        lines.append(f"{pad}rules     {', '.join(v(rule) for rule in rules)}")
+        shown = ", ".join(v(r) for r in resources[:_SHOWN_PER_CAUSE])
+        more = len(resources) - _SHOWN_PER_CAUSE
+        lines.append(f"{pad}resource  {shown}" + (f" and {more} more" if more > 0 else ""))
+    return lines

@@ -2,7 +2,8 @@
 
 Top-level keys ``tool``, ``environment``, ``generated_at``, ``summary`` and ``findings`` (each
 with ``rule``, ``check``, ``title``, ``severity``, ``status``, ``resource``, ``expected``,
-``actual``, ``message``, ``remediation``) are stable; further keys may be added. Sample::
+``actual``, ``message``, ``remediation``) are stable; further keys may be added. ``gate`` states
+how many failures fail the gate at ``fail_on`` and how many are reported below it. Sample::
 
     {"tool": {"name": "engram-audit", "version": "0.1.0"}, "environment": "prod",
      "generated_at": "2026-11-20T06:00:00Z", "sources": ["azure", "dsn", "postgres"], ...,
@@ -16,12 +17,15 @@ from __future__ import annotations
 import json
 
 from engram_audit.model import Report
+from engram_audit.reporters.summary import gate_split
 
 
 def render(report: Report) -> str:
-    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    document = report.model_dump(mode="json")
+    document["gate"] = gate_split(report).as_dict()
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def load(text: str) -> Report:
-    """Read a JSON report back (for baselines and report diffs)."""
+    """Read a JSON report back (for baselines and report diffs); ``gate`` is derived, not read."""
     return Report.model_validate_json(text)

@@ -37,6 +37,7 @@ from datetime import UTC
 from engram_audit.model import Finding, Report, Status
 from engram_audit.model.snapshot import CollectionIssue
 from engram_audit.model.values import same_resource_id
+from engram_audit.reporters.summary import gate_split
 
 ZERO_TIME = "0.000"
 
@@ -78,6 +79,7 @@ def _suite(
     counts["errors"] = sum(f.status is Status.ERROR for f in findings)
     skipped = sum(f.status in (Status.SKIP, Status.WAIVED) for f in findings)
     timestamp = report.generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    split = gate_split(report)
     suite = ET.Element(
         "testsuite",
         {
@@ -97,6 +99,10 @@ def _suite(
         ("resource", resource),
         ("generated_at", report.generated_at.isoformat()),
         ("policy_files", ", ".join(report.policy_files)),
+        # The junit-10 XSD allows no properties on <testsuites>: the run's gate is stated on
+        # every suite, so a reader of any one suite knows why a failure is a passing test.
+        ("fail_on", split.fail_on),
+        ("below_gate_failures", str(split.below_gate)),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
 

@@ -10,7 +10,9 @@ Sample::
 
     ## engram-audit: prod: FAIL
 
-    5 failed, 1 error, 1 waived, 1 skipped, 2 passed (10 findings). Snapshot 2031-01-15 ...
+    10 findings: 5 failed (2 high, 3 medium) · 1 errors · 1 waived · 1 skipped · 2 passed
+
+    Snapshot 2031-01-15 ...
 
     ### Failures by severity
 
@@ -19,7 +21,7 @@ Sample::
     | high | prod.backup.geo | …/flexibleServers/pg-prod | Enabled | Disabled | unchanged |
 
     ### Errors: not evaluated
-    - prod.tls.min\\_version on …/flexibleServers/pg-engram-prod: parameters not collected: 403 ...
+    - parameters not collected: 403 ... (prod.tls.min\\_version on …/flexibleServers/pg-prod)
 
     <details><summary>Failure details (5)</summary> ... </details>
 """
@@ -32,7 +34,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import TypeVar
 
-from engram_audit.model import SEVERITIES_ASCENDING, Finding, Report, Status
+from engram_audit.model import Finding, Report, Status
+from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
 MAX_ROWS = 200
 
@@ -40,13 +43,6 @@ T = TypeVar("T")
 
 _MARKUP = re.compile(r"([\\`*_\[\]|~#])")
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
-_STATUS_WORDS = (
-    (Status.FAIL, "failed"),
-    (Status.ERROR, "error"),
-    (Status.WAIVED, "waived"),
-    (Status.SKIP, "skipped"),
-    (Status.PASS, "passed"),
-)
 
 
 def render(report: Report) -> str:
@@ -56,7 +52,11 @@ def render(report: Report) -> str:
     with_baseline = any(f.baseline_state for f in findings)
 
     lines = [f"## {esc(report.tool.name)}: {esc(report.environment)}: {_verdict(report)}", ""]
-    lines += [_totals(report), ""]
+    lines += [esc(summary_line(report)), ""]
+    gate = gate_line(report)
+    if gate:
+        lines += [esc(gate), ""]
+    lines += [_context(report), ""]
 
     if failures:
         lines += ["### Failures by severity", ""]
@@ -64,13 +64,7 @@ def render(report: Report) -> str:
         lines.append("")
     if by_status[Status.ERROR]:
         lines += ["### Errors: not evaluated", ""]
-        lines += _bullets(
-            by_status[Status.ERROR],
-            lambda f: (
-                f"{esc(f.rule)} on {esc(short_resource(f.resource))}: "
-                + esc(f.message or "unknown reason")
-            ),
-        )
+        lines += _bullets(errors_by_cause(by_status[Status.ERROR]), _cause_line)
         lines.append("")
     if report.collection_issues:
         lines += ["### Collection issues", ""]
@@ -137,29 +131,20 @@ def _verdict(report: Report) -> str:
     return "PASS"
 
 
-def _totals(report: Report) -> str:
-    counts = report.summary.by_status
-    parts = [
-        f"{counts.get(status, 0)} {word}{'s' if word == 'error' and counts.get(status) != 1 else ''}"
-        for status, word in _STATUS_WORDS
-    ]
+def _context(report: Report) -> str:
     when = report.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     sources = ", ".join(source.value for source in report.sources) or "none"
     policies = ", ".join(report.policy_files) or "none"
-    return (
-        f"{', '.join(parts)} ({report.summary.total} findings). "
-        f"Snapshot {when}; sources: {esc(sources)}; policy: {esc(policies)}."
-        + _severity_breakdown(report)
-    )
+    return f"Snapshot {when}; sources: {esc(sources)}; policy: {esc(policies)}."
 
 
-def _severity_breakdown(report: Report) -> str:
-    failing = [
-        f"{report.summary.by_severity[severity].get(Status.FAIL, 0)} {severity.value}"
-        for severity in reversed(SEVERITIES_ASCENDING)
-        if report.summary.by_severity.get(severity, {}).get(Status.FAIL, 0)
-    ]
-    return f" Failed by severity: {', '.join(failing)}." if failing else ""
+def _cause_line(group: tuple[str, list[Finding]]) -> str:
+    cause, findings = group
+    rules = sorted({f.rule for f in findings})
+    resources = sorted({short_resource(f.resource) for f in findings})
+    shown = ", ".join(esc(r) for r in resources[:5])
+    more = f" and {len(resources) - 5} more" if len(resources) > 5 else ""
+    return f"{esc(cause)} (rules {', '.join(esc(r) for r in rules)}; on {shown}{more})"
 
 
 def _failure_table(failures: Sequence[Finding], with_baseline: bool) -> list[str]:

@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 from engram_audit.model import Finding, Report, RuleInfo, Severity, SourceLocation, Status
 from engram_audit.model.snapshot import CollectionIssue
+from engram_audit.reporters.summary import gate_split
 
 SARIF_SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -145,6 +146,11 @@ def _run(report: Report) -> dict[str, Any]:
             "generatedAt": report.generated_at.isoformat(),
             "policyFiles": list(report.policy_files),
             "sources": [source.value for source in report.sources],
+            "summary": {
+                "total": report.summary.total,
+                **{s.value: n for s, n in report.summary.by_status.items()},
+                **gate_split(report).as_dict(),
+            },
             "waivedFindings": [
                 {"ruleId": f.rule, "resource": f.resource, "waiver": f.waiver or ""}
                 for f in findings

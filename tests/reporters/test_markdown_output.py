@@ -24,8 +24,12 @@ def test_headline_and_totals() -> None:
     assert text.startswith("## engram-audit: prod: INCOMPLETE\n"), (
         "an error makes the run incomplete, as exit 3"
     )
-    assert "5 failed, 1 error, 1 waived, 1 skipped, 2 passed (10 findings)" in text
-    assert "Failed by severity: 2 high, 1 medium, 1 low, 1 info." in text
+    # The same line, in the same form, as the console report's last line (scripts read it).
+    assert (
+        "\n10 findings: 5 failed (2 high, 1 medium, 1 low, 1 info) · 1 errors · 1 waived · "
+        "1 skipped · 2 passed\n"
+    ) in text
+    assert "gate: --fail-on low: 4 failure(s) fail the gate, 1 below it are reported only" in text
 
 
 def test_failures_are_ordered_by_severity_with_expected_and_actual() -> None:
@@ -54,9 +58,9 @@ def test_errors_and_collection_issues_are_listed_apart() -> None:
     text = markdown.render(sample_report())
     errors = text.split("### Errors: not evaluated", 1)[1].split("###", 1)[0]
     assert (
-        "prod.tls.min\\_version on …/flexibleServers/pg-engram-prod: parameters not collected"
-        in errors
-    )
+        "- parameters not collected: 403 AuthorizationFailed "
+        "(rules prod.tls.min\\_version; on …/flexibleServers/pg-engram-prod)"
+    ) in errors
     assert "prod.tls" not in text.split("### Failures by severity", 1)[1].split("###", 1)[0]
     assert "### Collection issues" in text
 
