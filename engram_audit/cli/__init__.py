@@ -18,6 +18,7 @@ from engram_audit.cli.diff import diff_command
 from engram_audit.cli.policy import (
     checks_command,
     explain_command,
+    init_command,
     schema_command,
     validate_command,
 )
@@ -42,6 +43,7 @@ def cli(verbose: int) -> None:
 
 
 for command in (
+    init_command,
     validate_command,
     checks_command,
     explain_command,

@@ -84,7 +84,7 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
 def check_command(
     environment: str,
     policy_path: Path | None,
-    policy_dir: Path,
+    policy_dir: Path | None,
     sources: str,
     snapshot_path: Path | None,
     save_snapshot: Path | None,
@@ -149,7 +149,7 @@ def check_command(
 def collect_command(
     environment: str,
     policy_path: Path | None,
-    policy_dir: Path,
+    policy_dir: Path | None,
     sources: str,
     output: Path,
     **target_options: Any,

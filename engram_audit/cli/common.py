@@ -12,6 +12,7 @@ import click
 from engram_audit.cli.terminal import colour_wanted, out, write_file
 from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
+from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.loader import load_policy, policy_path_for
 from engram_audit.reporters import FORMATS, console
 
@@ -23,10 +24,9 @@ def policy_options(command: F) -> F:
     command = click.option(
         "--policy-dir",
         type=click.Path(path_type=Path, file_okay=False),
-        default="policies",
-        show_default=True,
+        default=None,
         envvar="ENGRAM_AUDIT_POLICY_DIR",
-        help="Where <env>.yaml policies live.",
+        help="Where <env>.yaml policies live [default: ./policies if present, else the built-in set].",
     )(command)
     command = click.option(
         "--policy",
@@ -44,8 +44,8 @@ def policy_options(command: F) -> F:
     )(command)
 
 
-def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path) -> Policy:
-    path = policy_path or policy_path_for(environment, policy_dir)
+def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path | None) -> Policy:
+    path = policy_path or policy_path_for(environment, policy_dir or default_policy_dir())
     policy = load_policy(path)
     log.debug(
         "policy %s: %d enabled rules from %s",

