@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -86,3 +86,26 @@ def _assume_utc(moment: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
 """A timestamp that always compares: ARM and PostgreSQL send UTC, sometimes without an offset."""
+
+
+def read_schema_version(kind: str, value: Any, current: str) -> str:
+    """A document's ``MAJOR.MINOR`` schema version, read leniently within this major.
+
+    Adding fields bumps the minor version; a reader accepts every minor version of its major
+    (the first format wrote the bare integer ``1``, read as ``1.0``) and refuses another
+    major with a message that says which versions it reads.
+    """
+    text = str(value).strip()
+    major, _, minor = text.partition(".")
+    current_major = current.split(".", 1)[0]
+    if major != current_major or not major.isdigit() or not (minor or "0").isdigit():
+        raise ValueError(
+            f"{kind} schema version {text!r} cannot be read by this engram-audit, which reads "
+            f"{current_major}.x (current {current}); "
+            + (
+                "upgrade engram-audit"
+                if major.isdigit() and int(major) > int(current_major)
+                else "re-create it with this version"
+            )
+        )
+    return f"{major}.{minor or '0'}"

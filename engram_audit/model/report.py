@@ -14,6 +14,7 @@ from engram_audit.model.base import (
     Source,
     Status,
     UtcDatetime,
+    read_schema_version,
 )
 from engram_audit.model.policy import SourceLocation
 from engram_audit.model.snapshot import CollectionIssue, ToolInfo
@@ -84,7 +85,12 @@ class Summary(FrozenModel):
         return cls(total=len(findings), by_status=by_status, by_severity=by_severity)
 
 
+# 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
+REPORT_SCHEMA_VERSION = "1.1"
+
+
 class Report(FrozenModel):
+    schema_version: str = REPORT_SCHEMA_VERSION
     tool: ToolInfo
     environment: str
     generated_at: UtcDatetime = Field(
@@ -106,8 +112,13 @@ class Report(FrozenModel):
     def _drop_derived(cls, data: Any) -> Any:
         # The JSON report states its gate split ("gate") for readers; it is derived from the
         # findings and fail_on, so a report read back recomputes it rather than trusting it.
-        if isinstance(data, dict) and "gate" in data:
-            return {key: value for key, value in data.items() if key != "gate"}
+        if not isinstance(data, dict):
+            return data
+        data = {key: value for key, value in data.items() if key != "gate"}
+        if "schema_version" in data:  # absent: a 1.0 report, read as the current format
+            data["schema_version"] = read_schema_version(
+                "report", data["schema_version"], REPORT_SCHEMA_VERSION
+            )
         return data
 
     def gating(self, finding: Finding) -> bool:

@@ -14,13 +14,14 @@ Conventions every collector and check relies on:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from engram_audit.model.base import FrozenModel, Source, UtcDatetime
+from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schema_version
 
-SNAPSHOT_SCHEMA_VERSION: Literal[1] = 1
+# 1.1: parts, schema version as MAJOR.MINOR. Snapshots written as version 1 read as 1.0.
+SNAPSHOT_SCHEMA_VERSION = "1.1"
 
 
 class ToolInfo(FrozenModel):
@@ -269,7 +270,11 @@ class DsnSection(FrozenModel):
 
 
 class Snapshot(FrozenModel):
-    schema_version: Literal[1] = SNAPSHOT_SCHEMA_VERSION
+    schema_version: str = Field(
+        default=SNAPSHOT_SCHEMA_VERSION,
+        description="MAJOR.MINOR; the first snapshots wrote the integer 1 (read as 1.0)",
+        json_schema_extra={"type": ["string", "integer"]},
+    )
     environment: str
     collected_at: UtcDatetime
     tool: ToolInfo
@@ -277,6 +282,11 @@ class Snapshot(FrozenModel):
     postgres: PostgresSection | None = None
     dsn: DsnSection | None = None
     issues: tuple[CollectionIssue, ...] = ()
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> str:
+        return read_schema_version("snapshot", value, SNAPSHOT_SCHEMA_VERSION)
 
     def section(self, source: Source) -> AzureSection | PostgresSection | DsnSection | None:
         return {Source.AZURE: self.azure, Source.POSTGRES: self.postgres, Source.DSN: self.dsn}[

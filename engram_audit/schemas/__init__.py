@@ -16,6 +16,7 @@ POLICY_SCHEMA = "policy.schema.json"
 SNAPSHOT_SCHEMA = "snapshot.schema.json"
 WAIVERS_SCHEMA = "waivers.schema.json"
 INVENTORY_SCHEMA = "inventory.schema.json"
+REPORT_SCHEMA = "report.schema.json"
 SCHEMA_BASE_URI = "https://github.com/engram/engram-audit/schemas/"
 
 

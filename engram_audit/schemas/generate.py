@@ -9,8 +9,15 @@ from typing import Any
 from engram_audit.checks import CATALOGUE
 from engram_audit.model.base import SEVERITIES_ASCENDING
 from engram_audit.model.inventory import ENVIRONMENT_PATTERN, Inventory
+from engram_audit.model.report import Report
 from engram_audit.model.snapshot import Snapshot
-from engram_audit.schemas import INVENTORY_SCHEMA, POLICY_SCHEMA, SCHEMA_BASE_URI, SNAPSHOT_SCHEMA
+from engram_audit.schemas import (
+    INVENTORY_SCHEMA,
+    POLICY_SCHEMA,
+    REPORT_SCHEMA,
+    SCHEMA_BASE_URI,
+    SNAPSHOT_SCHEMA,
+)
 
 RULE_ID_PATTERN = "^[A-Za-z][A-Za-z0-9_.-]*$"
 
@@ -114,7 +121,30 @@ def build_inventory_schema() -> dict[str, Any]:
     }
 
 
+def build_report_schema() -> dict[str, Any]:
+    """The JSON report as ``-o json:PATH`` writes it: the Report model plus the derived gate."""
+    schema = Report.model_json_schema()
+    schema["properties"]["gate"] = {
+        "type": "object",
+        "description": "Failures that fail the gate at fail_on, and those reported below it",
+        "additionalProperties": False,
+        "required": ["fail_on", "gating_failures", "below_gate_failures"],
+        "properties": {
+            "fail_on": {"enum": [s.value for s in SEVERITIES_ASCENDING]},
+            "gating_failures": {"type": "integer", "minimum": 0},
+            "below_gate_failures": {"type": "integer", "minimum": 0},
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_BASE_URI + REPORT_SCHEMA,
+        **{key: value for key, value in schema.items() if key != "title"},
+        "title": "engram-audit JSON report",
+    }
+
+
 GENERATORS = {
+    REPORT_SCHEMA: build_report_schema,
     POLICY_SCHEMA: build_policy_schema,
     SNAPSHOT_SCHEMA: build_snapshot_schema,
     INVENTORY_SCHEMA: build_inventory_schema,
