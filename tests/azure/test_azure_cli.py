@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.azure.conftest import TOKEN
-from tests.support.arm_emulator import ArmEmulator, Fault
+from tests.support.arm_emulator import ArmEmulator, Fault, ForeignHost
 from tests.support.arm_world import load_world
 
 pytestmark = pytest.mark.azure
@@ -242,3 +242,27 @@ def test_a_plain_http_endpoint_is_refused_before_sending_anything(
     assert result.returncode == 2, "wrong settings are input errors"
     assert "https://" in result.stderr
     assert arm.requests == []
+
+
+def test_a_next_link_to_another_host_is_an_issue_naming_it_and_exits_3(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    world = _fresh(load_world("prod-unseen-compliant"), newest_hours=4)
+    arm.add_world(world)
+    server_id = world["servers"][0]["server"]["id"]
+    with ForeignHost() as foreign:
+        arm.hostile_next_link(
+            "/firewallRules$", f"{foreign.origin}{server_id}/firewallRules?$skiptoken=page1"
+        )
+
+        result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+        assert foreign.connections == 0
+    assert result.returncode == 3, result.stdout + result.stderr
+    (issue,) = report["collection_issues"]
+    assert issue["part"] == "firewall_rules"
+    assert f"https://127.0.0.1:{foreign.port}" in issue["reason"]
+    assert f"https://127.0.0.1:{foreign.port}" in result.stderr
+    errored = {rule for rule, (status, _, _) in _verdicts(report).items() if status == "error"}
+    assert errored == {"ZEP-AZ-FIREWALL-OPEN", "ZEP-AZ-ALLOW-AZURE-SERVICES"}
+    assert arm.methods() == {"GET"} and arm.violations == []

@@ -194,6 +194,7 @@ class ArmClients:
 
     def _policies(self, credential: TokenCredential, target: Target, budget: Budget) -> Any:
         return read_only_policies(
+            endpoint=target.endpoint,
             credential=credential,
             scopes=target.scopes,
             budget=budget,
