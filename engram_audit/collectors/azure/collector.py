@@ -19,6 +19,7 @@ from typing import Any
 
 from engram_audit.collectors.azure.clients import (
     ArmClients,
+    DeadlineCredential,
     build_credential,
     ca_bundle,
     check_credential,
@@ -71,10 +72,12 @@ def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollect
     _validate(request)
     target = resolve_target(request.cloud, request.arm_endpoint)
     verify = ca_bundle()
+    # The deadline starts before the first token is asked for: signing in counts in --timeout.
+    budget = Budget(request.timeout_seconds)
     credential, secret = build_credential(request.token_env, target.authority)
+    credential = DeadlineCredential(credential, budget)
     if secret is None:
         check_credential(credential, target.scopes)
-    budget = Budget(request.timeout_seconds)
     clients = ArmClients(
         subscription_id=request.subscription_id,
         target=target,
