@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import pytest
@@ -210,3 +211,118 @@ def test_reads_pass_the_guard_and_the_emulator_still_refuses_any_write(
     assert query.status_code == 405
     assert [(r.method, r.path) for r in arm.requests] == [("GET", SERVER_ID), ("POST", graph)]
     assert arm.violations == [f"POST {graph}"]
+
+
+# --- identity: a server is what was requested or what its id says, never its body's name -------
+
+
+def test_a_listed_body_whose_name_disagrees_with_its_id_does_not_redirect_child_reads(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    fleet = copy.deepcopy(load_world("fleet"))
+    sub = fleet["subscriptionId"]
+    (bundle,) = [b for b in fleet["servers"] if b["server"]["name"] == "zep-prod-weu-db"]
+    # The replica in the same group is out of scope (tagged "production"); the body points at it.
+    bundle["server"]["name"] = "zep-prod-weu-replica"
+    arm.add_world(fleet)
+
+    collection = collect(sub, tag=("environment", "prod"))
+
+    assert collection.issues == ()
+    servers = {s.name: s for s in collection.section.servers}
+    assert set(servers) == {"zep-prod-weu-db", "zep-prod-neu-db"}
+    weu = servers["zep-prod-weu-db"]
+    assert weu.id == bundle["server"]["id"] and weu.resource_group == "rg-zep-prod-weu"
+    assert weu.resource["name"] == "zep-prod-weu-replica"  # kept as data, as ARM sent it
+    assert arm.requests_matching("/flexibleServers/zep-prod-weu-replica") == []
+    assert len(arm.requests_matching("/flexibleServers/zep-prod-weu-db/")) == 9
+
+
+def test_a_got_body_whose_name_disagrees_is_still_the_requested_server(
+    world: ArmEmulator, collect: Collect
+) -> None:
+    body = {**WORLD["servers"][0]["server"], "name": "some-other-db"}
+    world.world.add_page(SERVER_ID, None, body)
+
+    collection = collect(SUB, resource_group=GROUP, server_name=NAME)
+
+    (server,) = collection.section.servers
+    assert collection.issues == ()
+    assert (server.id, server.name) == (SERVER_ID, NAME)
+    assert world.requests_matching("/some-other-db") == []
+
+
+def test_a_got_body_naming_another_server_is_not_audited_as_the_requested_one(
+    world: ArmEmulator, collect: Collect
+) -> None:
+    other = SERVER_ID.rsplit("/", 1)[0] + "/zep-other-db"
+    body = {**WORLD["servers"][0]["server"], "id": other, "name": "zep-other-db"}
+    world.world.add_page(SERVER_ID, None, body)
+
+    collection = collect(SUB, resource_group=GROUP, server_name=NAME)
+
+    assert collection.section.servers == ()
+    (issue,) = collection.issues
+    assert issue.part is None and issue.resource.casefold() == SERVER_ID.casefold()
+    assert "with the body of another resource" in issue.reason and other in issue.reason
+    # The server body itself, and not one of its parts.
+    assert _server_reads(world) == [SERVER_ID.casefold()]
+
+
+HOSTILE_IDS = [
+    (
+        "another-subscription",
+        f"/subscriptions/{'1' * 8}-1111-1111-1111-{'1' * 12}/resourceGroups/{GROUP}{FLEX}/{NAME}",
+        "outside that scope",
+    ),
+    (
+        "another-group",
+        f"/subscriptions/{SUB}/resourceGroups/rg-elsewhere{FLEX}/{NAME}",
+        "outside that scope",
+    ),
+    (
+        "not-a-flexible-server",
+        f"/subscriptions/{SUB}/resourceGroups/{GROUP}"
+        f"/providers/Microsoft.Storage/storageAccounts/zepdata",
+        "not a flexible server id",
+    ),
+    (
+        "dot-dot",
+        f"/subscriptions/{SUB}/resourceGroups/{GROUP}{FLEX}/..",
+        "not a flexible server id",
+    ),
+    (
+        "query",
+        f"/subscriptions/{SUB}/resourceGroups/{GROUP}{FLEX}/x?a=b",
+        "not a flexible server id",
+    ),
+    ("no-id", None, "not a flexible server id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "hostile_id", "reason"), HOSTILE_IDS, ids=[h[0] for h in HOSTILE_IDS]
+)
+def test_a_listed_id_outside_the_scope_is_an_issue_and_never_read(
+    world: ArmEmulator, collect: Collect, label: str, hostile_id: str | None, reason: str
+) -> None:
+    real = WORLD["servers"][0]["server"]
+    hostile = {key: value for key, value in real.items() if key != "id"}
+    if hostile_id is not None:
+        hostile["id"] = hostile_id
+    listing = f"/subscriptions/{SUB}/resourceGroups/{GROUP}{FLEX}"
+    world.world.add_page(listing, None, {"value": [real, hostile]})
+
+    collection = collect(SUB, resource_group=GROUP)
+
+    assert [s.id for s in collection.section.servers] == [SERVER_ID]
+    (issue,) = collection.issues
+    assert (issue.resource, issue.part) == (f"/subscriptions/{SUB}/resourceGroups/{GROUP}", None)
+    assert reason in issue.reason and "not audited" in issue.reason
+    read = _server_reads(world)
+    assert len(read) == 9  # the real server's parts, and nothing else
+    assert all(path.startswith(SERVER_ID.casefold() + "/") for path in read)
+
+
+def _server_reads(arm: ArmEmulator) -> list[str]:
+    return [r.path.casefold() for r in arm.requests if "/flexibleservers/" in r.path.casefold()]

@@ -138,6 +138,15 @@ class _PartOf:
 _Task = _Targets | _Alerts | _PartOf
 
 
+@dataclass(frozen=True)
+class _Discovery:
+    """What finding the servers gave: the servers, entries refused (as issues), list size."""
+
+    found: tuple[tuple[ServerRef, dict[str, Any]], ...] = ()
+    rejected: tuple[CollectionIssue, ...] = ()
+    listed: int = 0
+
+
 @dataclass
 class _Found:
     ref: ServerRef
@@ -214,27 +223,45 @@ class _Run:
 
     # --- finding servers ------------------------------------------------------------------
 
-    def _find_servers(self) -> list[tuple[ServerRef, dict[str, Any]]]:
+    def _find_servers(self) -> _Discovery:
+        """The servers to audit, each identified by its ARM id (or by what was requested).
+
+        The body's ``name`` is never used to address or label a server: a hostile answer whose
+        ``name`` disagrees with its ``id`` must not redirect the child GETs to another server.
+        """
         request, servers = self.request, self.clients.postgres.servers
         if request.server_name and request.resource_group:
             body = servers.get(request.resource_group, request.server_name).as_dict()
-            fallback = server_id(
-                request.subscription_id, request.resource_group, request.server_name
+            requested = ServerRef(
+                id=server_id(request.subscription_id, request.resource_group, request.server_name),
+                subscription_id=request.subscription_id,
+                resource_group=request.resource_group,
+                name=request.server_name,
             )
-            return [(_ref(body, fallback), body)]
+            ref = _requested_ref(body, requested)
+            if isinstance(ref, str):
+                return _Discovery(rejected=(_issue(requested.id, None, ref),), listed=1)
+            return _Discovery(found=((ref, body),), listed=1)
         listing = (
             servers.list_by_resource_group(request.resource_group)
             if request.resource_group
             else servers.list_by_subscription()
         )
+        scope = self._scope()
         found: list[tuple[ServerRef, dict[str, Any]]] = []
+        rejected: list[CollectionIssue] = []
+        listed = 0
         for server in listing:
+            listed += 1
             body = server.as_dict()
             if request.tag is not None and not _has_tag(body, request.tag):
                 continue
-            if isinstance(body.get("id"), str):
-                found.append((_ref(body, body["id"]), body))
-        return found
+            ref = _listed_ref(body, request, scope)
+            if isinstance(ref, str):
+                rejected.append(_issue(scope, None, ref))
+            else:
+                found.append((ref, body))
+        return _Discovery(tuple(found), tuple(rejected), listed)
 
     def _scope(self) -> str:
         request = self.request
@@ -255,7 +282,8 @@ class _Run:
             return
         result = future.result()
         if isinstance(task, _Targets):
-            for ref, body in result:
+            self.issues.extend(result.rejected)
+            for ref, body in result.found:
                 if ref.id.casefold() in self.found:
                     continue
                 self.found[ref.id.casefold()] = _Found(ref, body)
@@ -381,18 +409,86 @@ def _bind(part: Part, clients: ArmClients, ref: ServerRef) -> Callable[[], Any]:
     return lambda: part.read(clients, ref)
 
 
-def _ref(body: dict[str, Any], fallback_id: str) -> ServerRef:
-    raw_id, raw_name = body.get("id"), body.get("name")
-    resource_id = raw_id if isinstance(raw_id, str) else fallback_id
-    match = _SERVER_ID.match(resource_id) or _SERVER_ID.match(fallback_id)
-    if match is None:
-        raise ValueError(f"ARM returned a server id that is not a flexible server: {resource_id}")
+def _parse_server_id(value: object) -> ServerRef | None:
+    """The server a flexible-server id names, or None when it is not one we can address safely.
+
+    Segments that would change a URL's shape when put in a path (``?``, ``#``, ``%``, ``\\``,
+    white space, control characters, ``.`` and ``..``) are refused rather than sent.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _SERVER_ID.match(value)
+    if match is None or not all(_safe_segment(match[key]) for key in ("sub", "rg", "name")):
+        return None
     return ServerRef(
-        id=resource_id.rstrip("/"),
+        id=value.rstrip("/"),
         subscription_id=match["sub"],
         resource_group=match["rg"],
-        name=raw_name if isinstance(raw_name, str) else match["name"],
+        name=match["name"],
     )
+
+
+def _safe_segment(segment: str) -> bool:
+    return segment not in {".", ".."} and not any(
+        char in "?#%\\" or char.isspace() or not char.isprintable() for char in segment
+    )
+
+
+def _shown_id(value: object) -> str:
+    if not isinstance(value, str):
+        return "none" if value is None else f"a JSON {type(value).__name__}, not a string"
+    return repr(" ".join(value.split())[:200])
+
+
+def _same_server(a: ServerRef, b: ServerRef) -> bool:
+    # ARM resource ids compare case-insensitively (resourceGroups / resourcegroups, RG casing).
+    def key(ref: ServerRef) -> tuple[str, str, str]:
+        return ref.subscription_id.casefold(), ref.resource_group.casefold(), ref.name.casefold()
+
+    return key(a) == key(b)
+
+
+def _requested_ref(body: dict[str, Any], requested: ServerRef) -> ServerRef | str:
+    """The GET's server: what was requested, in ARM's casing when the body's id agrees.
+
+    A body without an id is the requested server; a body whose id names another resource is
+    not audited (its settings may be another server's): the reason is returned instead.
+    """
+    raw_id = body.get("id")
+    if raw_id is None:
+        return requested
+    answered = _parse_server_id(raw_id)
+    if answered is None or not _same_server(answered, requested):
+        return (
+            f"ARM answered the GET of server {requested.name} with the body of another "
+            f"resource (id {_shown_id(raw_id)}): not audited"
+        )
+    return answered
+
+
+def _listed_ref(body: dict[str, Any], request: AzureRequest, scope: str) -> ServerRef | str:
+    """A listed server, identified by its id alone; the reason when it cannot be audited.
+
+    The id must be a flexible server inside the listed scope: a list answer naming a server of
+    another subscription or group would otherwise send child GETs (with the token) there.
+    """
+    raw_id = body.get("id")
+    ref = _parse_server_id(raw_id)
+    if ref is None:
+        return (
+            f"the flexible servers list of {scope} has an entry whose id is not a flexible "
+            f"server id ({_shown_id(raw_id)}): not audited"
+        )
+    inside = ref.subscription_id.casefold() == request.subscription_id.casefold() and (
+        request.resource_group is None
+        or ref.resource_group.casefold() == request.resource_group.casefold()
+    )
+    if not inside:
+        return (
+            f"the flexible servers list of {scope} named {_shown_id(ref.id)}, which is outside "
+            f"that scope: not audited"
+        )
+    return ref
 
 
 def _has_tag(body: dict[str, Any], tag: tuple[str, str]) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -44,6 +45,8 @@ _ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
 
 @dataclass(frozen=True)
 class ServerRef:
+    """A server as requested or as its ARM id names it; never as a body's ``name`` says."""
+
     id: str
     subscription_id: str
     resource_group: str
@@ -169,8 +172,17 @@ def read_threat_protection_state(clients: ArmClients, ref: ServerRef) -> str:
 def read_diagnostic_settings(clients: ArmClients, ref: ServerRef) -> tuple[dict[str, Any], ...]:
     # azure-mgmt-monitor 7 has no diagnostic-settings operations: plain GETs on the same
     # read-only pipeline instead.
-    path = f"{ref.id}/providers/Microsoft.Insights/diagnosticSettings"
+    path = f"{_server_path(ref)}/providers/Microsoft.Insights/diagnosticSettings"
     return tuple(_raw_list(clients, path, DIAGNOSTIC_SETTINGS_API_VERSION))
+
+
+def _server_path(ref: ServerRef) -> str:
+    """The server's path, each name quoted like the SDK quotes path arguments."""
+    return (
+        f"/subscriptions/{quote(ref.subscription_id, safe='')}"
+        f"/resourceGroups/{quote(ref.resource_group, safe='')}"
+        f"/providers/{_FLEX}/{quote(ref.name, safe='')}"
+    )
 
 
 def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[MetricAlert, ...]:
