@@ -40,7 +40,7 @@ from engram_audit.collectors.azure.parts import (
     read_metric_alerts,
 )
 from engram_audit.collectors.azure.pipeline import Budget, BudgetExhausted
-from engram_audit.collectors.azure.request import MAX_CONCURRENCY, AzureRequest
+from engram_audit.collectors.azure.request import MAX_CONCURRENCY, AzureRequest, no_server_found
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureSection, AzureServer, CollectionIssue, MetricAlert
 from engram_audit.model.values import dig
@@ -283,6 +283,8 @@ class _Run:
         result = future.result()
         if isinstance(task, _Targets):
             self.issues.extend(result.rejected)
+            if not result.found and not result.rejected and not self.request.allow_empty:
+                self.issues.append(self._empty_issue(result.listed))
             for ref, body in result.found:
                 if ref.id.casefold() in self.found:
                     continue
@@ -318,6 +320,19 @@ class _Run:
                 secret=self.secret,
             )
             self.issues.append(_issue(task.server.id, task.part.field, reason))
+
+    def _empty_issue(self, listed: int) -> CollectionIssue:
+        """An empty answer is not a green gate: a typo in --tag must not pass as "0 of 0"."""
+        request = self.request
+        if request.tag is not None and listed:
+            found = f": {listed} listed, none with that tag"
+        else:
+            found = ": ARM listed none"
+        return _issue(
+            self._scope(),
+            None,
+            f"{no_server_found(request)}{found} (give --allow-empty if that is expected)",
+        )
 
     def _target_issue(self, error: BaseException) -> CollectionIssue:
         request = self.request
