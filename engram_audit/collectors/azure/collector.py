@@ -1,10 +1,12 @@
 """Live Azure collector: flexible servers and everything the ``azure.*`` checks read, via ARM.
 
-Read-only (GET requests only, see ``azure_pipeline``), concurrent (a bounded pool runs every
-request of every server), and bounded in time: ``timeout_seconds`` is a deadline for the
-whole run. Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the
-part (the ``AzureServer`` field left ``None``) and the reason; only "cannot even start"
-problems raise ``AzureCollectionError`` (``AzureTargetError`` when the settings are wrong).
+Read-only and confined to the ARM endpoint (``pipeline.ReadOnlyGuardPolicy`` refuses anything
+else before it is sent), concurrent (a bounded pool runs every request of every server), and
+bounded in time: ``timeout_seconds`` is a deadline for the whole run, signing in included.
+Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
+``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
+unless ``allow_empty``. Only "cannot even start" problems raise ``AzureCollectionError``
+(``AzureTargetError`` when the settings are wrong).
 """
 
 from __future__ import annotations
