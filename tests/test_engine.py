@@ -136,12 +136,25 @@ def test_uncollected_server_is_error_for_every_azure_rule(prod_policy: Policy) -
     assert all(f.resource.endswith("/other") and "403 Forbidden" in f.message for f in errors)
 
 
-def test_zero_resources_is_skip_with_reason(prod_policy: Policy) -> None:
+def test_zero_resources_is_skip_only_when_the_empty_scope_was_accepted(
+    prod_policy: Policy,
+) -> None:
+    # A collector records an empty scope as an issue unless --allow-empty accepted it: only a
+    # snapshot with no resources *and* no issue reads as "no resources examined".
     data = snapshot_data("prod-compliant")
     data["azure"]["servers"] = []
-    report = evaluate(prod_policy, Snapshot.model_validate(data), {Source.AZURE})
-    version = [f for f in report.findings if f.rule == "ZEP-AZ-VERSION"]
+    accepted = evaluate(prod_policy, Snapshot.model_validate(data), {Source.AZURE})
+    version = [f for f in accepted.findings if f.rule == "ZEP-AZ-VERSION"]
     assert [(f.status, f.message) for f in version] == [(Status.SKIP, "no resources examined")]
+
+    reason = "no flexible server matched tag environment=prdo in subscription x: 5 listed"
+    data["issues"] = [{"source": "azure", "resource": "/subscriptions/x", "reason": reason}]
+    empty = evaluate(prod_policy, Snapshot.model_validate(data), {Source.AZURE})
+    version = [f for f in empty.findings if f.rule == "ZEP-AZ-VERSION"]
+    assert [(f.status, f.message) for f in version] == [
+        (Status.ERROR, f"could not be collected: {reason}")
+    ]
+    assert exit_code(empty) == ExitCode.INCOMPLETE
 
 
 @check("test.crashes", sources=[Source.AZURE], params=NoParams, reads=("azure.server",))

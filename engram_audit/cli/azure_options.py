@@ -168,6 +168,8 @@ def azure_request_from_options(options: Mapping[str, object]) -> AzureRequest | 
         token_env=_text(options.get("azure_token_env")),
         timeout_seconds=float(timeout) if isinstance(timeout, int | float) else 300.0,
         concurrency=concurrency if isinstance(concurrency, int) else 8,
+        # --allow-empty is a run-wide option (cli.common), not one of the options above.
+        allow_empty=options.get("allow_empty") is True,
     )
 
 

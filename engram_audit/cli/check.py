@@ -11,6 +11,7 @@ import click
 
 from engram_audit.cli.azure_options import azure_options, azure_request_from_options
 from engram_audit.cli.common import (
+    allow_empty_option,
     emit_report,
     parse_sources,
     policy_options,
@@ -21,6 +22,7 @@ from engram_audit.cli.common import (
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
 from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
+from engram_audit.collectors.azure.request import AzureRequest, no_server_found
 from engram_audit.collectors.run import LiveTargets, collect_live
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
@@ -59,7 +61,26 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
     for issue in snapshot.issues:
         where = f"{issue.resource}" + (f" [{issue.part}]" if issue.part else "")
         note(f"engram-audit: could not collect {issue.source.value} {where}: {issue.reason}")
+    accepted = _accepted_empty_azure_scope(snapshot, selected, targets.azure)
+    if accepted is not None:
+        note(f"note: {accepted}; --allow-empty accepts that: the azure rules are SKIP")
     return snapshot
+
+
+def _accepted_empty_azure_scope(
+    snapshot: Snapshot, selected: frozenset[Source], request: AzureRequest | None
+) -> str | None:
+    """What was empty, when Azure found no server without any issue under --allow-empty."""
+    if (
+        request is None
+        or not request.allow_empty
+        or Source.AZURE not in selected
+        or snapshot.azure is None
+        or snapshot.azure.servers
+        or any(issue.source is Source.AZURE for issue in snapshot.issues)
+    ):
+        return None
+    return no_server_found(request)
 
 
 @click.command("check")
@@ -79,6 +100,7 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
 )
 @azure_options
 @postgres_options
+@allow_empty_option
 @gate_options
 @report_options
 def check_command(
@@ -146,6 +168,7 @@ def check_command(
 )
 @azure_options
 @postgres_options
+@allow_empty_option
 def collect_command(
     environment: str,
     policy_path: Path | None,

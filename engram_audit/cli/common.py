@@ -86,6 +86,17 @@ def sources_option(command: F) -> F:
     )(command)
 
 
+def allow_empty_option(command: F) -> F:
+    """``--allow-empty`` for the whole run: every collector reads it from the options."""
+    return click.option(
+        "--allow-empty",
+        is_flag=True,
+        envvar="ENGRAM_AUDIT_ALLOW_EMPTY",
+        help="Accept a scope with nothing in it (Azure discovery that finds no flexible server; "
+        "an empty PostgreSQL scope): its rules are SKIP instead of the run exiting 3.",
+    )(command)
+
+
 def parse_output_spec(spec: str) -> tuple[str, Path]:
     name, sep, path = spec.partition(":")
     if not sep or not path or name not in FORMATS:

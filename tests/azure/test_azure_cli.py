@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.azure.conftest import TOKEN
-from tests.support.arm_emulator import ArmEmulator, Fault
+from tests.support.arm_emulator import ArmEmulator, Fault, ForeignHost
 from tests.support.arm_world import load_world
 
 pytestmark = pytest.mark.azure
@@ -44,13 +44,15 @@ def _fresh(world: dict[str, Any], newest_hours: float) -> dict[str, Any]:
     return fresh
 
 
-def _engram_audit(arm: ArmEmulator, *args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _engram_audit(
+    arm: ArmEmulator, *args: str, tmp_path: Path, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("ENGRAM_AUDIT_", "AZURE_")) and "PROXY" not in key.upper()
     }
-    env.update(REQUESTS_CA_BUNDLE=arm.ca_pem, PIPELINE_ARM_TOKEN=TOKEN)
+    env.update(REQUESTS_CA_BUNDLE=arm.ca_pem, PIPELINE_ARM_TOKEN=TOKEN, **(env_extra or {}))
     return subprocess.run(
         [sys.executable, "-m", "engram_audit", *args],
         cwd=REPO,
@@ -63,7 +65,11 @@ def _engram_audit(arm: ArmEmulator, *args: str, tmp_path: Path) -> subprocess.Co
 
 
 def _check(
-    arm: ArmEmulator, tmp_path: Path, *extra: str
+    arm: ArmEmulator,
+    tmp_path: Path,
+    *extra: str,
+    subscription: str | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report = tmp_path / "report.json"
     result = _engram_audit(
@@ -74,7 +80,7 @@ def _check(
         "--sources",
         "azure",
         "--subscription",
-        load_world("prod-unseen-drifted")["subscriptionId"],
+        subscription or load_world("prod-unseen-drifted")["subscriptionId"],
         "--arm-endpoint",
         arm.url,
         "--azure-token-env",
@@ -83,6 +89,7 @@ def _check(
         f"json:{report}",
         *extra,
         tmp_path=tmp_path,
+        env_extra=env_extra,
     )
     assert "Traceback" not in result.stderr
     assert TOKEN not in result.stdout + result.stderr
@@ -242,3 +249,156 @@ def test_a_plain_http_endpoint_is_refused_before_sending_anything(
     assert result.returncode == 2, "wrong settings are input errors"
     assert "https://" in result.stderr
     assert arm.requests == []
+
+
+def test_a_next_link_to_another_host_is_an_issue_naming_it_and_exits_3(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    world = _fresh(load_world("prod-unseen-compliant"), newest_hours=4)
+    arm.add_world(world)
+    server_id = world["servers"][0]["server"]["id"]
+    with ForeignHost() as foreign:
+        arm.hostile_next_link(
+            "/firewallRules$", f"{foreign.origin}{server_id}/firewallRules?$skiptoken=page1"
+        )
+
+        result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+        assert foreign.connections == 0
+    assert result.returncode == 3, result.stdout + result.stderr
+    (issue,) = report["collection_issues"]
+    assert issue["part"] == "firewall_rules"
+    assert f"https://127.0.0.1:{foreign.port}" in issue["reason"]
+    assert f"https://127.0.0.1:{foreign.port}" in result.stderr
+    errored = {rule for rule, (status, _, _) in _verdicts(report).items() if status == "error"}
+    assert errored == {"ZEP-AZ-FIREWALL-OPEN", "ZEP-AZ-ALLOW-AZURE-SERVICES"}
+    assert arm.methods() == {"GET"} and arm.violations == []
+
+
+# --- an empty answer is not a green gate ---------------------------------------------------------
+
+FLEET = load_world("fleet")
+FLEET_SUB = FLEET["subscriptionId"]
+EMPTY_SUB = "00000000-1111-2222-3333-444444444444"
+EMPTY_SCOPES = [
+    (
+        "tag-typo",
+        FLEET_SUB,
+        ("--tag", "environment=prdo"),
+        f"/subscriptions/{FLEET_SUB}",
+        f"no flexible server matched tag environment=prdo in subscription {FLEET_SUB}",
+    ),
+    (
+        "empty-resource-group",
+        FLEET_SUB,
+        ("--resource-group", "rg-empty"),
+        f"/subscriptions/{FLEET_SUB}/resourceGroups/rg-empty",
+        f"no flexible server in resource group rg-empty of subscription {FLEET_SUB}",
+    ),
+    (
+        "empty-subscription",
+        EMPTY_SUB,
+        ("--tag", "environment=prod"),
+        f"/subscriptions/{EMPTY_SUB}",
+        f"no flexible server matched tag environment=prod in subscription {EMPTY_SUB}",
+    ),
+]
+
+
+@pytest.fixture
+def fleet(arm: ArmEmulator) -> ArmEmulator:
+    arm.add_world(FLEET)
+    arm.world.add_group(FLEET_SUB, "rg-empty")
+    arm.world.add_subscription(EMPTY_SUB)
+    return arm
+
+
+@pytest.mark.parametrize(
+    ("label", "subscription", "scope", "resource", "message"),
+    EMPTY_SCOPES,
+    ids=[e[0] for e in EMPTY_SCOPES],
+)
+def test_an_empty_scope_is_a_collection_issue_and_exits_3(
+    fleet: ArmEmulator,
+    tmp_path: Path,
+    label: str,
+    subscription: str,
+    scope: tuple[str, ...],
+    resource: str,
+    message: str,
+) -> None:
+    result, report = _check(fleet, tmp_path, *scope, subscription=subscription)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert message in result.stderr
+    (issue,) = report["collection_issues"]
+    assert (issue["resource"], issue["part"]) == (resource, None)
+    assert issue["reason"].startswith(message)
+    statuses = {status for status, _, _ in _verdicts(report).values()}
+    assert statuses == {"error"}, "an empty scope must not read as 0 of 0 passed"
+
+
+@pytest.mark.parametrize(
+    ("label", "subscription", "scope", "resource", "message"),
+    EMPTY_SCOPES,
+    ids=[e[0] for e in EMPTY_SCOPES],
+)
+def test_allow_empty_accepts_an_empty_scope_with_skips_and_a_note(
+    fleet: ArmEmulator,
+    tmp_path: Path,
+    label: str,
+    subscription: str,
+    scope: tuple[str, ...],
+    resource: str,
+    message: str,
+) -> None:
+    result, report = _check(fleet, tmp_path, *scope, "--allow-empty", subscription=subscription)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report["collection_issues"] == []
+    assert {status for status, _, _ in _verdicts(report).values()} == {"skip"}
+    assert all(
+        f["message"] == "no resources examined"
+        for f in report["findings"]
+        if f["check"].startswith("azure.")
+    )
+    assert f"note: {message}; --allow-empty accepts that" in result.stderr
+
+
+def test_allow_empty_comes_from_the_environment_and_applies_to_collect(
+    fleet: ArmEmulator, tmp_path: Path
+) -> None:
+    result, _ = _check(
+        fleet,
+        tmp_path,
+        "--tag",
+        "environment=prdo",
+        subscription=FLEET_SUB,
+        env_extra={"ENGRAM_AUDIT_ALLOW_EMPTY": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    snapshot = tmp_path / "snapshot.json"
+    collect = [
+        "collect",
+        "--env",
+        "prod",
+        "--sources",
+        "azure",
+        "--subscription",
+        FLEET_SUB,
+        "--tag",
+        "environment=prdo",
+        "--arm-endpoint",
+        fleet.url,
+        "--azure-token-env",
+        "PIPELINE_ARM_TOKEN",
+        "--output",
+        str(snapshot),
+    ]
+    refused = _engram_audit(fleet, *collect, tmp_path=tmp_path)
+    assert refused.returncode == 3
+    assert "no flexible server matched tag environment=prdo" in refused.stderr
+    accepted = _engram_audit(fleet, *collect, "--allow-empty", tmp_path=tmp_path)
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(snapshot.read_text())["azure"]["servers"] == []

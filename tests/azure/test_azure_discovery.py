@@ -9,7 +9,7 @@ import requests
 
 from engram_audit.model.values import resource_id_covers
 from tests.azure.conftest import TOKEN, Collect
-from tests.support.arm_emulator import ArmEmulator
+from tests.support.arm_emulator import ArmEmulator, Fault
 from tests.support.arm_world import example_body, load_world
 
 pytestmark = pytest.mark.azure
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.azure
 FLEET = load_world("fleet")
 SUB = FLEET["subscriptionId"]
 PROD_SERVERS = {"zep-prod-weu-db", "zep-prod-neu-db"}
+FLEX = "Microsoft.DBforPostgreSQL/flexibleServers"
 ALL_SERVERS = {bundle["server"]["name"] for bundle in FLEET["servers"]}
 
 
@@ -46,15 +47,84 @@ def test_tag_discovery_audits_the_tagged_servers_and_no_others(
     assert arm.requests_matching(r"/flexibleServers/[^/]+$") == []
 
 
-def test_tag_discovery_with_no_match_collects_nothing_and_says_so_by_an_empty_list(
+def test_tag_discovery_with_no_match_is_an_issue_naming_the_tag(
     arm: ArmEmulator, collect: Collect
 ) -> None:
     arm.add_world(FLEET)
 
-    collection = collect(SUB, tag=("environment", "qa"))
+    collection = collect(SUB, tag=("environment", "prdo"))
 
     assert collection.section.servers == ()
-    assert collection.issues == ()
+    (issue,) = collection.issues
+    assert (issue.resource, issue.part) == (f"/subscriptions/{SUB}", None)
+    assert issue.reason.startswith(
+        f"no flexible server matched tag environment=prdo in subscription {SUB}: "
+        f"5 listed, none with that tag"
+    )
+    assert "--allow-empty" in issue.reason
+
+
+def test_an_empty_resource_group_is_an_issue(arm: ArmEmulator, collect: Collect) -> None:
+    arm.add_world(FLEET)
+    arm.world.add_group(SUB, "rg-empty")
+
+    collection = collect(SUB, resource_group="rg-empty")
+
+    (issue,) = collection.issues
+    assert (issue.resource, issue.part) == (f"/subscriptions/{SUB}/resourceGroups/rg-empty", None)
+    assert issue.reason.startswith(
+        f"no flexible server in resource group rg-empty of subscription {SUB}: ARM listed none"
+    )
+
+
+def test_an_empty_subscription_is_an_issue(arm: ArmEmulator, collect: Collect) -> None:
+    empty = "00000000-1111-2222-3333-444444444444"
+    arm.world.add_subscription(empty)
+
+    collection = collect(empty, tag=("environment", "prod"))
+
+    (issue,) = collection.issues
+    assert issue.resource == f"/subscriptions/{empty}"
+    assert issue.reason.startswith(
+        f"no flexible server matched tag environment=prod in subscription {empty}: ARM listed none"
+    )
+
+
+def test_allow_empty_accepts_an_empty_scope_without_an_issue(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+    arm.world.add_group(SUB, "rg-empty")
+
+    by_tag = collect(SUB, tag=("environment", "prdo"), allow_empty=True)
+    by_group = collect(SUB, resource_group="rg-empty", allow_empty=True)
+
+    assert by_tag.section.servers == by_group.section.servers == ()
+    assert by_tag.issues == by_group.issues == ()
+
+
+def test_allow_empty_does_not_hide_a_failure_or_a_refused_entry(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    arm.add_world(FLEET)
+    arm.inject(r"/flexibleServers$", Fault(status=403, error_code="AuthorizationFailed"))
+
+    failed = collect(SUB, tag=("environment", "prod"), allow_empty=True)
+
+    (issue,) = failed.issues
+    assert "403" in issue.reason
+
+    arm.clear_faults()
+    arm.world.add_group(SUB, "rg-empty")
+    elsewhere = FLEET["servers"][0]["server"]  # a server of another group
+    listing = f"/subscriptions/{SUB}/resourceGroups/rg-empty/providers/{FLEX}"
+    arm.world.add_page(listing, None, {"value": [elsewhere]})
+
+    refused = collect(SUB, resource_group="rg-empty", allow_empty=True)
+
+    (issue,) = refused.issues
+    assert "outside that scope" in issue.reason
+    assert refused.section.servers == ()
 
 
 def test_a_resource_group_alone_audits_every_server_in_it(

@@ -6,11 +6,16 @@ part leaves that ``AzureServer`` field ``None`` with an issue naming it, the res
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 
+from engram_audit.collectors.azure import clients
+from engram_audit.collectors.azure.errors import AzureCollectionError
 from engram_audit.model import Source
 from engram_audit.model.snapshot import AzureServer, CollectionIssue
 from tests.azure.conftest import TOKEN, TOKEN_VARIABLE, Collect
@@ -277,3 +282,76 @@ def test_the_provider_registration_post_is_never_sent(world: ArmEmulator, collec
     assert "MissingSubscriptionRegistration" in issues[0].reason
     assert world.violations == []
     assert world.methods() == {"GET"}
+
+
+class _Credential:
+    """Stands in for DefaultAzureCredential: answers the first ``fast`` calls, then hangs."""
+
+    def __init__(self, fast: int) -> None:
+        self.fast = fast
+        self.release = threading.Event()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        if self.fast > 0:
+            self.fast -= 1
+        else:
+            self.release.wait(60)
+        return AccessToken(TOKEN, int(time.time()) + 3600)
+
+
+@pytest.fixture
+def hanging_credential(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    made: list[_Credential] = []
+
+    def install(fast: int) -> None:
+        credential = _Credential(fast)
+        made.append(credential)
+        monkeypatch.setattr(clients, "DefaultAzureCredential", lambda **_: credential)
+
+    yield install
+    for credential in made:
+        credential.release.set()
+
+
+def test_a_credential_that_never_answers_is_bounded_by_the_timeout(
+    world: ArmEmulator, collect: Collect, hanging_credential: Callable[[int], None]
+) -> None:
+    hanging_credential(0)
+
+    started = time.monotonic()
+    with pytest.raises(AzureCollectionError, match=r"no Azure token in time: .*2 s --timeout"):
+        collect(SUB, resource_group=GROUP, server_name=NAME, token_env=None, timeout_seconds=2)
+
+    assert time.monotonic() - started < 8
+    assert world.requests == []
+
+
+def test_a_token_refresh_that_hangs_inside_the_pipeline_is_bounded_too(
+    world: ArmEmulator, collect: Collect, hanging_credential: Callable[[int], None]
+) -> None:
+    hanging_credential(1)  # the sign-in check answers; the pipeline's own request hangs
+    before = set(threading.enumerate())
+
+    started = time.monotonic()
+    collection = collect(
+        SUB, resource_group=GROUP, server_name=NAME, token_env=None, timeout_seconds=2
+    )
+
+    assert time.monotonic() - started < 8
+    assert collection.section.servers == ()
+    assert collection.issues and all("--timeout" in i.reason for i in collection.issues)
+    assert world.requests == []
+    # The request workers gave up too: none is left waiting on the credential, which would
+    # hold the interpreter open at exit (concurrent.futures joins its workers).
+    deadline = time.monotonic() + 3
+    while _arm_workers(before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _arm_workers(before) == []
+
+
+def _arm_workers(before: set[threading.Thread]) -> list[str]:
+    return [
+        t.name
+        for t in set(threading.enumerate()) - before
+        if t.name.startswith("engram-audit-arm") and t.is_alive()
+    ]

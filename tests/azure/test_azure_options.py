@@ -16,6 +16,7 @@ from engram_audit.cli.azure_options import (
     azure_options,
     azure_request_from_options,
 )
+from engram_audit.cli.common import allow_empty_option
 from engram_audit.collectors.azure.collector import (
     AzureCollectionError,
     AzureRequest,
@@ -93,6 +94,32 @@ def test_every_option_also_comes_from_an_engram_audit_variable() -> None:
     )
     code, output = _run([], {"ENGRAM_AUDIT_SUBSCRIPTION": SUB, "ENGRAM_AUDIT_TAG": "env=prod"})
     assert "tag=('env', 'prod')" in output
+
+
+@click.command()
+@azure_options
+@allow_empty_option
+def run_wide_probe(**options: Any) -> None:
+    request = azure_request_from_options(options)
+    click.echo(repr(request.allow_empty if request else None))
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "allowed"),
+    [
+        ([], {}, "False"),
+        (["--allow-empty"], {}, "True"),
+        ([], {"ENGRAM_AUDIT_ALLOW_EMPTY": "1"}, "True"),
+        ([], {"ENGRAM_AUDIT_ALLOW_EMPTY": "false"}, "False"),
+    ],
+)
+def test_allow_empty_is_a_run_wide_flag_carried_on_the_azure_request(
+    args: list[str], env: dict[str, str], allowed: str
+) -> None:
+    target = ["--subscription", SUB, "--tag", "environment=prod"]
+    result = CliRunner().invoke(run_wide_probe, target + args, env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == allowed
 
 
 def test_no_azure_target_means_no_request() -> None:

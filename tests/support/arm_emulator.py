@@ -6,6 +6,10 @@ itself, checks the bearer token, injects faults on demand (latency, 429 + Retry-
 403, 404, 500, dropped connections), records every request, and answers anything that is not
 a GET with 405 plus a recorded violation: the collector must never write to Azure.
 
+Hostile answers on demand: ``hostile_next_link`` makes a list's first page name a ``nextLink``
+on another host (served verbatim, not rewritten), and ``ForeignHost`` is a loopback listener
+that records whether anything connected to it, so a test can prove nothing was sent there.
+
 Usage::
 
     with ArmEmulator(token="t0k3n") as arm:
@@ -83,6 +87,62 @@ class _ActiveFault:
 
 
 @dataclass
+class _HostileLink:
+    pattern: re.Pattern[str]
+    link: str
+
+
+class ForeignHost:
+    """A TCP listener on another loopback port that only counts connections (and closes them).
+
+    It stands for "some other host" a hostile ``nextLink`` names: a test asserts that
+    ``connections == 0``, i.e. not even a TCP handshake (let alone a bearer token) reached it.
+    """
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.05)
+        self.port: int = self._socket.getsockname()[1]
+        self._count = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="foreign-host", daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._count += 1
+            connection.close()
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._count
+
+    @property
+    def origin(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ForeignHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+@dataclass
 class TlsMaterial:
     """A throwaway CA and a server certificate for 127.0.0.1; build once per test session."""
 
@@ -126,6 +186,7 @@ class ArmEmulator:
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self._faults: list[_ActiveFault] = []
+        self._hostile_links: list[_HostileLink] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -186,6 +247,17 @@ class ArmEmulator:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._hostile_links.clear()
+
+    def hostile_next_link(self, path_pattern: str, link: str) -> None:
+        """The first page of lists whose path matches ``path_pattern`` names ``link`` as its
+        ``nextLink``, verbatim (the usual rewrite to the emulator is not applied)."""
+        with self._lock:
+            self._hostile_links.append(_HostileLink(re.compile(path_pattern, re.IGNORECASE), link))
+
+    def _hostile_link(self, path: str) -> str | None:
+        with self._lock:
+            return next((h.link for h in self._hostile_links if h.pattern.search(path)), None)
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -308,7 +380,11 @@ class _Handler(BaseHTTPRequestHandler):
         found = emulator.world.lookup(normalise_path(path), skiptoken)
         if found.status != 200:
             return _error(found.status, found.message, found.code)
-        return 200, _rewrite_next_link(found.body, emulator.url), {}
+        body = _rewrite_next_link(found.body, emulator.url)
+        hostile = emulator._hostile_link(path) if skiptoken is None else None
+        if hostile is not None:
+            body = {**body, "nextLink": hostile}
+        return 200, body, {}
 
     def _drain_body(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,12 @@ from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
 
 from engram_audit import __version__
 from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
-from engram_audit.collectors.azure.pipeline import Budget, RequestCounter, read_only_policies
+from engram_audit.collectors.azure.pipeline import (
+    Budget,
+    BudgetExhausted,
+    RequestCounter,
+    read_only_policies,
+)
 
 # The newest stable API of the examples we test against; the SDK's own default is a preview.
 POSTGRES_API_VERSION = "2025-08-01"
@@ -61,6 +67,61 @@ class EnvironmentToken:
 
     def __repr__(self) -> str:
         return "EnvironmentToken(<redacted>)"
+
+
+class DeadlineCredential:
+    """Any credential, with every ``get_token`` bounded by the run's deadline.
+
+    ``DefaultAzureCredential`` may probe several sources (managed identity endpoint, Azure CLI
+    subprocess, ...) before it answers; without a bound that would run before or beside
+    ``--timeout``. The inner call runs on a daemon thread; when the time left runs out first,
+    ``BudgetExhausted`` is raised and the thread is abandoned (it cannot hold the process open).
+    """
+
+    def __init__(self, inner: TokenCredential, budget: Budget) -> None:
+        self._inner = inner
+        self._budget = budget
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        budget = self._budget
+        remaining = budget.remaining()
+        if remaining <= 0:
+            raise BudgetExhausted(
+                f"the {budget.total_seconds:g} s --timeout ran out before an Azure token was had"
+            )
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def fetch() -> None:
+            try:
+                outcome["token"] = self._inner.get_token(
+                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                )
+            except BaseException as error:  # handed to the waiting thread below
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=fetch, name="engram-audit-token", daemon=True).start()
+        if not done.wait(remaining):
+            raise BudgetExhausted(
+                f"getting an Azure token took longer than the {remaining:.0f} s left of the "
+                f"{budget.total_seconds:g} s --timeout"
+            )
+        if "error" in outcome:
+            raise outcome["error"]
+        token: AccessToken = outcome["token"]
+        return token
+
+    def __repr__(self) -> str:
+        return f"DeadlineCredential({self._inner!r})"
 
 
 @dataclass(frozen=True)
@@ -137,9 +198,15 @@ def build_credential(token_env: str | None, authority: str) -> tuple[TokenCreden
 
 
 def check_credential(credential: TokenCredential, scopes: list[str]) -> None:
-    """Fail early and clearly when DefaultAzureCredential has nothing to sign in with."""
+    """Fail early and clearly when DefaultAzureCredential has nothing to sign in with, or does
+    not answer within the run's deadline (give it a ``DeadlineCredential``)."""
     try:
         credential.get_token(*scopes)
+    except BudgetExhausted as error:
+        raise AzureCollectionError(
+            f"no Azure token in time: {error} (DefaultAzureCredential did not answer; sign in "
+            "with `az login`, check the managed identity, or pass --azure-token-env VAR)"
+        ) from None
     except ClientAuthenticationError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise AzureCollectionError(
@@ -194,6 +261,7 @@ class ArmClients:
 
     def _policies(self, credential: TokenCredential, target: Target, budget: Budget) -> Any:
         return read_only_policies(
+            endpoint=target.endpoint,
             credential=credential,
             scopes=target.scopes,
             budget=budget,

@@ -1,10 +1,12 @@
 """Live Azure collector: flexible servers and everything the ``azure.*`` checks read, via ARM.
 
-Read-only (GET requests only, see ``azure_pipeline``), concurrent (a bounded pool runs every
-request of every server), and bounded in time: ``timeout_seconds`` is a deadline for the
-whole run. Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the
-part (the ``AzureServer`` field left ``None``) and the reason; only "cannot even start"
-problems raise ``AzureCollectionError`` (``AzureTargetError`` when the settings are wrong).
+Read-only and confined to the ARM endpoint (``pipeline.ReadOnlyGuardPolicy`` refuses anything
+else before it is sent), concurrent (a bounded pool runs every request of every server), and
+bounded in time: ``timeout_seconds`` is a deadline for the whole run, signing in included.
+Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
+``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
+unless ``allow_empty``. Only "cannot even start" problems raise ``AzureCollectionError``
+(``AzureTargetError`` when the settings are wrong).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from engram_audit.collectors.azure.clients import (
     ArmClients,
+    DeadlineCredential,
     build_credential,
     ca_bundle,
     check_credential,
@@ -39,7 +42,7 @@ from engram_audit.collectors.azure.parts import (
     read_metric_alerts,
 )
 from engram_audit.collectors.azure.pipeline import Budget, BudgetExhausted
-from engram_audit.collectors.azure.request import MAX_CONCURRENCY, AzureRequest
+from engram_audit.collectors.azure.request import MAX_CONCURRENCY, AzureRequest, no_server_found
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureSection, AzureServer, CollectionIssue, MetricAlert
 from engram_audit.model.values import dig
@@ -71,10 +74,12 @@ def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollect
     _validate(request)
     target = resolve_target(request.cloud, request.arm_endpoint)
     verify = ca_bundle()
+    # The deadline starts before the first token is asked for: signing in counts in --timeout.
+    budget = Budget(request.timeout_seconds)
     credential, secret = build_credential(request.token_env, target.authority)
+    credential = DeadlineCredential(credential, budget)
     if secret is None:
         check_credential(credential, target.scopes)
-    budget = Budget(request.timeout_seconds)
     clients = ArmClients(
         subscription_id=request.subscription_id,
         target=target,
@@ -133,6 +138,15 @@ class _PartOf:
 
 
 _Task = _Targets | _Alerts | _PartOf
+
+
+@dataclass(frozen=True)
+class _Discovery:
+    """What finding the servers gave: the servers, entries refused (as issues), list size."""
+
+    found: tuple[tuple[ServerRef, dict[str, Any]], ...] = ()
+    rejected: tuple[CollectionIssue, ...] = ()
+    listed: int = 0
 
 
 @dataclass
@@ -211,27 +225,45 @@ class _Run:
 
     # --- finding servers ------------------------------------------------------------------
 
-    def _find_servers(self) -> list[tuple[ServerRef, dict[str, Any]]]:
+    def _find_servers(self) -> _Discovery:
+        """The servers to audit, each identified by its ARM id (or by what was requested).
+
+        The body's ``name`` is never used to address or label a server: a hostile answer whose
+        ``name`` disagrees with its ``id`` must not redirect the child GETs to another server.
+        """
         request, servers = self.request, self.clients.postgres.servers
         if request.server_name and request.resource_group:
             body = servers.get(request.resource_group, request.server_name).as_dict()
-            fallback = server_id(
-                request.subscription_id, request.resource_group, request.server_name
+            requested = ServerRef(
+                id=server_id(request.subscription_id, request.resource_group, request.server_name),
+                subscription_id=request.subscription_id,
+                resource_group=request.resource_group,
+                name=request.server_name,
             )
-            return [(_ref(body, fallback), body)]
+            ref = _requested_ref(body, requested)
+            if isinstance(ref, str):
+                return _Discovery(rejected=(_issue(requested.id, None, ref),), listed=1)
+            return _Discovery(found=((ref, body),), listed=1)
         listing = (
             servers.list_by_resource_group(request.resource_group)
             if request.resource_group
             else servers.list_by_subscription()
         )
+        scope = self._scope()
         found: list[tuple[ServerRef, dict[str, Any]]] = []
+        rejected: list[CollectionIssue] = []
+        listed = 0
         for server in listing:
+            listed += 1
             body = server.as_dict()
             if request.tag is not None and not _has_tag(body, request.tag):
                 continue
-            if isinstance(body.get("id"), str):
-                found.append((_ref(body, body["id"]), body))
-        return found
+            ref = _listed_ref(body, request, scope)
+            if isinstance(ref, str):
+                rejected.append(_issue(scope, None, ref))
+            else:
+                found.append((ref, body))
+        return _Discovery(tuple(found), tuple(rejected), listed)
 
     def _scope(self) -> str:
         request = self.request
@@ -252,7 +284,10 @@ class _Run:
             return
         result = future.result()
         if isinstance(task, _Targets):
-            for ref, body in result:
+            self.issues.extend(result.rejected)
+            if not result.found and not result.rejected and not self.request.allow_empty:
+                self.issues.append(self._empty_issue(result.listed))
+            for ref, body in result.found:
                 if ref.id.casefold() in self.found:
                     continue
                 self.found[ref.id.casefold()] = _Found(ref, body)
@@ -287,6 +322,19 @@ class _Run:
                 secret=self.secret,
             )
             self.issues.append(_issue(task.server.id, task.part.field, reason))
+
+    def _empty_issue(self, listed: int) -> CollectionIssue:
+        """An empty answer is not a green gate: a typo in --tag must not pass as "0 of 0"."""
+        request = self.request
+        if request.tag is not None and listed:
+            found = f": {listed} listed, none with that tag"
+        else:
+            found = ": ARM listed none"
+        return _issue(
+            self._scope(),
+            None,
+            f"{no_server_found(request)}{found} (give --allow-empty if that is expected)",
+        )
 
     def _target_issue(self, error: BaseException) -> CollectionIssue:
         request = self.request
@@ -378,18 +426,86 @@ def _bind(part: Part, clients: ArmClients, ref: ServerRef) -> Callable[[], Any]:
     return lambda: part.read(clients, ref)
 
 
-def _ref(body: dict[str, Any], fallback_id: str) -> ServerRef:
-    raw_id, raw_name = body.get("id"), body.get("name")
-    resource_id = raw_id if isinstance(raw_id, str) else fallback_id
-    match = _SERVER_ID.match(resource_id) or _SERVER_ID.match(fallback_id)
-    if match is None:
-        raise ValueError(f"ARM returned a server id that is not a flexible server: {resource_id}")
+def _parse_server_id(value: object) -> ServerRef | None:
+    """The server a flexible-server id names, or None when it is not one we can address safely.
+
+    Segments that would change a URL's shape when put in a path (``?``, ``#``, ``%``, ``\\``,
+    white space, control characters, ``.`` and ``..``) are refused rather than sent.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _SERVER_ID.match(value)
+    if match is None or not all(_safe_segment(match[key]) for key in ("sub", "rg", "name")):
+        return None
     return ServerRef(
-        id=resource_id.rstrip("/"),
+        id=value.rstrip("/"),
         subscription_id=match["sub"],
         resource_group=match["rg"],
-        name=raw_name if isinstance(raw_name, str) else match["name"],
+        name=match["name"],
     )
+
+
+def _safe_segment(segment: str) -> bool:
+    return segment not in {".", ".."} and not any(
+        char in "?#%\\" or char.isspace() or not char.isprintable() for char in segment
+    )
+
+
+def _shown_id(value: object) -> str:
+    if not isinstance(value, str):
+        return "none" if value is None else f"a JSON {type(value).__name__}, not a string"
+    return repr(" ".join(value.split())[:200])
+
+
+def _same_server(a: ServerRef, b: ServerRef) -> bool:
+    # ARM resource ids compare case-insensitively (resourceGroups / resourcegroups, RG casing).
+    def key(ref: ServerRef) -> tuple[str, str, str]:
+        return ref.subscription_id.casefold(), ref.resource_group.casefold(), ref.name.casefold()
+
+    return key(a) == key(b)
+
+
+def _requested_ref(body: dict[str, Any], requested: ServerRef) -> ServerRef | str:
+    """The GET's server: what was requested, in ARM's casing when the body's id agrees.
+
+    A body without an id is the requested server; a body whose id names another resource is
+    not audited (its settings may be another server's): the reason is returned instead.
+    """
+    raw_id = body.get("id")
+    if raw_id is None:
+        return requested
+    answered = _parse_server_id(raw_id)
+    if answered is None or not _same_server(answered, requested):
+        return (
+            f"ARM answered the GET of server {requested.name} with the body of another "
+            f"resource (id {_shown_id(raw_id)}): not audited"
+        )
+    return answered
+
+
+def _listed_ref(body: dict[str, Any], request: AzureRequest, scope: str) -> ServerRef | str:
+    """A listed server, identified by its id alone; the reason when it cannot be audited.
+
+    The id must be a flexible server inside the listed scope: a list answer naming a server of
+    another subscription or group would otherwise send child GETs (with the token) there.
+    """
+    raw_id = body.get("id")
+    ref = _parse_server_id(raw_id)
+    if ref is None:
+        return (
+            f"the flexible servers list of {scope} has an entry whose id is not a flexible "
+            f"server id ({_shown_id(raw_id)}): not audited"
+        )
+    inside = ref.subscription_id.casefold() == request.subscription_id.casefold() and (
+        request.resource_group is None
+        or ref.resource_group.casefold() == request.resource_group.casefold()
+    )
+    if not inside:
+        return (
+            f"the flexible servers list of {scope} named {_shown_id(ref.id)}, which is outside "
+            f"that scope: not audited"
+        )
+    return ref
 
 
 def _has_tag(body: dict[str, Any], tag: tuple[str, str]) -> bool:

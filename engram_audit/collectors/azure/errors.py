@@ -15,7 +15,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from engram_audit.collectors.azure.pipeline import BudgetExhausted, short_error
+from engram_audit.collectors.azure.pipeline import BudgetExhausted, RequestRefused, short_error
 
 _ARM_MESSAGE_LIMIT = 300
 _MIN_SECRET = 8
@@ -43,6 +43,8 @@ def describe_failure(
 def _why(error: BaseException, permission: str) -> str:
     if isinstance(error, BudgetExhausted):
         return f"not read in time: {error}"
+    if isinstance(error, RequestRefused):
+        return f"not read: {error}"
     status = getattr(error, "status_code", None)
     code, message = _arm_error(error)
     detail = f" ({code}: {message})" if code or message else ""

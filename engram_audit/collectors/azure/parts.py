@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -45,6 +45,8 @@ _ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
 
 @dataclass(frozen=True)
 class ServerRef:
+    """A server as requested or as its ARM id names it; never as a body's ``name`` says."""
+
     id: str
     subscription_id: str
     resource_group: str
@@ -170,8 +172,17 @@ def read_threat_protection_state(clients: ArmClients, ref: ServerRef) -> str:
 def read_diagnostic_settings(clients: ArmClients, ref: ServerRef) -> tuple[dict[str, Any], ...]:
     # azure-mgmt-monitor 7 has no diagnostic-settings operations: plain GETs on the same
     # read-only pipeline instead.
-    path = f"{ref.id}/providers/Microsoft.Insights/diagnosticSettings"
+    path = f"{_server_path(ref)}/providers/Microsoft.Insights/diagnosticSettings"
     return tuple(_raw_list(clients, path, DIAGNOSTIC_SETTINGS_API_VERSION))
+
+
+def _server_path(ref: ServerRef) -> str:
+    """The server's path, each name quoted like the SDK quotes path arguments."""
+    return (
+        f"/subscriptions/{quote(ref.subscription_id, safe='')}"
+        f"/resourceGroups/{quote(ref.resource_group, safe='')}"
+        f"/providers/{_FLEX}/{quote(ref.name, safe='')}"
+    )
 
 
 def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[MetricAlert, ...]:
@@ -188,7 +199,11 @@ def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[Metri
 
 
 def _raw_list(clients: ArmClients, path: str, api_version: str) -> Iterator[dict[str, Any]]:
-    """GET an ARM list and its pages; nextLink is followed on the configured endpoint only."""
+    """GET an ARM list and its pages, following ``nextLink`` as ARM gives it.
+
+    A link to any other scheme, host or port is refused by the pipeline's ``ReadOnlyGuardPolicy``
+    before anything is sent, which fails this part with an issue naming that host.
+    """
     url: str | None = f"{clients.endpoint}{path}"
     params: dict[str, str] = {"api-version": api_version}
     while url:
@@ -200,14 +215,8 @@ def _raw_list(clients: ArmClients, path: str, api_version: str) -> Iterator[dict
         if not isinstance(body, dict):
             return
         yield from (item for item in body.get("value") or () if isinstance(item, dict))
-        url, params = _next_page(clients.endpoint, body.get("nextLink")), {}
-
-
-def _next_page(endpoint: str, link: object) -> str | None:
-    if not isinstance(link, str) or not link:
-        return None
-    parts = urlsplit(link)
-    return f"{endpoint}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        link = body.get("nextLink")
+        url, params = (link if isinstance(link, str) and link else None), {}
 
 
 def _metric_alert(item: dict[str, Any]) -> MetricAlert:

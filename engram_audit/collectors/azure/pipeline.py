@@ -1,12 +1,18 @@
 """The HTTP pipeline every ARM request goes through: read-only, bounded in time, counted.
 
-The SDK's default pipeline is unsafe for an auditor in two ways, both fixed here:
+The SDK's default pipeline is unsafe for an auditor in three ways, all fixed here:
 
 - ``ARMAutoResourceProviderRegistrationPolicy`` answers a 409 ``MissingSubscriptionRegistration``
   by POSTing a provider registration and polling: a write. It is left out of the pipeline.
 - ``RetryPolicy`` retries 10 times and sleeps for whatever ``Retry-After`` ARM asks, with no cap.
   Here retries are few, every wait must fit in the run's remaining time budget, and each
   attempt's connect/read timeouts are capped by that budget, so ``--timeout`` bounds the run.
+- Paging follows ``nextLink`` verbatim, to whatever host it names, with the bearer token
+  (shared/reference/README.md, "Azure SDK facts"), and redirects are followed too. Here
+  ``ReadOnlyGuardPolicy`` sits after the redirect and retry policies and before the token is
+  added, so it sees every attempt and every hop: it refuses, before anything is sent, a request
+  to any origin but the ARM endpoint's and any method but GET (and POST to exactly the Resource
+  Graph query path).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -45,8 +52,22 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 30.0
 
 
+# The one write-shaped request a read-only audit may send: a Resource Graph query (POST with a
+# KQL body, read-only by construction), at exactly this path under the ARM endpoint.
+RESOURCE_GRAPH_PATH = "/providers/Microsoft.ResourceGraph/resources"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_SHOWN_LIMIT = 120
+
+
 class BudgetExhausted(Exception):
     """The run's time budget cannot cover the next attempt or wait; carries a readable reason."""
+
+
+class RequestRefused(Exception):
+    """The read-only guard stopped a request before it left the process; carries the reason.
+
+    Deliberately not an ``AzureError``: the retry policy must not retry it.
+    """
 
 
 @dataclass
@@ -153,15 +174,84 @@ class DeadlinePolicy(SansIOHTTPPolicy[Any, Any]):
         self._counter.add()
 
 
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an absolute URL, default port filled in; None if unusable.
+
+    A URL with user information is unusable: the transport would turn it into credentials.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.casefold()
+    if not parts.hostname or parts.username is not None or scheme not in _DEFAULT_PORTS:
+        return None
+    return scheme, parts.hostname.casefold(), port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def _shown(origin: Origin | None, url: str) -> str:
+    if origin is None:
+        text = " ".join(url.split())
+        return repr(text[:_SHOWN_LIMIT])
+    scheme, host, port = origin
+    host = host if ":" not in host else f"[{host}]"
+    return f"{scheme}://{host[:_SHOWN_LIMIT]}:{port}"
+
+
+class ReadOnlyGuardPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Refuse, before a byte is sent, any request that is not a read of the ARM endpoint.
+
+    Allowed: ``GET`` to the endpoint's scheme, host and port (whatever the path), and ``POST``
+    to exactly ``<endpoint path>/providers/Microsoft.ResourceGraph/resources``. Everything else
+    -- another host or port (a hostile ``nextLink`` or redirect), plain http, user information
+    in the URL, PUT, PATCH, DELETE, HEAD, any other POST -- raises ``RequestRefused``.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        origin = origin_of(endpoint)
+        if origin is None:
+            raise ValueError(f"not a usable ARM endpoint: {endpoint!r}")
+        self._origin = origin
+        self._endpoint = _shown(origin, endpoint)
+        self._graph_path = urlsplit(endpoint).path.rstrip("/") + RESOURCE_GRAPH_PATH
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        url, method = str(http.url), str(http.method)
+        origin = origin_of(url)
+        if origin != self._origin:
+            raise RequestRefused(
+                f"refused to send {method[:16]} to {_shown(origin, url)}, which is not the ARM "
+                f"endpoint {self._endpoint} (a nextLink or redirect in ARM's answer named it); "
+                f"nothing was sent there"
+            )
+        if method == "GET":
+            return
+        if method == "POST" and urlsplit(url).path == self._graph_path:
+            return
+        path = urlsplit(url).path[:_SHOWN_LIMIT]
+        raise RequestRefused(
+            f"refused to send {method[:16]} {path}: engram-audit only reads (GET, and POST "
+            f"to {RESOURCE_GRAPH_PATH}); nothing was sent"
+        )
+
+
 def read_only_policies(
     *,
+    endpoint: str,
     credential: TokenCredential,
     scopes: list[str],
     budget: Budget,
     counter: RequestCounter,
     user_agent: str,
 ) -> list[HTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]]:
-    """The SDK's default ARM pipeline minus provider registration, with our retry and deadline."""
+    """The SDK's default ARM pipeline minus provider registration, with our retry, deadline and
+    read-only guard (after redirects and retries, so it sees every attempt and hop; before
+    authentication, so a refused request never even gets a token)."""
     return [
         RequestIdPolicy(),
         HeadersPolicy(),
@@ -170,6 +260,7 @@ def read_only_policies(
         ContentDecodePolicy(),
         RedirectPolicy(),
         BudgetedRetryPolicy(budget),
+        ReadOnlyGuardPolicy(endpoint),
         ARMChallengeAuthenticationPolicy(credential, *scopes),
         DeadlinePolicy(budget, counter),
         CustomHookPolicy(),
