@@ -1,44 +1,40 @@
-"""``check`` (evaluate a saved snapshot, or collect live, then gate) and ``collect``."""
+"""``check`` (evaluate saved snapshots, or collect live, then gate) and ``collect``, for one
+environment or several (``--env`` repeated, ``--all`` from the inventory)."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from engram_audit.cli.azure_options import azure_options, azure_request_from_options
+from engram_audit.cli.azure_options import azure_options
 from engram_audit.cli.common import (
     allow_empty_option,
-    emit_report,
+    emit_reports,
     parse_sources,
-    policy_options,
     report_options,
-    resolve_policy,
     sources_option,
 )
+from engram_audit.cli.estate import EnvironmentRun, RunRequest, plan_runs
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
-from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
+from engram_audit.cli.postgres_options import postgres_options
 from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
 from engram_audit.collectors.azure.request import AzureRequest, no_server_found
 from engram_audit.collectors.run import LiveTargets, collect_live
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
 from engram_audit.gate.exit_codes import ExitCode, exit_code
-from engram_audit.model import Policy, Severity, Snapshot, Source
-from engram_audit.model.snapshot_io import dump_snapshot, load_snapshot
+from engram_audit.model import Policy, Snapshot, Source
+from engram_audit.model.inventory import INVENTORY_FILE
+from engram_audit.model.snapshot_io import dump_snapshot
 from engram_audit.policy.planning import plan_for
 
 log = logging.getLogger(__name__)
-
-
-def _live_targets(options: dict[str, Any]) -> LiveTargets:
-    return LiveTargets(
-        azure=azure_request_from_options(options),
-        postgres=postgres_request_from_options(options),
-    )
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) -> Snapshot:
@@ -83,20 +79,71 @@ def _accepted_empty_azure_scope(
     return no_server_found(request)
 
 
+def estate_options(command: F) -> F:
+    """--env (repeatable), --all, --config, --policy, --policy-dir: which environments, which policies."""
+    command = click.option(
+        "--policy-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        envvar="ENGRAM_AUDIT_POLICY_DIR",
+        help="Where <env>.yaml policies live [default: ./policies if present, else the built-in set].",
+    )(command)
+    command = click.option(
+        "--policy",
+        "policy_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="ENGRAM_AUDIT_POLICY",
+        help="Policy file to use instead of <policy-dir>/<env>.yaml (one environment).",
+    )(command)
+    command = click.option(
+        "--config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="ENGRAM_AUDIT_CONFIG",
+        help=f"Inventory of environments and targets [default: ./{INVENTORY_FILE} when present].",
+    )(command)
+    command = click.option(
+        "--all",
+        "all_environments",
+        is_flag=True,
+        help="Every environment of the inventory, in one run.",
+    )(command)
+    return click.option(
+        "--env",
+        "environments",
+        multiple=True,
+        envvar="ENGRAM_AUDIT_ENV",
+        help="Environment (repeatable): staging, dev, uat, prod, or any policy you add.",
+    )(command)
+
+
+def _snapshot_for(run: EnvironmentRun, selected: frozenset[Source]) -> Snapshot:
+    if run.snapshot is not None:
+        if run.snapshot.environment != run.name:
+            note(
+                f"warning: snapshot {run.snapshot_path} was collected for "
+                f"{run.snapshot.environment!r}, evaluating it against the {run.name!r} policy"
+            )
+        return run.snapshot
+    return _collect(run.policy, selected, run.targets)
+
+
 @click.command("check")
 @verbose_option
-@policy_options
+@estate_options
 @sources_option
 @click.option(
     "--snapshot",
-    "snapshot_path",
+    "snapshot_paths",
+    multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Evaluate this saved snapshot offline instead of collecting live.",
+    help="Evaluate this saved snapshot offline instead of collecting live (repeatable: one "
+    "per environment; --env is optional when each names its environment).",
 )
 @click.option(
     "--save-snapshot",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Also write what was collected live to this file.",
+    help="Also write what was collected live to this file (one environment; with several, "
+    "ENV in the name is replaced by each environment's name).",
 )
 @azure_options
 @postgres_options
@@ -104,83 +151,130 @@ def _accepted_empty_azure_scope(
 @gate_options
 @report_options
 def check_command(
-    environment: str,
+    environments: tuple[str, ...],
+    all_environments: bool,
+    config: Path | None,
     policy_path: Path | None,
     policy_dir: Path | None,
     sources: str,
-    snapshot_path: Path | None,
+    snapshot_paths: tuple[Path, ...],
     save_snapshot: Path | None,
-    fail_on: str,
+    fail_on: str | None,
     fmt: str,
     output: Path | None,
     extra_outputs: tuple[str, ...],
     gate: GateOptions,
     **target_options: Any,
 ) -> int:
-    """Evaluate an environment against its policy and exit with a CI-gate code.
+    """Evaluate environments against their policies and exit with a CI-gate code.
 
-    Give --snapshot FILE to evaluate offline, or live targets (Azure and/or PostgreSQL)
-    to collect read-only first.
+    Give --snapshot FILE to evaluate offline, or live targets (Azure and/or PostgreSQL, by
+    flags or from the inventory) to collect read-only first. With several environments the
+    exit code is the worst of them (3 over 1 over 0).
     """
     selected = parse_sources(sources)
-    policy = resolve_policy(environment, policy_path, policy_dir)
-    prepared = prepare_gate(gate)
-    targets = _live_targets(target_options)
-    if snapshot_path is not None:
-        if targets.azure or targets.postgres:
-            raise UsageError("give either --snapshot FILE or live targets, not both")
-        snapshot = load_snapshot(snapshot_path)
-        if snapshot.environment != environment:
-            note(
-                f"warning: snapshot {snapshot_path} was collected for {snapshot.environment!r}, "
-                f"evaluating it against the {environment!r} policy"
-            )
-    else:
-        snapshot = _collect(policy, selected, targets)
-        if save_snapshot is not None:
-            write_file(save_snapshot, dump_snapshot(snapshot))
-    log.debug(
-        "snapshot of %s collected at %s: sections %s, %d collection issue(s)",
-        snapshot.environment,
-        snapshot.collected_at.isoformat(),
-        ", ".join(s.value for s in Source if snapshot.section(s) is not None) or "none",
-        len(snapshot.issues),
+    runs = plan_runs(
+        RunRequest(
+            environments=environments,
+            all_environments=all_environments,
+            snapshots=snapshot_paths,
+            config=config,
+            policy_path=policy_path,
+            policy_dir=policy_dir,
+            fail_on=fail_on,
+            gate=gate,
+            options=target_options,
+        )
     )
-    evaluated = evaluate(policy, snapshot, selected).model_copy(
-        update={"fail_on": Severity(fail_on)}
-    )
-    result = prepared.apply(evaluated)
-    emit_report(result.report, fmt, output, extra_outputs)
-    for line in result.notes:
-        note(line)
-    return exit_code(result.report, only_new=gate.fail_on_new)
+    if save_snapshot is not None and len(runs) > 1 and "ENV" not in save_snapshot.name:
+        raise UsageError("--save-snapshot with several environments needs ENV in the file name")
+    reports = []
+    codes = []
+    for run in runs:
+        prepared = prepare_gate(run.gate)
+        snapshot = _snapshot_for(run, selected)
+        if save_snapshot is not None and run.snapshot is None:
+            target = save_snapshot.with_name(save_snapshot.name.replace("ENV", run.name))
+            write_file(target if len(runs) > 1 else save_snapshot, dump_snapshot(snapshot))
+        log.debug(
+            "snapshot of %s collected at %s: sections %s, %d collection issue(s)",
+            snapshot.environment,
+            snapshot.collected_at.isoformat(),
+            ", ".join(s.value for s in Source if snapshot.section(s) is not None) or "none",
+            len(snapshot.issues),
+        )
+        evaluated = evaluate(run.policy, snapshot, selected).model_copy(
+            update={"fail_on": run.fail_on}
+        )
+        result = prepared.apply(evaluated)
+        reports.append(result.report)
+        codes.append(exit_code(result.report, only_new=run.gate.fail_on_new))
+        for line in result.notes:
+            note(line if len(runs) == 1 else f"{run.name}: {line}")
+    emit_reports(reports, fmt, output, extra_outputs)
+    return worst(codes)
+
+
+def worst(codes: list[ExitCode]) -> ExitCode:
+    """3 over 1 over 0: incomplete anywhere makes the whole run incomplete."""
+    for code in (ExitCode.INCOMPLETE, ExitCode.FAILED):
+        if code in codes:
+            return code
+    return ExitCode.CLEAN
 
 
 @click.command("collect")
 @verbose_option
-@policy_options
+@estate_options
 @sources_option
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Where to write the snapshot (JSON).",
+    help="Where to write the snapshot (JSON), for one environment.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write one snapshot per environment here, as <env>.json.",
 )
 @azure_options
 @postgres_options
 @allow_empty_option
 def collect_command(
-    environment: str,
+    environments: tuple[str, ...],
+    all_environments: bool,
+    config: Path | None,
     policy_path: Path | None,
     policy_dir: Path | None,
     sources: str,
-    output: Path,
+    output: Path | None,
+    output_dir: Path | None,
     **target_options: Any,
 ) -> int:
-    """Collect live state, read-only, into a snapshot file to evaluate now or later."""
+    """Collect live state, read-only, into snapshot files to evaluate now or later."""
     selected = parse_sources(sources)
-    policy = resolve_policy(environment, policy_path, policy_dir)
-    snapshot = _collect(policy, selected, _live_targets(target_options))
-    write_file(output, dump_snapshot(snapshot))
-    out(f"wrote {output} ({', '.join(sorted(s.value for s in selected))})", nl=True)
-    return ExitCode.INCOMPLETE if snapshot.issues else ExitCode.CLEAN
+    runs = plan_runs(
+        RunRequest(
+            environments=environments,
+            all_environments=all_environments,
+            snapshots=(),
+            config=config,
+            policy_path=policy_path,
+            policy_dir=policy_dir,
+            fail_on=None,
+            gate=GateOptions(),
+            options=target_options,
+        )
+    )
+    if (output is None) == (output_dir is None):
+        raise UsageError("give --output FILE (one environment) or --output-dir DIR")
+    if output is not None and len(runs) > 1:
+        raise UsageError("several environments: give --output-dir DIR (one <env>.json each)")
+    incomplete = False
+    for run in runs:
+        snapshot = _collect(run.policy, selected, run.targets)
+        target = output if output is not None else (output_dir or Path(".")) / f"{run.name}.json"
+        write_file(target, dump_snapshot(snapshot))
+        out(f"wrote {target} ({', '.join(sorted(s.value for s in selected))})", nl=True)
+        incomplete = incomplete or bool(snapshot.issues)
+    return ExitCode.INCOMPLETE if incomplete else ExitCode.CLEAN

@@ -14,34 +14,10 @@ from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
 from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.loader import load_policy, policy_path_for
-from engram_audit.reporters import FORMATS, console
+from engram_audit.reporters import FORMATS, MANY_FORMATS, console
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
-
-
-def policy_options(command: F) -> F:
-    command = click.option(
-        "--policy-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        envvar="ENGRAM_AUDIT_POLICY_DIR",
-        help="Where <env>.yaml policies live [default: ./policies if present, else the built-in set].",
-    )(command)
-    command = click.option(
-        "--policy",
-        "policy_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        envvar="ENGRAM_AUDIT_POLICY",
-        help="Policy file to use instead of <policy-dir>/<env>.yaml.",
-    )(command)
-    return click.option(
-        "--env",
-        "environment",
-        required=True,
-        envvar="ENGRAM_AUDIT_ENV",
-        help="Environment: staging, dev, uat, prod (or any policy you add).",
-    )(command)
 
 
 def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path | None) -> Policy:
@@ -125,10 +101,10 @@ def report_options(command: F) -> F:
     return click.option(
         "--fail-on",
         type=click.Choice([s.value for s in Severity]),
-        default=Severity.LOW.value,
-        show_default=True,
+        default=None,
         envvar="ENGRAM_AUDIT_FAIL_ON",
-        help="Lowest severity of a failure that makes the exit code 1.",
+        help="Lowest severity of a failure that makes the exit code 1 "
+        "[default: the inventory's fail_on for the environment, else low].",
     )(command)
 
 
@@ -136,19 +112,35 @@ def emit_report(
     report: Report, fmt: str, output: Path | None, extra_outputs: tuple[str, ...]
 ) -> None:
     """Write every requested format; stdout always shows the console report unless it shows --format."""
+    emit_reports([report], fmt, output, extra_outputs)
+
+
+def _render(name: str, reports: list[Report]) -> str:
+    return FORMATS[name](reports[0]) if len(reports) == 1 else MANY_FORMATS[name](reports)
+
+
+def emit_reports(
+    reports: list[Report], fmt: str, output: Path | None, extra_outputs: tuple[str, ...]
+) -> None:
+    """One output per format for the whole run: several environments share one file."""
     specs = [parse_output_spec(spec) for spec in extra_outputs]
     if output is not None:
         specs.insert(0, (fmt, output))
     # stdout first: findings are shown even when a report file cannot be written.
     if output is None and fmt != "console":
-        out(FORMATS[fmt](report))
+        out(_render(fmt, reports))
     else:
         colour = colour_wanted()
-        out(console.render(report, color=colour), colour=colour)
+        rendered = (
+            console.render(reports[0], color=colour)
+            if len(reports) == 1
+            else console.render_many(reports, color=colour)
+        )
+        out(rendered, colour=colour)
     unwritable = []
     for name, path in specs:
         try:
-            write_file(path, FORMATS[name](report))
+            write_file(path, _render(name, reports))
         except OSError as error:
             unwritable.append(
                 Problem(

@@ -12,6 +12,8 @@ from engram_audit.reporters import console, json_report, junit, markdown, sarif
 
 Renderer = Callable[[Report], str]
 
+ManyRenderer = Callable[[list[Report]], str]
+
 FORMATS: dict[str, Renderer] = {
     "console": console.render,
     "json": json_report.render,
@@ -20,4 +22,13 @@ FORMATS: dict[str, Renderer] = {
     "sarif": sarif.render,
 }
 
-__all__ = ["FORMATS", "Renderer"]
+# Several environments in one output (check --all / --env A --env B).
+MANY_FORMATS: dict[str, ManyRenderer] = {
+    "console": console.render_many,
+    "json": json_report.render_many,
+    "junit": junit.render_many,
+    "markdown": markdown.render_many,
+    "sarif": sarif.render_runs,
+}
+
+__all__ = ["FORMATS", "MANY_FORMATS", "ManyRenderer", "Renderer"]

@@ -18,6 +18,7 @@ terminal, so logs and golden files stay plain. Sample::
 from __future__ import annotations
 
 from engram_audit.model import STATUS_ORDER, Finding, Report, Status
+from engram_audit.reporters import matrix
 from engram_audit.reporters.escaping import escape_value as v
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
@@ -106,3 +107,16 @@ def _error_lines(errors: list[Finding]) -> list[str]:
         more = len(resources) - _SHOWN_PER_CAUSE
         lines.append(f"{pad}resource  {shown}" + (f" and {more} more" if more > 0 else ""))
     return lines
+
+
+def render_many(reports: list[Report], *, color: bool = False) -> str:
+    """Each environment's report, then the rules x environments matrix."""
+    blocks = [render(report, color=color) for report in reports]
+    grid = matrix.rows(reports)
+    widths = [max(len(v(row[i])) for row in grid) for i in range(len(grid[0]))]
+    lines = ["ESTATE: rules x environments"]
+    lines += [
+        "  " + "  ".join(v(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in grid
+    ]
+    return "\n".join(blocks) + "\n" + "\n".join(line.rstrip() for line in lines) + "\n"

@@ -15,15 +15,32 @@ how many failures fail the gate at ``fail_on`` and how many are reported below i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from engram_audit.model import Report
+from engram_audit.model.report import REPORT_SCHEMA_VERSION
 from engram_audit.reporters.summary import gate_split
 
 
 def render(report: Report) -> str:
+    return json.dumps(_document(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_many(reports: Sequence[Report]) -> str:
+    """Several environments in one document: ``{"schema_version", "environments": [report,
+    ...]}``, each entry exactly what ``render`` writes for that environment."""
+    document = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "environments": [_document(report) for report in reports],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _document(report: Report) -> dict[str, Any]:
     document = report.model_dump(mode="json")
     document["gate"] = gate_split(report).as_dict()
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return document
 
 
 def load(text: str) -> Report:

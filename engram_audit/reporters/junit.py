@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC
 
 from engram_audit.model import Finding, Report, Status
@@ -51,17 +52,24 @@ def clean(text: str) -> str:
 
 
 def render(report: Report) -> str:
-    findings = sorted(report.findings, key=lambda finding: finding.sort_key)
-    by_resource: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_resource.setdefault(finding.resource, []).append(finding)
+    return render_many([report])
 
-    root = ET.Element("testsuites", {"name": clean(f"{report.tool.name} {report.environment}")})
+
+def render_many(reports: Sequence[Report]) -> str:
+    """One ``testsuites`` document; suites are per (environment, resource)."""
+    environments = " ".join(report.environment for report in reports)
+    name = f"{reports[0].tool.name} {environments}" if reports else "engram-audit"
+    root = ET.Element("testsuites", {"name": clean(name)})
     totals: Counter[str] = Counter()
-    for resource in sorted(by_resource):
-        suite, counts = _suite(report, resource, by_resource[resource])
-        root.append(suite)
-        totals.update(counts)
+    for report in reports:
+        findings = sorted(report.findings, key=lambda finding: finding.sort_key)
+        by_resource: dict[str, list[Finding]] = {}
+        for finding in findings:
+            by_resource.setdefault(finding.resource, []).append(finding)
+        for resource in sorted(by_resource):
+            suite, counts = _suite(report, resource, by_resource[resource])
+            root.append(suite)
+            totals.update(counts)
     root.set("tests", str(totals["tests"]))
     root.set("failures", str(totals["failures"]))
     root.set("errors", str(totals["errors"]))

@@ -35,6 +35,7 @@ from datetime import UTC
 from typing import TypeVar
 
 from engram_audit.model import Finding, Report, Status
+from engram_audit.reporters import matrix
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
 MAX_ROWS = 200
@@ -200,3 +201,13 @@ def _more(count: int) -> list[str]:
     if count <= MAX_ROWS:
         return []
     return ["", f"… and {count - MAX_ROWS} more: see the JSON or SARIF report."]
+
+
+def render_many(reports: Sequence[Report]) -> str:
+    """The estate matrix first (a reviewer's overview), then each environment's summary."""
+    grid = matrix.rows(reports)
+    lines = ["## engram-audit: estate", "", "| " + " | ".join(esc(c) for c in grid[0]) + " |"]
+    lines.append("| " + " | ".join("---" for _ in grid[0]) + " |")
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in grid[1:]]
+    sections = [render(report) for report in reports]
+    return "\n".join(lines) + "\n\n" + "\n".join(sections)

@@ -1,0 +1,199 @@
+"""Which environments a run covers and how each is audited: flags, inventory, snapshots.
+
+One environment with flags only behaves as it always has. With an inventory
+(``engram-audit.yaml``, or ``--config``), ``--all`` or repeated ``--env`` audit several
+environments in one run; flags given on the command line override the inventory for every
+environment of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from engram_audit.cli.azure_options import azure_request_from_options
+from engram_audit.cli.common import resolve_policy
+from engram_audit.cli.gate_options import GateOptions
+from engram_audit.cli.postgres_options import postgres_request_from_options
+from engram_audit.collectors.run import LiveTargets
+from engram_audit.errors import UsageError
+from engram_audit.model import Policy, Severity, Snapshot
+from engram_audit.model.inventory import EnvironmentEntry, Inventory
+from engram_audit.model.snapshot_io import load_snapshot
+from engram_audit.policy.inventory import find_inventory, load_inventory
+
+AZURE_TARGET_FLAGS = ("subscription", "resource_group", "server", "tag")
+POSTGRES_TARGET_FLAGS = ("dsn", "dsn_env")
+
+
+@dataclass(frozen=True)
+class EnvironmentRun:
+    name: str
+    policy: Policy
+    snapshot: Snapshot | None
+    snapshot_path: Path | None
+    targets: LiveTargets
+    gate: GateOptions
+    fail_on: Severity
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    environments: tuple[str, ...]
+    all_environments: bool
+    snapshots: tuple[Path, ...]
+    config: Path | None
+    policy_path: Path | None
+    policy_dir: Path | None
+    fail_on: str | None
+    gate: GateOptions
+    options: Mapping[str, Any]
+
+
+def plan_runs(request: RunRequest) -> list[EnvironmentRun]:
+    inventory_path = find_inventory(request.config)
+    inventory = load_inventory(inventory_path) if inventory_path else None
+    base = inventory_path.parent if inventory_path else Path(".")
+    snapshots = [(path, load_snapshot(path)) for path in request.snapshots]
+    names = _environment_names(request, inventory, snapshots)
+    if request.policy_path is not None and len(names) > 1:
+        raise UsageError("--policy FILE names one environment's policy: use it with one --env")
+    by_name = _pair_snapshots(names, snapshots)
+    runs = []
+    for name in names:
+        entry = inventory.environments.get(name) if inventory else None
+        if inventory is not None and entry is None and request.all_environments:
+            raise UsageError(f"environment {name!r} is not in {inventory_path}")
+        runs.append(_run(name, entry, base, request, by_name.get(name)))
+    return runs
+
+
+def _environment_names(
+    request: RunRequest, inventory: Inventory | None, snapshots: list[tuple[Path, Snapshot]]
+) -> list[str]:
+    if request.all_environments:
+        if inventory is None:
+            raise UsageError(
+                "--all audits every environment of the inventory: none found "
+                "(./engram-audit.yaml or --config FILE; `engram-audit init` writes one)"
+            )
+        if request.environments:
+            raise UsageError("give either --all or --env, not both")
+        return sorted(inventory.environments)
+    if request.environments:
+        return list(dict.fromkeys(request.environments))
+    if snapshots:
+        return list(dict.fromkeys(snapshot.environment for _, snapshot in snapshots))
+    raise UsageError("give --env ENV (repeatable), --all, or --snapshot FILE")
+
+
+def _pair_snapshots(
+    names: list[str], snapshots: list[tuple[Path, Snapshot]]
+) -> dict[str, tuple[Path, Snapshot]]:
+    if not snapshots:
+        return {}
+    if len(names) == 1 and len(snapshots) == 1:
+        return {names[0]: snapshots[0]}  # the one snapshot is this environment's, whatever it says
+    paired: dict[str, tuple[Path, Snapshot]] = {}
+    for path, snapshot in snapshots:
+        if snapshot.environment in paired:
+            raise UsageError(
+                f"{paired[snapshot.environment][0]} and {path} are both snapshots of "
+                f"{snapshot.environment!r}: give one per environment"
+            )
+        paired[snapshot.environment] = (path, snapshot)
+    unpaired = [name for name in names if name not in paired]
+    if unpaired:
+        raise UsageError(f"no --snapshot names environment {', '.join(map(repr, unpaired))}")
+    return paired
+
+
+def _run(
+    name: str,
+    entry: EnvironmentEntry | None,
+    base: Path,
+    request: RunRequest,
+    snapshot: tuple[Path, Snapshot] | None,
+) -> EnvironmentRun:
+    policy_path = request.policy_path
+    if policy_path is None and entry is not None and entry.policy:
+        policy_path = base / entry.policy
+    policy = resolve_policy(name, policy_path, request.policy_dir)
+    if entry is not None and entry.dsn_env is not None:
+        policy = _with_dsn_variables(policy, entry.dsn_env)
+    options = dict(request.options)
+    if entry is not None:
+        options = _inventory_options(name, entry, options)
+    targets = (
+        LiveTargets()
+        if snapshot is not None
+        else LiveTargets(
+            azure=azure_request_from_options(options),
+            postgres=postgres_request_from_options(options),
+        )
+    )
+    if snapshot is not None and (
+        azure_request_from_options(request.options)
+        or postgres_request_from_options(request.options)
+    ):
+        raise UsageError("give either --snapshot FILE or live targets, not both")
+    gate = request.gate
+    if entry is not None:
+        gate = replace(
+            gate,
+            waivers=gate.waivers or (base / entry.waivers if entry.waivers else None),
+            baseline=gate.baseline or (base / entry.baseline if entry.baseline else None),
+        )
+    fail_on = request.fail_on or (entry.fail_on.value if entry and entry.fail_on else None)
+    return EnvironmentRun(
+        name=name,
+        policy=policy,
+        snapshot=snapshot[1] if snapshot else None,
+        snapshot_path=snapshot[0] if snapshot else None,
+        targets=targets,
+        gate=gate,
+        fail_on=Severity(fail_on or Severity.LOW.value),
+    )
+
+
+def _inventory_options(
+    name: str, entry: EnvironmentEntry, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The inventory's targets as the flags would give them; flags given win."""
+    merged = dict(options)
+    azure = entry.azure
+    if azure is not None and not any(options.get(flag) for flag in AZURE_TARGET_FLAGS):
+        if len(azure.subscriptions) > 1 or azure.management_group or len(azure.servers) > 1:
+            raise UsageError(
+                f"environment {name!r}: several subscriptions, a management group or several "
+                "servers need Resource Graph discovery, which this version does not have yet: "
+                "name one subscription and one server, a resource group, or a tag"
+            )
+        if len(azure.tag) > 1:
+            raise UsageError(f"environment {name!r}: discovery takes one tag, got {len(azure.tag)}")
+        merged["subscription"] = azure.subscriptions[0] if azure.subscriptions else None
+        merged["resource_group"] = azure.resource_group
+        merged["server"] = azure.servers[0] if azure.servers else None
+        merged["tag"] = next(iter(azure.tag.items())) if azure.tag else None
+        if azure.cloud and not options.get("cloud"):
+            merged["cloud"] = azure.cloud
+    postgres = entry.postgres
+    if postgres is not None and not any(options.get(f) for f in POSTGRES_TARGET_FLAGS):
+        merged["dsn_env"] = postgres.dsn_env
+        merged["entra_auth"] = options.get("entra_auth") or postgres.entra_auth
+    if entry.allow_empty and not options.get("allow_empty"):
+        merged["allow_empty"] = True
+    return merged
+
+
+def _with_dsn_variables(policy: Policy, variables: tuple[str, ...]) -> Policy:
+    """An environment's ``dsn_env`` list replaces the variables of its dsn.sslmode rules."""
+    rules = tuple(
+        rule.model_copy(update={"params": {**rule.params, "variables": list(variables)}})
+        if rule.check == "dsn.sslmode"
+        else rule
+        for rule in policy.rules
+    )
+    return policy.model_copy(update={"rules": rules})
