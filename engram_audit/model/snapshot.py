@@ -191,6 +191,13 @@ class TableStats(FrozenModel):
     autovacuum_enabled: bool | None = Field(
         default=None, description="Per-table reloption override; null: inherits the server setting"
     )
+    toast_autovacuum_enabled: bool | None = Field(
+        default=None,
+        description=(
+            "Reloption autovacuum_enabled of the table's TOAST table (written "
+            "toast.autovacuum_enabled); null: not set there, no TOAST table, or not collected"
+        ),
+    )
 
 
 class StatementStat(FrozenModel):
