@@ -191,9 +191,14 @@ def test_storage_utilization_joins_live_size_with_azure(pg: SeededServer) -> Non
     azure = load_snapshot(PROD_AZURE).azure
     assert azure is not None
     assert len(azure.servers) == 1
-    roomy = only(run(pg, "pg.storage.utilization", {"max_percent": 90}, azure=azure))
+    # The local server's host is no Azure FQDN: a lone server is never paired by elimination.
+    unpaired = only(run(pg, "pg.storage.utilization", {"max_percent": 90}, azure=azure))
+    assert unpaired.status is Status.ERROR
+    assert "name the server in the policy" in unpaired.message
+    named = {"server": "zep-prod-db"}
+    roomy = only(run(pg, "pg.storage.utilization", {"max_percent": 90, **named}, azure=azure))
     assert roomy.status is Status.PASS
-    tight = only(run(pg, "pg.storage.utilization", {"max_percent": 0.001}, azure=azure))
+    tight = only(run(pg, "pg.storage.utilization", {"max_percent": 0.001, **named}, azure=azure))
     assert tight.status is Status.FAIL
     alone = only(run(pg, "pg.storage.utilization"))
     assert alone.status is Status.SKIP
