@@ -166,6 +166,11 @@ def test_connections_utilization(pg: SeededServer) -> None:
     with psycopg.connect(pg.app_dsn(tls=False)), psycopg.connect(pg.app_dsn(tls=False)):
         busy = only(run(pg, "pg.connections.utilization", {"max_percent": 2}))
     assert busy.status is Status.FAIL  # 3 of max_connections=100
+    # Live pg_settings report the reserved slots (PostgreSQL's defaults: 3 + 0), so nothing is
+    # assumed: 100 - 3 superuser_reserved_connections - 0 reserved_connections = 97.
+    assert "of 97 " in busy.actual, busy.actual
+    assert "100 max_connections - 3 superuser_reserved_connections" in busy.actual
+    assert busy.message == ""
 
 
 def test_session_retention(pg: SeededServer) -> None:

@@ -15,7 +15,7 @@ from engram_audit.checks.base import (
     pg_resource,
     verdict,
 )
-from engram_audit.checks.postgres.azure_offers import extension_offer
+from engram_audit.checks.postgres.azure_reference import extension_offer
 from engram_audit.checks.postgres.common import each_database, version_key
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import Extension, PostgresDatabase

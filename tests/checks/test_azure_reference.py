@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engram_audit.checks.postgres import azure_offers
-from engram_audit.checks.postgres.azure_offers import documented_extensions, extension_offer
+from engram_audit.checks.postgres import azure_reference
+from engram_audit.checks.postgres.azure_reference import documented_extensions, extension_offer
 from engram_audit.checks.postgres.common import version_key
 
 ROOT = Path(__file__).parents[2]
@@ -64,11 +64,11 @@ def test_what_is_not_documented_is_none_not_a_guess() -> None:
 
 
 def test_the_table_is_read_once_and_lazily() -> None:
-    azure_offers._extension_table.cache_clear()
-    assert azure_offers._extension_table.cache_info().currsize == 0
+    azure_reference._extension_table.cache_clear()
+    assert azure_reference._extension_table.cache_info().currsize == 0
     extension_offer("vector", 16)
     extension_offer("pgaudit", 16)
-    assert azure_offers._extension_table.cache_info().misses == 1
+    assert azure_reference._extension_table.cache_info().misses == 1
 
 
 @pytest.mark.parametrize(
@@ -99,3 +99,20 @@ def test_build_suffixes_count_by_their_leading_digits() -> None:
     assert version_key("1.4-1") == (1, 4)
     assert version_key("0.8.0-beta") == (0, 8)
     assert version_key("x.1") == (0, 1)
+
+
+def test_azure_reserves_fifteen_connections() -> None:
+    """concepts-limits: reserved_connections 5 + superuser_reserved_connections 10."""
+    from engram_audit.checks.postgres.azure_reference import azure_reserved_connections
+
+    assert azure_reserved_connections() == {
+        "superuser_reserved_connections": 10,
+        "reserved_connections": 5,
+    }
+    document = json.loads((DATA.parent / "connections.json").read_text(encoding="utf-8"))
+    assert "concepts-limits.md@" in document["_about"]["source"]
+    for name, count in document["reserved"].items():
+        versions = document["parameters"][name]
+        assert set(versions) == {str(major) for major in range(11, 19)}
+        assert {entry["default"] for entry in versions.values()} == {str(count)}
+        assert {entry["parameter_type"] for entry in versions.values()} == {"read-only"}
