@@ -217,6 +217,11 @@ class RetentionCounts(FrozenModel):
     """Rows past their retention age, counted (never read) with the criteria used."""
 
     table: str
+    schema_name: str | None = Field(
+        default=None,
+        description="Schema the table was found in (the first scope schema for an unqualified "
+        "name); null: not recorded",
+    )
     age_column: str
     tenant_column: str | None = None
     default_max_age_days: int
@@ -226,6 +231,11 @@ class RetentionCounts(FrozenModel):
 
 class ExpiredFactsCount(FrozenModel):
     table: str
+    schema_name: str | None = Field(
+        default=None,
+        description="Schema the table was found in (the first scope schema for an unqualified "
+        "name); null: not recorded",
+    )
     valid_to_column: str
     count: int
 
