@@ -99,9 +99,10 @@ def _criterion_problem(
             f"aggregates by {criterion.time_aggregation or 'an unknown aggregation'}, "
             f"not {'/'.join(requirement.aggregations)}"
         )
-    if bound is not None and (criterion.threshold is None or criterion.threshold > bound):
-        shown = "no static threshold" if criterion.threshold is None else f"{criterion.threshold:g}"
-        return f"threshold {shown} is above {bound:g}"
+    if bound is not None and criterion.threshold is None:
+        return f"has no static threshold to hold against {bound:g} (dynamic threshold?)"
+    if bound is not None and criterion.threshold is not None and criterion.threshold > bound:
+        return f"threshold {criterion.threshold:g} is above {bound:g}"
     return None
 
 
@@ -110,8 +111,9 @@ def _alert_problem(
 ) -> str | None:
     """Why this alert does not page for the requirement; None when it does.
 
-    An alert fires only when all its conditions hold (``criteria.allOf``), so every condition
-    must meet the requirement; a condition on another metric makes it fire less often.
+    An alert fires only when all its conditions hold (``criteria.allOf``, "the list of metric
+    criteria for this 'all of' operation" in the Azure Monitor metric alerts API), so every
+    condition must meet the requirement; a condition on another metric makes it fire less often.
     """
     if not alert.enabled:
         return "disabled"
@@ -180,13 +182,13 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         missing: list[str] = []
         reasons: list[str] = []
         for requirement, bound in zip(params.required, bounds, strict=True):
-            problems = {alert.name: _alert_problem(alert, requirement, bound) for alert in covering}
-            if any(problem is None for problem in problems.values()):
+            judged = [(alert, _alert_problem(alert, requirement, bound)) for alert in covering]
+            if any(problem is None for _, problem in judged):
                 continue
             missing.append(requirement.name)
             reasons.extend(
-                f"{requirement.name}: {alert.name} {problems[alert.name]}"
-                for alert in sorted(covering, key=lambda a: a.name)
+                f"{requirement.name}: {alert.name} {problem}"
+                for alert, problem in sorted(judged, key=lambda pair: (pair[0].name, pair[0].id))
                 if _watches(alert, requirement)
             )
         actual = f"{len(usable)} enabled alert(s) with an action group cover the server" + (
