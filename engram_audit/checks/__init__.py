@@ -11,6 +11,7 @@ from engram_audit.checks.azure import params as azure_params
 from engram_audit.checks.azure import security as azure_security
 from engram_audit.checks.azure import server as azure_server
 from engram_audit.checks.base import Check, CheckContext, Outcome, Params
+from engram_audit.checks.postgres import connections as pg_connections
 from engram_audit.checks.postgres import extensions as pg_extensions
 from engram_audit.checks.postgres import indexes as pg_indexes
 from engram_audit.checks.postgres import maintenance as pg_maintenance
@@ -50,7 +51,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
     pg_server.pg_long_vacuum,
     pg_server.pg_tls_connection,
     pg_server.pg_tls_clients,
-    pg_server.pg_connections,
+    pg_connections.pg_connections,
     pg_server.pg_slow_queries,
     pg_retention.pg_retention_sessions,
     pg_retention.pg_retention_expired_facts,

@@ -27,7 +27,7 @@ from engram_audit.collectors.run import CollectionFailed, assemble, merge
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
 from engram_audit.gate.exit_codes import ExitCode, exit_code
-from engram_audit.model import ALL_SOURCES, Severity, Source
+from engram_audit.model import ALL_SOURCES, Policy, Severity, Snapshot, Source
 from engram_audit.model.snapshot_io import dump_snapshot, load_snapshot
 from engram_audit.policy.planning import plan_for
 from engram_audit.reporters import FORMATS, console
@@ -76,6 +76,7 @@ def demo_command(azure_snapshot: Path | None, policy_dir: Path | None, output_di
     azure_snapshot = azure_snapshot or shipped_demo_snapshot()
     policy = resolve_policy("prod", None, policy_dir)
     bundled = load_snapshot(azure_snapshot)
+    policy = _stand_in_for_the_bundled_server(policy, bundled)
     progress = note if stderr_is_terminal() else None
     try:
         collected = collect_demo(plan_for(policy), progress)
@@ -109,3 +110,19 @@ def _shown(path: Path) -> str:
     return (
         "the shipped drifted production snapshot" if path == shipped_demo_snapshot() else str(path)
     )
+
+
+def _stand_in_for_the_bundled_server(policy: Policy, bundled: Snapshot) -> Policy:
+    """The throwaway database stands in for the bundled production server: say so in the
+    storage rule (as a user does for a host that is not the server's FQDN), so the storage
+    check pairs them instead of reporting that it cannot."""
+    servers = bundled.azure.servers if bundled.azure else ()
+    if len(servers) != 1:
+        return policy
+    rules = tuple(
+        rule.model_copy(update={"params": {**rule.params, "server": servers[0].id}})
+        if rule.check == "pg.storage.utilization" and "server" not in rule.params
+        else rule
+        for rule in policy.rules
+    )
+    return policy.model_copy(update={"rules": rules})

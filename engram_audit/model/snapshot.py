@@ -192,6 +192,13 @@ class TableStats(FrozenModel):
     autovacuum_enabled: bool | None = Field(
         default=None, description="Per-table reloption override; null: inherits the server setting"
     )
+    toast_autovacuum_enabled: bool | None = Field(
+        default=None,
+        description=(
+            "Reloption autovacuum_enabled of the table's TOAST table (written "
+            "toast.autovacuum_enabled); null: not set there, no TOAST table, or not collected"
+        ),
+    )
 
 
 class StatementStat(FrozenModel):
@@ -211,6 +218,11 @@ class RetentionCounts(FrozenModel):
     """Rows past their retention age, counted (never read) with the criteria used."""
 
     table: str
+    schema_name: str | None = Field(
+        default=None,
+        description="Schema the table was found in (the first scope schema for an unqualified "
+        "name); null: not recorded",
+    )
     age_column: str
     tenant_column: str | None = None
     default_max_age_days: int
@@ -220,6 +232,11 @@ class RetentionCounts(FrozenModel):
 
 class ExpiredFactsCount(FrozenModel):
     table: str
+    schema_name: str | None = Field(
+        default=None,
+        description="Schema the table was found in (the first scope schema for an unqualified "
+        "name); null: not recorded",
+    )
     valid_to_column: str
     count: int
 

@@ -1,8 +1,10 @@
 """Normalise values the way Azure and PostgreSQL really send them.
 
 ARM sends enums in any casing, numbers as strings, booleans as ``true``/``false`` or
-``on``/``off``, and comma-separated sets in any case; resource ids vary in case. Every
-comparison in the checks goes through these functions so one rule holds everywhere.
+``on``/``off``, and comma-separated sets in any case; resource ids vary in case. PostgreSQL
+stores a storage parameter (``WITH (autovacuum_enabled = of)``) exactly as it was written, in
+any spelling its boolean parser accepts. Every comparison in the checks goes through these
+functions so one rule holds everywhere.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import re
 from enum import Enum
 from typing import Any
 
-_TRUE = frozenset({"on", "true", "yes", "1", "enabled", "enable"})
-_FALSE = frozenset({"off", "false", "no", "0", "disabled", "disable"})
+# ARM's enum spellings of a switch (``Enabled``/``Disabled``); PostgreSQL does not accept them.
+_ARM_TRUE = frozenset({"enabled", "enable"})
+_ARM_FALSE = frozenset({"disabled", "disable"})
 
 
 def fold(value: object) -> str:
@@ -31,18 +34,54 @@ def text(value: object) -> str:
     return str(value)
 
 
+def pg_bool(value: str) -> bool | None:
+    """A boolean exactly as PostgreSQL's ``parse_bool`` reads it; None when PostgreSQL rejects it.
+
+    ``true``, ``false``, ``yes``, ``no``, ``on``, ``off``, ``1``, ``0`` in any case, or a unique
+    prefix of one of them: ``t``, ``fa``, ``y``, ``n``, ``of`` ... but not ``o`` (``on`` or
+    ``off``?), and ``1``/``0`` only alone. No surrounding blanks are skipped: this is what a
+    storage parameter such as ``autovacuum_enabled`` accepts (reloptions.c validates booleans
+    with ``parse_bool`` and stores the text as written). Sources: PostgreSQL
+    ``src/backend/utils/adt/bool.c`` (``parse_bool_with_len``) and the documentation's boolean
+    parameter syntax, https://www.postgresql.org/docs/current/config-setting.html ("any
+    unambiguous prefix of one of these").
+    """
+    if not value or not value.isascii():
+        return None  # bool.c folds ASCII letters only
+    folded = value.lower()
+    if folded in ("1", "0"):
+        return folded == "1"
+    if folded[0] == "o":
+        # bool.c compares at least two characters here: "o" alone is ambiguous.
+        if len(folded) < 2:
+            return None
+        if "on".startswith(folded):
+            return True
+        return False if "off".startswith(folded) else None
+    for word, meaning in (("true", True), ("false", False), ("yes", True), ("no", False)):
+        if folded[0] == word[0]:
+            return meaning if word.startswith(folded) else None
+    return None
+
+
 def as_bool(value: object) -> bool | None:
-    """``on``/``off``, ``true``/``false``, ``Enabled``/``Disabled`` ... or None when it is neither."""
+    """Every spelling PostgreSQL accepts (``pg_bool``), ARM's ``Enabled``/``Disabled``; else None.
+
+    Surrounding blanks are ignored, as the ``boolean`` type's input function does; a value
+    that is neither (``"maybe"``, ``"o"``, ``""``) is None, so a check reports it as unreadable
+    rather than guessing.
+    """
     if isinstance(value, bool):
         return value
     if value is None:
         return None
-    folded = text(value).strip().casefold()
-    if folded in _TRUE:
+    stripped = text(value).strip()
+    folded = stripped.casefold()
+    if folded in _ARM_TRUE:
         return True
-    if folded in _FALSE:
+    if folded in _ARM_FALSE:
         return False
-    return None
+    return pg_bool(stripped)
 
 
 def as_int(value: object) -> int | None:

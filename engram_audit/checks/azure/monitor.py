@@ -9,13 +9,19 @@ from pydantic import Field, model_validator
 from engram_audit.checks.azure.common import ParameterLookup, each_server
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import AzureServer, MetricAlert
+from engram_audit.model.snapshot import AlertCriterion, AzureServer, MetricAlert
 from engram_audit.model.values import as_int, fold, resource_id_covers
 
 
 class AlertRequirement(Params):
     name: str = Field(description="What the alert is for, shown in findings")
     metrics: list[str] = Field(min_length=1, description="Metric names that satisfy it (any one)")
+    aggregations: list[str] = Field(
+        default_factory=lambda: ["Average", "Maximum"],
+        min_length=1,
+        description="Time aggregations that make sense for the metric (Average or Maximum for "
+        "percentages and counts; Minimum fires late, Total and Count sum a gauge)",
+    )
     max_threshold: float | None = Field(
         default=None, description="Alert must fire at or below this value"
     )
@@ -77,21 +83,55 @@ def _threshold_bound(
     return max_connections * requirement.max_threshold_percent_of_max_connections / 100
 
 
-def _satisfies(alert: MetricAlert, requirement: AlertRequirement, bound: float | None) -> bool:
+def _criterion_problem(
+    criterion: AlertCriterion, requirement: AlertRequirement, bound: float | None
+) -> str | None:
+    """Why this condition does not meet the requirement; None when it does."""
+    if fold(criterion.metric_name) not in {fold(m) for m in requirement.metrics}:
+        return f"watches {criterion.metric_name}"
+    namespace = criterion.metric_namespace
+    if namespace and namespace.strip().casefold() != FLEXIBLE_SERVER_NAMESPACE:
+        return f"watches {namespace}/{criterion.metric_name}"
+    if fold(criterion.operator) not in _RISING_OPERATORS:
+        return f"fires on {criterion.operator or 'an unknown operator'}, not on high values"
+    if fold(criterion.time_aggregation) not in {fold(a) for a in requirement.aggregations}:
+        return (
+            f"aggregates by {criterion.time_aggregation or 'an unknown aggregation'}, "
+            f"not {'/'.join(requirement.aggregations)}"
+        )
+    if bound is not None and criterion.threshold is None:
+        return f"has no static threshold to hold against {bound:g} (dynamic threshold?)"
+    if bound is not None and criterion.threshold is not None and criterion.threshold > bound:
+        return f"threshold {criterion.threshold:g} is above {bound:g}"
+    return None
+
+
+def _alert_problem(
+    alert: MetricAlert, requirement: AlertRequirement, bound: float | None
+) -> str | None:
+    """Why this alert does not page for the requirement; None when it does.
+
+    An alert fires only when all its conditions hold (``criteria.allOf``, "the list of metric
+    criteria for this 'all of' operation" in the Azure Monitor metric alerts API), so every
+    condition must meet the requirement; a condition on another metric makes it fire less often.
+    """
+    if not alert.enabled:
+        return "disabled"
+    if not alert.action_groups:
+        return "no action group (it fires but notifies no one)"
+    if not alert.criteria:
+        return "no metric condition"
+    problems = [_criterion_problem(c, requirement, bound) for c in alert.criteria]
+    if all(problem is None for problem in problems):
+        return None
+    if len(alert.criteria) > 1 and any(problem is None for problem in problems):
+        return f"fires only when all {len(alert.criteria)} conditions hold (allOf)"
+    return next(problem for problem in problems if problem is not None)
+
+
+def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     metrics = {fold(m) for m in requirement.metrics}
-    for criterion in alert.criteria:
-        if fold(criterion.metric_name) not in metrics:
-            continue
-        if fold(criterion.operator) not in _RISING_OPERATORS:
-            continue
-        namespace = criterion.metric_namespace
-        if namespace and namespace.strip().casefold() != FLEXIBLE_SERVER_NAMESPACE:
-            continue
-        if bound is None:
-            return True
-        if criterion.threshold is not None and criterion.threshold <= bound:
-            return True
-    return False
+    return any(fold(c.metric_name) in metrics for c in alert.criteria)
 
 
 @check(
@@ -101,14 +141,22 @@ def _satisfies(alert: MetricAlert, requirement: AlertRequirement, bound: float |
     reads=("azure.metric_alerts", "azure.parameters"),
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
-    """Enabled Azure Monitor metric alerts cover the server for each required condition.
+    """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.
 
-    The design names the alerts: connections above 80 % of max_connections, storage above 90 %,
-    and backup failures. An alert counts when it is enabled, its scope covers the server, it
-    watches one of the accepted metrics of a flexible server with a rising condition
-    (GreaterThan), and its threshold is at or below the required one.
+    The design names the alerts: connections above 80 % of max_connections and storage above
+    90 % (and slow queries and backup failures, which are no Azure metric: `pg.queries.slow` and
+    `azure.backup.recent` keep those promises; Microsoft's "Supported metrics for
+    Microsoft.DBforPostgreSQL/flexibleServers" list `backup_storage_used`, the bytes backups
+    occupy, but nothing that reports a failed backup). An alert counts when it is enabled, has
+    at least one action group (otherwise it notifies no one), its scope covers the server, and
+    every one of its conditions (an alert fires only when all of `criteria.allOf` hold) watches
+    an accepted metric of a flexible server, fires on high values (GreaterThan or
+    GreaterThanOrEqual), aggregates sensibly (Average or Maximum by default: Minimum fires only
+    when the whole window is high, Total and Count add up a gauge) and has its threshold at or
+    below the required one. A missing requirement's finding says why each alert on its metric
+    does not count.
 
-    Remediation: `az monitor metrics alert create --scopes <server id> --condition "avg storage_percent > 90"`
+    Remediation: `az monitor metrics alert create --scopes <server id> --condition "avg storage_percent > 90" --action <action group id>`
     (and likewise for active_connections), with an action group that pages the on-call engineer.
     """
     expected = "; ".join(_describe(r) for r in params.required)
@@ -119,8 +167,9 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         covering = [
             alert
             for alert in server.metric_alerts
-            if alert.enabled and any(resource_id_covers(scope, server.id) for scope in alert.scopes)
+            if any(resource_id_covers(scope, server.id) for scope in alert.scopes)
         ]
+        usable = [alert for alert in covering if alert.enabled and alert.action_groups]
         lookup = ParameterLookup(context, server)
         try:
             bounds = [_threshold_bound(r, context, server) for r in params.required]
@@ -130,12 +179,19 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
             else:
                 yield errored(server.id, "max_connections is not a readable parameter", expected)
             continue
-        missing = [
-            requirement.name
-            for requirement, bound in zip(params.required, bounds, strict=True)
-            if not any(_satisfies(alert, requirement, bound) for alert in covering)
-        ]
-        actual = f"{len(covering)} enabled alert(s) cover the server" + (
+        missing: list[str] = []
+        reasons: list[str] = []
+        for requirement, bound in zip(params.required, bounds, strict=True):
+            judged = [(alert, _alert_problem(alert, requirement, bound)) for alert in covering]
+            if any(problem is None for _, problem in judged):
+                continue
+            missing.append(requirement.name)
+            reasons.extend(
+                f"{requirement.name}: {alert.name} {problem}"
+                for alert, problem in sorted(judged, key=lambda pair: (pair[0].name, pair[0].id))
+                if _watches(alert, requirement)
+            )
+        actual = f"{len(usable)} enabled alert(s) with an action group cover the server" + (
             f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )
-        yield verdict(not missing, server.id, expected, actual)
+        yield verdict(not missing, server.id, expected, actual, "; ".join(reasons))

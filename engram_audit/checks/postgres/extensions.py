@@ -15,13 +15,62 @@ from engram_audit.checks.base import (
     pg_resource,
     verdict,
 )
-from engram_audit.checks.postgres.common import each_database, version_tuple
+from engram_audit.checks.postgres.azure_reference import extension_offer
+from engram_audit.checks.postgres.common import each_database, version_key
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import Extension, PostgresDatabase
 
 
 def _installed(database: PostgresDatabase, name: str) -> Extension | None:
     return next((e for e in database.extensions or () if e.name == name and e.version), None)
+
+
+def _major(database: PostgresDatabase) -> int | None:
+    number = database.server_version_num
+    return number // 10000 if number else None
+
+
+def _not_installed_note(name: str, major: int | None) -> str:
+    """Why CREATE EXTENSION may not even be possible on Azure at this major version."""
+    offer = extension_offer(name, major) if major is not None else None
+    if offer is None:
+        return ""
+    if not offer.offered:
+        return f"Azure does not offer {name} on PostgreSQL {major}"
+    if offer.in_allow_list is False:
+        return f"{name} is not in Azure's azure.extensions allow-list on PostgreSQL {major}"
+    return f"Azure offers {name} {offer.version} on PostgreSQL {major}"
+
+
+def _below_minimum(installed: str, minimum: str, name: str, major: int | None) -> str | None:
+    """The problem when ``installed`` is older than ``minimum``, with what Azure offers."""
+    if version_key(installed) >= version_key(minimum):
+        return None
+    problem = f"{installed} is older than {minimum}"
+    offer = extension_offer(name, major) if major is not None else None
+    if offer is None:
+        return problem
+    if offer.version is None:
+        return f"{problem}; Azure does not offer {name} on PostgreSQL {major}"
+    if version_key(offer.version) < version_key(minimum):
+        return (
+            f"{problem}; Azure offers {offer.version} on PostgreSQL {major}, below this minimum:"
+            " no update reaches it on this major version"
+        )
+    return f"{problem}; Azure offers {offer.version} on PostgreSQL {major}: ALTER EXTENSION {name} UPDATE"
+
+
+def _minimum_above_azure(minimum: str, name: str, major: int | None) -> str:
+    """A note when the policy asks for more than Azure documents for this major version."""
+    offer = extension_offer(name, major) if major is not None else None
+    if offer is None or offer.version is None:
+        return ""
+    if version_key(offer.version) < version_key(minimum):
+        return (
+            f"the policy minimum {minimum} is above what Azure documents for PostgreSQL {major}"
+            f" ({offer.version})"
+        )
+    return ""
 
 
 class VectorExtensionParams(Params):
@@ -37,16 +86,23 @@ class VectorExtensionParams(Params):
     "pg.extension.vector",
     sources=[Source.POSTGRES],
     params=VectorExtensionParams,
-    reads=("postgres.extensions",),
+    reads=("postgres.extensions", "postgres.server_version"),
 )
 def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) -> Iterator[Outcome]:
     """pgvector is installed in the Zep database, at or above the minimum version.
 
     Zep stores embeddings in `vector` columns; HNSW indexes need pgvector 0.5.0 or later, and
-    newer releases fix index build and recall bugs.
+    newer releases fix index build and recall bugs. Versions compare part by part with missing
+    parts as zeros (`0.5` is `0.5.0`). Azure installs one pgvector version per PostgreSQL major
+    version (Microsoft's extension table, shipped in `checks/postgres/data/extensions.json`:
+    0.8.2 on 13-18, 0.7.0 on 12, 0.5.1 on 11): when the installed version is too old, the finding
+    says what Azure offers on the server's major version, and when the policy minimum is above
+    that, it says no `ALTER EXTENSION ... UPDATE` can reach it on this major version (the
+    verdict stays FAIL: the server does not meet the policy).
 
     Remediation: `CREATE EXTENSION IF NOT EXISTS vector;` or `ALTER EXTENSION vector UPDATE;` in
-    database zep (after allow-listing it in `azure.extensions`).
+    database zep (after allow-listing it in `azure.extensions`); a minimum above what Azure offers
+    needs a major-version upgrade or a lower minimum.
     """
     expected = f"installed, >= {params.min_version}" + (
         ", newest available" if params.require_latest else ""
@@ -56,33 +112,38 @@ def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) ->
         if database.extensions is None:
             yield pg_not_collected(context, database, "extensions", expected)
             continue
+        major = _major(database)
         vector = _installed(database, "vector")
         if vector is None or vector.version is None:
-            yield verdict(False, resource, expected, "not installed")
+            yield verdict(
+                False, resource, expected, "not installed", _not_installed_note("vector", major)
+            )
             continue
         problems = []
-        if version_tuple(vector.version) < version_tuple(params.min_version):
-            problems.append(f"{vector.version} is older than {params.min_version}")
+        below = _below_minimum(vector.version, params.min_version, "vector", major)
+        if below:
+            problems.append(below)
         newest = vector.default_version
-        if (
-            params.require_latest
-            and newest
-            and version_tuple(vector.version) < version_tuple(newest)
-        ):
+        if params.require_latest and newest and version_key(vector.version) < version_key(newest):
             problems.append(f"{newest} is available")
         actual = vector.version + (f" (newest available {newest})" if newest else "")
-        yield verdict(not problems, resource, expected, actual, "; ".join(problems))
+        message = "; ".join(problems) or _minimum_above_azure(params.min_version, "vector", major)
+        yield verdict(not problems, resource, expected, actual, message)
 
 
 class StatStatementsParams(Params):
     required: bool = True
+    min_version: str | None = Field(
+        default=None,
+        description="Oldest acceptable pg_stat_statements (e.g. 1.8 for mean_exec_time)",
+    )
 
 
 @check(
     "pg.extension.pg_stat_statements",
     sources=[Source.POSTGRES],
     params=StatStatementsParams,
-    reads=("postgres.extensions",),
+    reads=("postgres.extensions", "postgres.server_version"),
 )
 def pg_extension_pg_stat_statements(
     params: StatStatementsParams, context: CheckContext
@@ -90,16 +151,36 @@ def pg_extension_pg_stat_statements(
     """pg_stat_statements is installed in the Zep database when the policy requires it.
 
     Preloading the library is not enough: the extension must exist in the database for its view
-    to be queryable, otherwise slow-query monitoring has no data.
+    to be queryable, otherwise slow-query monitoring has no data. With `min_version` the
+    installed version must be at least that (compared with missing parts as zeros); Azure's
+    version is fixed per major version (1.10 on 16, 1.11 on 17, 1.12 on 18 ... from Microsoft's
+    extension table), and the finding says so when the minimum is above it.
 
     Remediation: `CREATE EXTENSION IF NOT EXISTS pg_stat_statements;` in database zep.
     """
     expected = "installed" if params.required else "optional"
+    if params.min_version:
+        expected += f", >= {params.min_version}"
     for database in each_database(context):
         resource = pg_resource(database)
         if database.extensions is None:
             yield pg_not_collected(context, database, "extensions", expected)
             continue
+        major = _major(database)
         extension = _installed(database, "pg_stat_statements")
-        actual = f"installed {extension.version}" if extension else "not installed"
-        yield verdict(extension is not None or not params.required, resource, expected, actual)
+        if extension is None or extension.version is None:
+            note = "" if not params.required else _not_installed_note("pg_stat_statements", major)
+            yield verdict(not params.required, resource, expected, "not installed", note)
+            continue
+        actual = f"installed {extension.version}"
+        below = (
+            _below_minimum(extension.version, params.min_version, "pg_stat_statements", major)
+            if params.min_version
+            else None
+        )
+        message = below or (
+            _minimum_above_azure(params.min_version, "pg_stat_statements", major)
+            if params.min_version
+            else ""
+        )
+        yield verdict(below is None, resource, expected, actual, message)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engram_audit.checks.base import (
     CheckContext,
     Outcome,
     Params,
     check,
+    errored,
     pg_not_collected,
     pg_resource,
     skipped,
@@ -18,14 +22,39 @@ from engram_audit.checks.base import (
 )
 from engram_audit.checks.postgres.common import each_database
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import VectorColumn, VectorIndex
+from engram_audit.model.snapshot import PostgresDatabase, VectorColumn, VectorIndex
+from engram_audit.model.values import as_int, pg_bool
 
-# pgvector's defaults when an index is created without WITH (...).
+# Index options as PostgreSQL stores them (text, as written) when an index is created without
+# WITH (...). pgvector: src/hnsw.h HNSW_DEFAULT_M 16, HNSW_DEFAULT_EF_CONSTRUCTION 64;
+# src/ivfflat.h IVFFLAT_DEFAULT_LISTS 100 (README "Index Options"). Azure's pg_diskann:
+# "max_neighbors ... (Defaults to 32)", "l_value_ib ... (Defaults to 100)", "product_quantized
+# ... (Defaults to false)", "pq_param_num_chunks ... (Defaults to 0)", "pq_param_training_samples
+# ... (Defaults to 0)", 0 meaning "determined automatically" (MicrosoftDocs/azure-databases-docs
+# articles/postgresql/extensions/how-to-use-pgdiskann.md@05e7fc0d3e5f59a712fdecc95534aa6d7aa2d246).
 PGVECTOR_DEFAULTS = {"hnsw": {"m": "16", "ef_construction": "64"}, "ivfflat": {"lists": "100"}}
+DISKANN_DEFAULTS = {
+    "max_neighbors": "32",
+    "l_value_ib": "100",
+    "product_quantized": "false",
+    "pq_param_num_chunks": "0",
+    "pq_param_training_samples": "0",
+}
+INDEX_DEFAULTS: dict[str, dict[str, str]] = {**PGVECTOR_DEFAULTS, "diskann": DISKANN_DEFAULTS}
+
+# pgvector's bounds on lists (src/ivfflat.h IVFFLAT_MIN_LISTS 1, IVFFLAT_MAX_LISTS 32768) and its
+# README's starting point: "rows / 1000 for up to 1M rows and sqrt(rows) for over 1M rows".
+IVFFLAT_MIN_LISTS = 1
+IVFFLAT_MAX_LISTS = 32768
+IVFFLAT_SQRT_ABOVE_ROWS = 1_000_000
 
 
 class VectorIndexParams(Params):
-    allowed_methods: list[str] = Field(default_factory=lambda: ["hnsw", "ivfflat"], min_length=1)
+    allowed_methods: list[str] = Field(
+        default_factory=lambda: ["hnsw", "ivfflat"],
+        min_length=1,
+        description="Index methods accepted: hnsw, ivfflat (pgvector), diskann (Azure's pg_diskann)",
+    )
     opclasses: list[str] = Field(
         default_factory=lambda: ["vector_cosine_ops", "halfvec_cosine_ops"],
         description="Accepted operator classes (Zep searches by cosine distance)",
@@ -33,40 +62,145 @@ class VectorIndexParams(Params):
     hnsw: dict[str, int] = Field(
         default_factory=dict, description="Required HNSW options, e.g. m, ef_construction"
     )
-    ivfflat: dict[str, int] = Field(
-        default_factory=dict, description="Required IVFFlat options, e.g. lists"
+    ivfflat: dict[str, int | Literal["auto"]] = Field(
+        default_factory=dict,
+        description="Required IVFFlat options: lists as a number, or auto (pgvector's rows/1000 "
+        "up to 1M rows, sqrt(rows) above, from the table's n_live_tup)",
     )
+    diskann: dict[
+        Literal[
+            "max_neighbors",
+            "l_value_ib",
+            "product_quantized",
+            "pq_param_num_chunks",
+            "pq_param_training_samples",
+        ],
+        bool | int,
+    ] = Field(
+        default_factory=dict,
+        description="Required DiskANN options: max_neighbors, l_value_ib, product_quantized, "
+        "pq_param_num_chunks, pq_param_training_samples",
+    )
+    lists_auto_tolerance_percent: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="With ivfflat lists: auto, also accept lists this many percent off the "
+        "guidance (0: the guidance rounded either way)",
+    )
+
+    @model_validator(mode="after")
+    def _auto_only_for_lists(self) -> VectorIndexParams:
+        misplaced = sorted(k for k, v in self.ivfflat.items() if v == "auto" and k != "lists")
+        if misplaced:
+            raise ValueError(f"only ivfflat lists can be auto, not {', '.join(misplaced)}")
+        return self
+
+
+def _required(params: VectorIndexParams, method: str) -> dict[str, int | bool | str]:
+    options: dict[str, int | bool | str] = {}
+    if method == "hnsw":
+        options.update(params.hnsw)
+    elif method == "ivfflat":
+        options.update(params.ivfflat)
+    elif method == "diskann":
+        options.update((str(key), value) for key, value in params.diskann.items())
+    return options
+
+
+def _shown(value: int | bool | str) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _expected(params: VectorIndexParams) -> str:
     methods = []
     for method in params.allowed_methods:
-        options = {"hnsw": params.hnsw, "ivfflat": params.ivfflat}.get(method, {})
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        options = _required(params, method.casefold())
+        detail = ", ".join(f"{k}={_shown(v)}" for k, v in sorted(options.items()))
         methods.append(f"{method}({detail})" if detail else method)
     return " or ".join(methods) + " using " + "/".join(params.opclasses)
 
 
-def _index_problems(index: VectorIndex, params: VectorIndexParams) -> list[str]:
+@dataclass(frozen=True)
+class _ListsGuidance:
+    """pgvector's starting point for lists at this row count, as an accepted integer range."""
+
+    rows: int
+    low: int
+    high: int
+
+    @property
+    def formula(self) -> str:
+        rule = "rows/1000" if self.rows <= IVFFLAT_SQRT_ABOVE_ROWS else "sqrt(rows)"
+        wanted = str(self.low) if self.low == self.high else f"{self.low}..{self.high}"
+        return f"{wanted}: {rule} for {self.rows} rows"
+
+
+def _lists_guidance(rows: int, tolerance_percent: float) -> _ListsGuidance:
+    ideal = rows / 1000 if rows <= IVFFLAT_SQRT_ABOVE_ROWS else math.sqrt(rows)
+    share = tolerance_percent / 100
+    low = math.floor(ideal * (1 - share))
+    high = math.ceil(ideal * (1 + share))
+    return _ListsGuidance(rows=rows, low=_clamp_lists(low), high=_clamp_lists(high))
+
+
+def _clamp_lists(lists: int) -> int:
+    return min(max(lists, IVFFLAT_MIN_LISTS), IVFFLAT_MAX_LISTS)
+
+
+def _rows(database: PostgresDatabase, index: VectorIndex) -> int | None:
+    for table in database.tables or ():
+        if (table.schema_name, table.table) == (index.schema_name, index.table):
+            return table.n_live_tup
+    return None
+
+
+class _RowsUnknown(Exception):
+    pass
+
+
+def _option_matches(actual: str | None, wanted: int | bool | str) -> bool:
+    """Compare a stored option (text as written: ``016``, ``on``) with the policy's value."""
+    if actual is None:
+        return False
+    if isinstance(wanted, bool):
+        return pg_bool(actual) is wanted
+    if isinstance(wanted, int):
+        return as_int(actual) == wanted
+    return actual == wanted
+
+
+def _index_problems(
+    index: VectorIndex, params: VectorIndexParams, database: PostgresDatabase
+) -> list[str]:
+    """What is wrong with the index; raises _RowsUnknown when lists=auto needs a missing count."""
     method = index.method.casefold()
     problems = []
     if method not in {m.casefold() for m in params.allowed_methods}:
         problems.append(f"method {index.method} not allowed")
     if params.opclasses and not set(index.opclasses) & set(params.opclasses):
         problems.append(f"operator class {', '.join(index.opclasses) or 'unknown'}")
-    required = {"hnsw": params.hnsw, "ivfflat": params.ivfflat}.get(method, {})
-    for option, wanted in sorted(required.items()):
-        actual = index.options.get(option, PGVECTOR_DEFAULTS.get(method, {}).get(option))
-        if actual is None or str(actual) != str(wanted):
-            problems.append(f"{option}={actual} (want {wanted})")
+    defaults = INDEX_DEFAULTS.get(method, {})
+    for option, wanted in sorted(_required(params, method).items()):
+        actual = index.options.get(option, defaults.get(option))
+        if method == "ivfflat" and option == "lists" and wanted == "auto":
+            rows = _rows(database, index)
+            if rows is None:
+                raise _RowsUnknown
+            guidance = _lists_guidance(rows, params.lists_auto_tolerance_percent)
+            lists = as_int(actual)
+            if lists is None or not guidance.low <= lists <= guidance.high:
+                problems.append(f"lists={actual} (want {guidance.formula})")
+            continue
+        if not _option_matches(actual, wanted):
+            problems.append(f"{option}={actual} (want {_shown(wanted)})")
     if not index.valid:
         problems.append("index is INVALID")
     return problems
 
 
 def _describe(index: VectorIndex) -> str:
-    method = index.method.casefold()
-    options = dict(PGVECTOR_DEFAULTS.get(method, {}))
+    options = dict(INDEX_DEFAULTS.get(index.method.casefold(), {}))
     options.update(index.options)
     detail = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
     return f"{index.name}: {index.method}({detail}) {'/'.join(index.opclasses)}"
@@ -82,11 +216,41 @@ def _indexes_on(column: VectorColumn, indexes: tuple[VectorIndex, ...]) -> list[
     ]
 
 
+def _judge_column(
+    column: VectorColumn, database: PostgresDatabase, params: VectorIndexParams, expected: str
+) -> Outcome:
+    resource = pg_resource(database, f"{column.schema_name}.{column.table}.{column.column}")
+    candidates = _indexes_on(column, database.vector_indexes or ())
+    if not candidates:
+        return verdict(
+            False, resource, expected, "no ANN index", "similarity search scans the table"
+        )
+    judged: list[tuple[VectorIndex, list[str]]] = []
+    unknown: list[VectorIndex] = []
+    for index in candidates:
+        try:
+            judged.append((index, _index_problems(index, params, database)))
+        except _RowsUnknown:
+            unknown.append(index)
+    good = [index for index, problems in judged if not problems]
+    if good:
+        return verdict(True, resource, expected, _describe(good[0]))
+    if unknown:
+        part = "tables not collected" if database.tables is None else "no row count for the table"
+        return errored(
+            resource,
+            f"lists=auto needs {column.schema_name}.{column.table}'s row count (n_live_tup): {part}",
+            expected,
+        )
+    worst, problems = judged[0]
+    return verdict(False, resource, expected, _describe(worst), "; ".join(problems))
+
+
 @check(
     "pg.vector.index",
     sources=[Source.POSTGRES],
     params=VectorIndexParams,
-    reads=("postgres.vector_columns", "postgres.vector_indexes"),
+    reads=("postgres.vector_columns", "postgres.vector_indexes", "postgres.tables"),
 )
 def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterator[Outcome]:
     """Every vector column in scope has a valid ANN index of an allowed method, opclass and options.
@@ -94,12 +258,22 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
     Without an HNSW or IVFFlat index a similarity search scans the whole table; with the wrong
     operator class the index is never used for cosine search; HNSW m/ef_construction and IVFFlat
     lists set the recall/speed trade-off the design chose (HNSW m=16, ef_construction=64; IVFFlat
-    lists=100).
+    lists=100). An option the index was built without counts at its default (pgvector: m=16,
+    ef_construction=64, lists=100). IVFFlat `lists: auto` follows pgvector's README, "a good place
+    to start is `rows / 1000` for up to 1M rows and `sqrt(rows)` for over 1M rows", with rows from
+    the table's `n_live_tup` (an estimate), rounded either way, within 1..32768 and widened by
+    `lists_auto_tolerance_percent`. Azure's DiskANN (method `diskann`, extension `pg_diskann`, which
+    needs `vector`) counts only where the policy lists it in `allowed_methods`; its options
+    default as Microsoft documents (max_neighbors=32, l_value_ib=100, product_quantized=false,
+    pq_param_num_chunks=0 and pq_param_training_samples=0, 0 meaning automatic). Options compare
+    by value as PostgreSQL reads them (`016` is 16, `on` is true).
 
     Remediation: `CREATE INDEX CONCURRENTLY ON <table> USING hnsw (<column> vector_cosine_ops) WITH (m = 16, ef_construction = 64);`
     then drop the old index.
     """
     expected = _expected(params)
+    if params.ivfflat.get("lists") == "auto" and params.lists_auto_tolerance_percent:
+        expected += f" (lists within {params.lists_auto_tolerance_percent:g}% of the guidance)"
     for database in each_database(context):
         if database.vector_columns is None or database.vector_indexes is None:
             part = "vector_columns" if database.vector_columns is None else "vector_indexes"
@@ -111,25 +285,7 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
         for column in sorted(
             database.vector_columns, key=lambda c: (c.schema_name, c.table, c.column)
         ):
-            resource = pg_resource(database, f"{column.schema_name}.{column.table}.{column.column}")
-            candidates = _indexes_on(column, database.vector_indexes)
-            if not candidates:
-                yield verdict(
-                    False, resource, expected, "no ANN index", "similarity search scans the table"
-                )
-                continue
-            good = [i for i in candidates if not _index_problems(i, params)]
-            if good:
-                yield verdict(True, resource, expected, _describe(good[0]))
-                continue
-            worst = candidates[0]
-            yield verdict(
-                False,
-                resource,
-                expected,
-                _describe(worst),
-                "; ".join(_index_problems(worst, params)),
-            )
+            yield _judge_column(column, database, params, expected)
 
 
 class NoParamsValid(Params):

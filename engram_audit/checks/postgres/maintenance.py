@@ -19,13 +19,25 @@ from engram_audit.checks.base import (
 )
 from engram_audit.checks.postgres.common import each_database, setting
 from engram_audit.model.base import Source
+from engram_audit.model.snapshot import TableStats
 from engram_audit.model.values import as_bool
 
 
 class AutovacuumEnabledParams(Params):
     allow_table_overrides: bool = Field(
-        default=False, description="Accept tables with autovacuum_enabled=false"
+        default=False,
+        description="Accept tables with autovacuum_enabled=false or toast.autovacuum_enabled=false",
     )
+
+
+def _switched_off(table: TableStats) -> list[str]:
+    """The storage parameters that exempt this table (or its TOAST table) from autovacuum."""
+    off = []
+    if table.autovacuum_enabled is False:
+        off.append("autovacuum_enabled=false")
+    if table.toast_autovacuum_enabled is False:
+        off.append("toast.autovacuum_enabled=false")
+    return off
 
 
 @check(
@@ -37,12 +49,20 @@ class AutovacuumEnabledParams(Params):
 def pg_autovacuum_enabled(
     params: AutovacuumEnabledParams, context: CheckContext
 ) -> Iterator[Outcome]:
-    """Autovacuum is on in the server and not switched off on any table in scope.
+    """Autovacuum is on in the server and not switched off on any table in scope or its TOAST table.
 
     A table-level `autovacuum_enabled = false` silently exempts that table (often the largest
-    embedding table) from cleanup and statistics, whatever the server setting says.
+    embedding table) from cleanup and statistics, whatever the server setting says;
+    `toast.autovacuum_enabled = false` does the same to the table's TOAST table, where large
+    values such as long message texts live. PostgreSQL accepts any spelling of a boolean
+    there (`off`, `f`, `no`, `0`, `of` ...: "any unambiguous prefix", see the boolean syntax
+    in https://www.postgresql.org/docs/current/config-setting.html) and stores it as written;
+    the snapshot holds the value as PostgreSQL's `parse_bool` reads it. A TOAST table without
+    storage parameters of its own follows the main table's (autovacuum.c, "if this toast table
+    does not have them, try the main rel"), so the main table's finding covers that case.
 
-    Remediation: `ALTER TABLE <table> RESET (autovacuum_enabled);` and keep `autovacuum = on`.
+    Remediation: `ALTER TABLE <table> RESET (autovacuum_enabled, toast.autovacuum_enabled);` and
+    keep `autovacuum = on`.
     """
     expected = "autovacuum=on" + ("" if params.allow_table_overrides else ", no table overrides")
     for database in each_database(context):
@@ -50,27 +70,32 @@ def pg_autovacuum_enabled(
         if database.settings is None:
             yield pg_not_collected(context, database, "settings", expected)
             continue
-        server_on = as_bool(setting(database, "autovacuum"))
+        raw = setting(database, "autovacuum")
+        server_on = as_bool(raw)
         if server_on is None:
-            yield errored(resource, "setting autovacuum not reported", expected)
+            reason = (
+                "setting autovacuum not reported"
+                if raw is None
+                else f"setting autovacuum is not a boolean PostgreSQL accepts: {raw!r}"
+            )
+            yield errored(resource, reason, expected)
             continue
         if database.tables is None:
             yield pg_not_collected(context, database, "tables", expected)
             continue
         overridden = sorted(
-            f"{t.schema_name}.{t.table}" for t in database.tables if t.autovacuum_enabled is False
+            (f"{t.schema_name}.{t.table}", _switched_off(t))
+            for t in database.tables
+            if _switched_off(t)
         )
         if not server_on:
             yield verdict(False, resource, expected, "autovacuum=off")
         else:
             yield verdict(True, resource, expected, "autovacuum=on")
         if not params.allow_table_overrides:
-            for table in overridden:
+            for table, off in overridden:
                 yield verdict(
-                    False,
-                    pg_resource(database, table),
-                    "autovacuum enabled",
-                    "autovacuum_enabled=false",
+                    False, pg_resource(database, table), "autovacuum enabled", ", ".join(off)
                 )
 
 

@@ -21,6 +21,18 @@ from engram_audit.model.base import Source
 from engram_audit.model.plan import CollectionRequest, ExpiredFactsPlan, SessionRetentionPlan
 
 
+def _relation(table: str, schema_name: str | None) -> str:
+    """The table as findings name it: ``schema.table`` wherever the schema is known.
+
+    As the policy wrote it when qualified, else in the schema the collector recorded. An
+    unqualified name the snapshot did not place stays unqualified: no schema is assumed, since
+    the collector looks in the first scope schema, which need not be ``public``.
+    """
+    if "." in table or not schema_name:
+        return table
+    return f"{schema_name}.{table}"
+
+
 class SessionRetentionParams(Params):
     table: str = "sessions"
     age_column: str = "created_at"
@@ -58,7 +70,8 @@ def pg_retention_sessions(
 
     Episodic memory is kept 90 days (configurable per tenant) and then moved to Blob cold storage;
     old rows left behind grow the database and keep personal data longer than promised. Only
-    counts are read, never row contents.
+    counts are read, never row contents. Findings name the table in its schema (an unqualified
+    `table` is looked up in the first scope schema, e.g. Zep CE's `postgres.schema_name`).
 
     Remediation: run the archival job for the tenant (export to Blob, then delete in batches).
     """
@@ -69,12 +82,12 @@ def pg_retention_sessions(
             + ", ".join(f"{t}={d}d" for t, d in sorted(params.tenant_max_age_days.items()))
             + ")"
         )
-    table_object = params.table if "." in params.table else f"public.{params.table}"
     for database in each_database(context):
         counts = database.session_retention
         if counts is None:
             yield pg_not_collected(context, database, "session_retention", expected)
             continue
+        table_object = _relation(params.table, counts.schema_name)
         criteria = (
             counts.table,
             counts.age_column,
@@ -142,13 +155,12 @@ def pg_retention_expired_facts(
     `DELETE FROM facts WHERE valid_to < now() - interval '30 days'`.
     """
     expected = f"<= {params.max_rows} expired fact(s)"
-    table_object = params.table if "." in params.table else f"public.{params.table}"
     for database in each_database(context):
         expired = database.expired_facts
         if expired is None:
             yield pg_not_collected(context, database, "expired_facts", expected)
             continue
-        resource = pg_resource(database, table_object)
+        resource = pg_resource(database, _relation(params.table, expired.schema_name))
         if (expired.table, expired.valid_to_column) != (params.table, params.valid_to_column):
             yield errored(
                 resource, "snapshot counted facts in another table/column; collect again", expected
