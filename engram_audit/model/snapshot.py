@@ -138,6 +138,11 @@ class SessionTls(FrozenModel):
     application_name: str | None = None
     client_addr: str | None = None
     backend_type: str | None = None
+    sslmode: str | None = Field(
+        default=None,
+        description="Own session only: the sslmode libpq used for the auditor's connection "
+        "(verify-full unless the DSN or PGSSLMODE chose another)",
+    )
 
 
 class RunningVacuum(FrozenModel):

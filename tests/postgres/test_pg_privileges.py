@@ -8,28 +8,15 @@ from psycopg import sql
 
 from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
-from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer
+from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer, catalog_fingerprint
 
 PLAN = CollectionPlan(
     environment="prod", session_retention=SessionRetentionPlan(), expired_facts=ExpiredFactsPlan()
 )
 
-# Everything a collection could conceivably create: relations (temp tables, views),
-# functions, schemas (pg_temp_N), extensions, roles, types, and pending prepared xacts.
-CATALOG_FINGERPRINT = """
-SELECT 'class', c.oid::text || ':' || c.relname || ':' || c.relkind::text FROM pg_class AS c
-UNION ALL SELECT 'proc', p.oid::text || ':' || p.proname FROM pg_proc AS p
-UNION ALL SELECT 'namespace', n.oid::text || ':' || n.nspname FROM pg_namespace AS n
-UNION ALL SELECT 'extension', e.extname || ':' || e.extversion FROM pg_extension AS e
-UNION ALL SELECT 'role', r.rolname FROM pg_roles AS r
-UNION ALL SELECT 'type', t.oid::text || ':' || t.typname FROM pg_type AS t
-UNION ALL SELECT 'prepared', x.gid FROM pg_prepared_xacts AS x
-"""
-
 
 def catalog(pg: SeededServer) -> set[tuple[str, str]]:
-    with psycopg.connect(pg.admin_dsn) as admin:
-        return {(kind, item) for kind, item in admin.execute(CATALOG_FINGERPRINT)}
+    return catalog_fingerprint(pg.admin_dsn)
 
 
 def test_collection_creates_nothing(pg: SeededServer) -> None:

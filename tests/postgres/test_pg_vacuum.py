@@ -57,7 +57,7 @@ def test_running_vacuum_is_reported_with_its_age(pg: SeededServer) -> None:
             admin.execute("DROP TABLE vacuum_target")
     assert not [error for error in errors if not isinstance(error, psycopg.errors.QueryCanceled)]
     [vacuum] = seen
-    assert vacuum.relation == "vacuum_target"
+    assert vacuum.relation == "public.vacuum_target"
     assert vacuum.phase
     assert vacuum.age_seconds > 0
     snapshot = assemble("prod", postgres=collection.section, issues=collection.issues)
