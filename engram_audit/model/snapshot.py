@@ -127,6 +127,10 @@ class ConnectionState(FrozenModel):
     count: int
 
 
+# libpq sslmodes that do not check the server's certificate against a trusted CA.
+UNVERIFIED_SSLMODES = ("disable", "allow", "prefer", "require")
+
+
 class SessionTls(FrozenModel):
     """TLS state of one backend (``pg_stat_ssl`` joined with ``pg_stat_activity``)."""
 

@@ -120,6 +120,7 @@ def test_own_session_tls_matches_how_we_connected(
     assert own.application_name == "engram-audit"
     assert own.usename == "auditor"
     assert own.ssl is pg.kind.tls
+    assert own.sslmode == ("verify-full" if pg.kind.tls else "disable")  # as libpq used it
     if pg.kind.tls:
         assert own.version in ("TLSv1.2", "TLSv1.3")
         assert own.cipher

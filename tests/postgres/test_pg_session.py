@@ -129,6 +129,27 @@ def test_remote_hosts_default_to_verify_full_with_the_system_roots(dsn: str) -> 
     assert choice.explicit is None
 
 
+def test_the_built_conninfo_verifies_a_remote_server_by_default() -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    dsn = "postgresql://auditor@zep.postgres.database.azure.com/postgres"
+    parameters = parse_dsn(dsn)
+    built = _session_parameters(
+        parameters, REQUEST, CollectionPlan(environment="prod"), choose(dsn).parameters
+    )
+    conninfo = conninfo_to_dict(make_conninfo("", **built))
+    assert conninfo["sslmode"] == "verify-full"
+    assert conninfo["sslrootcert"] == BUNDLE
+    assert conninfo["dbname"] == "zep"
+    assert "-c search_path=pg_catalog" in str(conninfo["options"])
+    given = "host=zep.postgres.database.azure.com sslmode=require"
+    kept = _session_parameters(
+        parse_dsn(given), REQUEST, CollectionPlan(environment="prod"), choose(given).parameters
+    )
+    assert kept["sslmode"] == "require"
+    assert "sslrootcert" not in kept
+
+
 @pytest.mark.parametrize(
     ("dsn", "environ"),
     [

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from engram_audit.collectors.dsn import SSLMODES, DsnError
 from engram_audit.collectors.postgres.request import PostgresRequest
+from engram_audit.model.snapshot import UNVERIFIED_SSLMODES
 
 # --- startup options and their verification ---------------------------------------------------
 
@@ -107,8 +108,6 @@ def session_problems(observed: Mapping[str, str | None], request: PostgresReques
 
 # --- TLS of the auditor's own connection ---------------------------------------------------------
 
-# Modes that do not check the server's certificate against a trusted CA.
-UNVERIFIED_SSLMODES = ("disable", "allow", "prefer", "require")
 DEFAULT_SSLMODE = "verify-full"
 # Where Linux distributions keep the system CA bundle (the list Go's crypto/x509 reads).
 _SYSTEM_BUNDLES = (
