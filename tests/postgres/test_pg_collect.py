@@ -136,6 +136,21 @@ def test_own_session_plaintext_on_the_tls_server_too(pg: SeededServer) -> None:
     assert own.version is None
 
 
+def test_sslrootcert_system_verifies_against_the_system_roots_file(pg: SeededServer) -> None:
+    """psycopg-binary's OpenSSL has no usable default store: "system" becomes the bundle
+    file (SSL_CERT_FILE here, naming the test CA; the process environment is left alone)."""
+    if not pg.kind.tls:
+        pytest.skip("only the PG17 build has OpenSSL")
+    dsn = pg.auditor_dsn().replace("sslmode=disable", "sslrootcert=system")
+    collection = collect_postgres(
+        PostgresRequest(dsn=dsn), PLAN, environ={"SSL_CERT_FILE": str(pg.ca_pem)}
+    )
+    assert collection.issues == ()
+    own = collection.section.databases[0].own_session
+    assert own is not None
+    assert (own.ssl, own.sslmode) == (True, "verify-full")
+
+
 def test_client_sessions_report_tls_per_backend(
     pg: SeededServer, database: PostgresDatabase, app_sessions: dict[str, int]
 ) -> None:

@@ -163,27 +163,28 @@ def test_entra_token_is_the_password_and_never_shown(pg: SeededServer) -> None:
         admin.execute('GRANT pg_monitor TO "aad_auditor@contoso.com"')
     try:
         credential = StaticCredential(token)
-        # The token is a password: it goes only over verified TLS, or a Unix socket where the
-        # server has no TLS (libpq ignores sslmode there, and nothing leaves the host).
+        # The token is a password: it goes only over verified TLS (verify-full by default,
+        # against the system roots; here SSL_CERT_FILE names the test CA), or a Unix socket
+        # where the server has no TLS (libpq ignores sslmode there; nothing leaves the host).
         if pg.kind.tls:
-            dsn = pg.server.dsn_for(
-                "zep", user="aad_auditor@contoso.com", tcp=True, sslmode="verify-full"
-            )
-            dsn += f" sslrootcert={pg.ca_pem}"
+            dsn = pg.server.dsn_for("zep", user="aad_auditor@contoso.com", tcp=True)
         else:
             dsn = pg.server.dsn_for("zep", user="aad_auditor@contoso.com")
+        environ = {"SSL_CERT_FILE": str(pg.ca_pem)} if pg.kind.tls else {}
         collection = collect_postgres(
-            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=credential
+            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=credential, environ=environ
         )
         assert credential.scopes == [(ENTRA_SCOPE,)]
         [database] = collection.section.databases
         assert database.own_session is not None
         assert database.own_session.usename == "aad_auditor@contoso.com"
+        assert database.own_session.sslmode == "verify-full"
+        assert database.own_session.ssl is pg.kind.tls
         assert token not in collection.section.model_dump_json()
         # A wrong token: the refusal names the login, never the token.
         wrong = StaticCredential("eyJ-wrong-token")
         refused = collect_postgres(
-            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=wrong
+            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=wrong, environ=environ
         )
         issue = only_issue(refused)
         assert "password authentication failed" in issue.reason

@@ -172,12 +172,33 @@ def test_local_servers_keep_libpqs_default(dsn: str, environ: dict[str, str]) ->
         ("postgresql://db.example.com/zep?sslmode=disable", {}, "disable"),
         ("host=db.example.com", {"PGSSLMODE": "prefer"}, "prefer"),
         ("host=db.example.com sslmode=verify-ca sslrootcert=/ca.pem", {}, "verify-ca"),
-        ("host=db.example.com sslrootcert=system", {}, "verify-full"),  # libpq 16+
     ],
 )
 def test_a_mode_the_caller_chose_is_honoured(dsn: str, environ: dict[str, str], mode: str) -> None:
     choice = choose(dsn, environ)
     assert (choice.parameters, choice.explicit) == ({}, mode)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "environ"),
+    [
+        ("host=db.example.com sslrootcert=system", {}),  # verify-full in libpq 16+
+        ("host=db.example.com sslmode=verify-full sslrootcert=system", {}),
+        ("host=db.example.com", {"PGSSLROOTCERT": "system"}),
+    ],
+)
+def test_sslrootcert_system_gets_the_system_bundle_as_a_file(
+    dsn: str, environ: dict[str, str]
+) -> None:
+    """psycopg-binary's OpenSSL looks for its default roots in /usr/lib/psycopg-openssl."""
+    choice = choose(dsn, environ)
+    assert choice.parameters == {"sslmode": "verify-full", "sslrootcert": BUNDLE}
+    assert choice.explicit == "verify-full"
+
+
+def test_sslrootcert_system_with_a_weaker_mode_is_left_to_libpq_to_reject() -> None:
+    choice = choose("host=db.example.com sslmode=require sslrootcert=system")
+    assert (choice.parameters, choice.explicit) == ({}, "require")
 
 
 def test_the_callers_root_certificate_or_service_file_is_kept() -> None:

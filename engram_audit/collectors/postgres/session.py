@@ -208,7 +208,9 @@ def tls_choice(
     with ``entra_auth`` a mode that does not verify the server raises ``WeakTlsError``. A server
     on this host (Unix socket, loopback) keeps libpq's default unless ``entra_auth``.
     A ``service=`` file's own ``sslmode`` is overridden by the default (the DSN's wins over
-    the service file in libpq); its ``sslrootcert`` is kept.
+    the service file in libpq); its ``sslrootcert`` is kept. ``sslrootcert=system`` with
+    ``verify-full`` is given the system bundle's file (see ``system_ca_bundle``), which is what
+    it means where libpq's own OpenSSL has no usable default store.
     """
     explicit = explicit_sslmode(parameters, environ)
     if explicit is not None:
@@ -218,7 +220,12 @@ def tls_choice(
                 "does not verify the server's certificate; use sslmode=verify-full "
                 "(or verify-ca) with sslrootcert=system or the server's CA file"
             )
-        return TlsChoice(parameters={}, explicit=explicit)
+        rootcert = (parameters.get("sslrootcert") or environ.get("PGSSLROOTCERT") or "").strip()
+        found = bundle(environ) if rootcert == "system" and explicit == DEFAULT_SSLMODE else None
+        # Any other combination with "system" is left to libpq, which rejects weaker modes.
+        # With a file instead of "system", libpq no longer implies verify-full: say it.
+        added = {"sslmode": DEFAULT_SSLMODE, "sslrootcert": found} if found else {}
+        return TlsChoice(parameters=added, explicit=explicit)
     if not entra_auth and is_local(parameters, environ):
         return TlsChoice(parameters={}, explicit=None)
     added = {"sslmode": DEFAULT_SSLMODE}
