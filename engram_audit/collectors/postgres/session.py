@@ -2,11 +2,12 @@
 
 The audited database's owner is not trusted. Whatever they set with ``ALTER DATABASE ... SET``
 (a ``search_path`` that puts their schema before ``pg_catalog``, ``DateStyle``, timeouts),
-the session's settings come in the startup packet (libpq's ``options=-c name=value``), which
-PostgreSQL applies after the database and role defaults: values from the connection request
-take precedence over ``ALTER DATABASE``/``ALTER ROLE`` session defaults (see "Parameter
-Interaction via the Shell", https://www.postgresql.org/docs/current/config-setting.html, and
-libpq's ``options``, https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-OPTIONS).
+the session's settings come in the startup packet (libpq's ``options=-c name=value``,
+https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-OPTIONS). A value
+from the connection request (``pg_settings.source`` = ``client``) outranks the ``database``,
+``user`` and ``database user`` defaults of ``ALTER DATABASE``/``ALTER ROLE ... SET``;
+tests/postgres/test_pg_hostile.py shows an owner's ``ALTER DATABASE ... SET search_path`` losing
+to it on PostgreSQL 16, 17 and 18.
 
 A connection pooler may drop startup options (PgBouncer forwards only a few parameters), so
 the collector reads them back (``session_problems``) and refuses to collect when any is not
@@ -15,11 +16,16 @@ in force. The settings:
 - ``search_path=pg_catalog``: no object of the owner's can shadow a built-in, whatever the
   argument types (a better-matching ``public.make_interval(smallint)`` is never a candidate).
   The queries also qualify every catalog name, so this is the second line, not the only one;
-  operators are left unqualified in catalog queries and resolve in ``pg_catalog`` only.
+  operators are left unqualified in catalog queries and resolve in ``pg_catalog`` only (the
+  session's temporary schema is searched for relations and types, never for functions or
+  operators, and this session creates none:
+  https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-SEARCH-PATH).
 - ``default_transaction_read_only=on``; the collection itself runs in one
-  ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`` transaction, which a function cannot
-  turn read-write ("transaction read-write mode must be set before any query",
-  https://www.postgresql.org/docs/current/sql-set-transaction.html).
+  ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`` transaction
+  (https://www.postgresql.org/docs/current/sql-set-transaction.html), which a function cannot
+  turn read-write: the server answers "transaction read-write mode must be set before any
+  query", and in a savepoint "cannot set transaction read-write mode inside a read-only
+  transaction" (both seen on PostgreSQL 18).
 - ``row_security=off``: a row-level security policy that would filter a retention count makes
   the count fail instead of silently hiding rows
   (https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-ROW-SECURITY).
