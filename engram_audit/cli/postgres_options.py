@@ -16,6 +16,7 @@ import click
 
 from engram_audit.collectors.dsn import SECRET_KEYWORDS, DsnError, parse_dsn
 from engram_audit.collectors.postgres.request import PostgresRequest
+from engram_audit.collectors.postgres.session import tls_choice
 from engram_audit.redaction import SECRETS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,7 +68,8 @@ def postgres_options(command: F) -> F:
             is_flag=True,
             envvar="ENGRAM_AUDIT_ENTRA_AUTH",
             help="Log in with a Microsoft Entra ID access token from azure-identity "
-            "(DefaultAzureCredential) as the password; the DSN's user is the Entra principal.",
+            "(DefaultAzureCredential, for --cloud) as the password; the DSN's user is the Entra "
+            "principal. Needs sslmode verify-full (the default) or verify-ca.",
         ),
         click.option(
             "--connect-timeout",
@@ -111,18 +113,25 @@ def postgres_request_from_options(
             raise click.UsageError("--entra-auth needs a server: give --dsn, --dsn-env or PGHOST")
         return None
     _register_secrets(dsn or "", environment)
-    if dsn is not None:
-        try:
-            parse_dsn(dsn)
-        except DsnError as error:
-            raise click.UsageError(f"--dsn: {error}") from None
+    entra_auth = bool(options.get("entra_auth"))
+    try:
+        parameters = parse_dsn(dsn) if dsn is not None else {}
+    except DsnError as error:
+        raise click.UsageError(f"--dsn: {error}") from None
+    try:
+        # The same decision the collector makes: an Entra token never goes to an unverified
+        # server, and an sslmode libpq would reject is an input error, not a collection issue.
+        tls_choice(parameters, environment, entra_auth=entra_auth)
+    except DsnError as error:
+        raise click.UsageError(str(error)) from None
     connect_timeout = options.get("connect_timeout")
     statement_timeout = options.get("statement_timeout")
     return PostgresRequest(
         dsn=dsn or "",
-        entra_auth=bool(options.get("entra_auth")),
+        entra_auth=entra_auth,
         connect_timeout_seconds=connect_timeout if isinstance(connect_timeout, int) else 10,
         statement_timeout_ms=statement_timeout if isinstance(statement_timeout, int) else 15000,
+        cloud=_text(options.get("cloud")) or "AzureCloud",
     )
 
 

@@ -128,6 +128,10 @@ class ConnectionState(FrozenModel):
     count: int
 
 
+# libpq sslmodes that do not check the server's certificate against a trusted CA.
+UNVERIFIED_SSLMODES = ("disable", "allow", "prefer", "require")
+
+
 class SessionTls(FrozenModel):
     """TLS state of one backend (``pg_stat_ssl`` joined with ``pg_stat_activity``)."""
 
@@ -139,6 +143,11 @@ class SessionTls(FrozenModel):
     application_name: str | None = None
     client_addr: str | None = None
     backend_type: str | None = None
+    sslmode: str | None = Field(
+        default=None,
+        description="Own session only: the sslmode libpq used for the auditor's connection "
+        "(verify-full unless the DSN or PGSSLMODE chose another)",
+    )
 
 
 class RunningVacuum(FrozenModel):

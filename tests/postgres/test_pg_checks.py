@@ -137,12 +137,23 @@ def test_autovacuum_recency(pg: SeededServer) -> None:
 def test_own_session_tls(pg: SeededServer) -> None:
     plain = only(run(pg, "pg.tls.connection", {"min_protocol": "TLSv1.2"}))
     assert plain.status is Status.FAIL
+    assert plain.message.startswith("the auditor connected with sslmode=disable: the server's")
     if not pg.kind.tls:
         return
     encrypted = only(
         run(pg, "pg.tls.connection", {"min_protocol": "TLSv1.2"}, dsn=pg.auditor_dsn(tls=True))
     )
     assert encrypted.status is Status.PASS
+    assert encrypted.message == ""  # verify-full: nothing to add
+    # TLS without verifying the server: honoured, and the finding says so.
+    unverified = pg.auditor_dsn(tls=True).replace("sslmode=verify-full", "sslmode=require")
+    weak = only(run(pg, "pg.tls.connection", {"min_protocol": "TLSv1.2"}, dsn=unverified))
+    assert weak.status is Status.PASS
+    assert weak.message == (
+        "the auditor connected with sslmode=require: the server's certificate was not "
+        "verified, so what was collected may not come from the server it names "
+        "(use sslmode=verify-full)"
+    )
 
 
 def test_client_sessions_tls(pg: SeededServer) -> None:

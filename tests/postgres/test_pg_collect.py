@@ -120,6 +120,7 @@ def test_own_session_tls_matches_how_we_connected(
     assert own.application_name == "engram-audit"
     assert own.usename == "auditor"
     assert own.ssl is pg.kind.tls
+    assert own.sslmode == ("verify-full" if pg.kind.tls else "disable")  # as libpq used it
     if pg.kind.tls:
         assert own.version in ("TLSv1.2", "TLSv1.3")
         assert own.cipher
@@ -133,6 +134,21 @@ def test_own_session_plaintext_on_the_tls_server_too(pg: SeededServer) -> None:
     assert own is not None
     assert own.ssl is False
     assert own.version is None
+
+
+def test_sslrootcert_system_verifies_against_the_system_roots_file(pg: SeededServer) -> None:
+    """psycopg-binary's OpenSSL has no usable default store: "system" becomes the bundle
+    file (SSL_CERT_FILE here, naming the test CA; the process environment is left alone)."""
+    if not pg.kind.tls:
+        pytest.skip("only the PG17 build has OpenSSL")
+    dsn = pg.auditor_dsn().replace("sslmode=disable", "sslrootcert=system")
+    collection = collect_postgres(
+        PostgresRequest(dsn=dsn), PLAN, environ={"SSL_CERT_FILE": str(pg.ca_pem)}
+    )
+    assert collection.issues == ()
+    own = collection.section.databases[0].own_session
+    assert own is not None
+    assert (own.ssl, own.sslmode) == (True, "verify-full")
 
 
 def test_client_sessions_report_tls_per_backend(
@@ -302,19 +318,30 @@ def test_excluded_tables_and_other_schemas_are_out_of_scope(pg: SeededServer) ->
     assert database.tables is not None
     assert {t.table for t in database.tables} == {"users", "sessions", "facts"}
     assert database.vector_columns == ()
-    nothing = CollectionPlan(environment="prod", schemas=("zep_archive",))
-    empty = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), nothing).section.databases[0]
-    assert (empty.tables, empty.invalid_indexes, empty.vector_columns) == ((), (), ())
+
+
+def test_a_schema_that_does_not_exist_is_an_issue_not_an_empty_scope(pg: SeededServer) -> None:
+    """A scope naming no real schema must not read as "no tables, nothing wrong"."""
+    plan = CollectionPlan(environment="prod", schemas=("public", "zep_archive"))
+    collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
+    [database] = collection.section.databases
+    parts = ("tables", "invalid_indexes", "vector_columns", "vector_indexes")
+    assert [getattr(database, part) for part in parts] == [None] * len(parts)
+    reasons = {issue.part: issue.reason for issue in collection.issues}
+    assert set(reasons) == set(parts)
+    assert all('do not exist in database zep: "zep_archive"' in reasons[part] for part in parts)
+    assert database.settings is not None  # what does not depend on the scope is collected
 
 
 def test_a_fixed_number_of_queries(pg: SeededServer, collected: PostgresCollection) -> None:
-    """Nine catalog queries, pg_stat_statements when installed, one count per retention plan."""
+    """The session check, ten catalog queries, pg_stat_statements when installed, and per
+    retention plan one look at the table's columns and one count."""
     statements = 1 if pg.kind.statements else 0
-    assert collected.queries == 9 + statements + 2
+    assert collected.queries == 11 + statements + 2 * 2
     bare = collect_postgres(
         PostgresRequest(dsn=pg.auditor_dsn()), CollectionPlan(environment="prod")
     )
-    assert bare.queries == 9 + statements
+    assert bare.queries == 11 + statements
 
 
 def test_the_password_appears_nowhere_in_the_collection(collected: PostgresCollection) -> None:

@@ -163,19 +163,28 @@ def test_entra_token_is_the_password_and_never_shown(pg: SeededServer) -> None:
         admin.execute('GRANT pg_monitor TO "aad_auditor@contoso.com"')
     try:
         credential = StaticCredential(token)
-        dsn = pg.server.dsn_for("zep", user="aad_auditor@contoso.com", tcp=True)
+        # The token is a password: it goes only over verified TLS (verify-full by default,
+        # against the system roots; here SSL_CERT_FILE names the test CA), or a Unix socket
+        # where the server has no TLS (libpq ignores sslmode there; nothing leaves the host).
+        if pg.kind.tls:
+            dsn = pg.server.dsn_for("zep", user="aad_auditor@contoso.com", tcp=True)
+        else:
+            dsn = pg.server.dsn_for("zep", user="aad_auditor@contoso.com")
+        environ = {"SSL_CERT_FILE": str(pg.ca_pem)} if pg.kind.tls else {}
         collection = collect_postgres(
-            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=credential
+            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=credential, environ=environ
         )
         assert credential.scopes == [(ENTRA_SCOPE,)]
         [database] = collection.section.databases
         assert database.own_session is not None
         assert database.own_session.usename == "aad_auditor@contoso.com"
+        assert database.own_session.sslmode == "verify-full"
+        assert database.own_session.ssl is pg.kind.tls
         assert token not in collection.section.model_dump_json()
         # A wrong token: the refusal names the login, never the token.
         wrong = StaticCredential("eyJ-wrong-token")
         refused = collect_postgres(
-            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=wrong
+            PostgresRequest(dsn=dsn, entra_auth=True), PLAN, credential=wrong, environ=environ
         )
         issue = only_issue(refused)
         assert "password authentication failed" in issue.reason
@@ -183,6 +192,39 @@ def test_entra_token_is_the_password_and_never_shown(pg: SeededServer) -> None:
     finally:
         with psycopg.connect(pg.admin_dsn, autocommit=True) as admin:
             admin.execute('DROP ROLE "aad_auditor@contoso.com"')
+
+
+@pytest.mark.parametrize("sslmode", ["disable", "allow", "prefer", "require"])
+def test_entra_token_is_never_sent_without_a_verified_server(sslmode: str) -> None:
+    """Refused before a token is even asked for: the token is the password."""
+    credential = StaticCredential("eyJ-never-fetched")
+    request = PostgresRequest(
+        dsn=f"host=zep-prod.postgres.database.azure.com sslmode={sslmode}", entra_auth=True
+    )
+    issue = only_issue(collect_postgres(request, PLAN, credential=credential, environ={}))
+    assert credential.scopes == []
+    assert issue.reason.startswith(
+        "refusing to connect to zep-prod.postgres.database.azure.com:5432/zep: --entra-auth"
+    )
+    assert f"sslmode={sslmode} does not verify the server's certificate" in issue.reason
+
+
+@pytest.mark.parametrize(
+    ("cloud", "scope"),
+    [
+        ("AzureCloud", "https://ossrdbms-aad.database.windows.net/.default"),
+        ("AzureChinaCloud", "https://ossrdbms-aad.database.chinacloudapi.cn/.default"),
+        ("AzureUSGovernment", "https://ossrdbms-aad.database.usgovcloudapi.net/.default"),
+    ],
+)
+def test_entra_token_scope_follows_the_cloud(cloud: str, scope: str) -> None:
+    credential = StaticCredential("eyJ-scope-probe")
+    port = free_loopback_port()  # nothing listens: the token is asked for, then refused
+    request = PostgresRequest(
+        dsn=f"host=127.0.0.1 port={port} sslmode=verify-full", entra_auth=True, cloud=cloud
+    )
+    only_issue(collect_postgres(request, PLAN, credential=credential, environ={}))
+    assert credential.scopes == [(scope,)]
 
 
 def test_entra_token_failure_is_one_clear_line() -> None:

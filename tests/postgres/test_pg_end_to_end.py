@@ -106,3 +106,27 @@ def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if f"127.0.0.1:{port}/zep" in line]
     assert len(lines) == 1
     assert "Connection refused" in lines[0]
+
+
+def test_a_scope_whose_schema_does_not_exist_is_incomplete_not_green(
+    pg: SeededServer, tmp_path: Path
+) -> None:
+    """A typo in scope.schemas must not read as "no invalid index anywhere": exit 3."""
+    policy = tmp_path / "prod.yaml"
+    policy.write_text(
+        "apiVersion: engram-audit/v1\n"
+        "environment: prod\n"
+        "scope: {database: zep, schemas: [zep_archive]}\n"
+        "rules:\n"
+        "  - {id: T-INDEX, check: pg.index.valid, severity: high, title: no invalid index}\n",
+        encoding="utf-8",
+    )
+    result = engram_audit(
+        "check", "--env", "prod", "--policy", str(policy), "--sources", "postgres",
+        "--dsn", pg.auditor_dsn(tls=pg.kind.tls), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["status"] == "error"
+    assert 'do not exist in database zep: "zep_archive"' in finding["message"]
+    assert 'do not exist in database zep: "zep_archive"' in result.stderr

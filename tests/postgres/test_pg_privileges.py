@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 from psycopg import sql
 
-from engram_audit.collectors.postgres.collector import PostgresRequest, collect_postgres
+from engram_audit.collectors.postgres.collector import (
+    PostgresCollection,
+    PostgresRequest,
+    collect_postgres,
+)
+from engram_audit.collectors.run import assemble
+from engram_audit.engine import evaluate
+from engram_audit.model import Policy, Rule, Severity, Source, Status
 from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
-from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer
+from engram_audit.model.report import Finding
+from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer, catalog_fingerprint
 
 PLAN = CollectionPlan(
     environment="prod", session_retention=SessionRetentionPlan(), expired_facts=ExpiredFactsPlan()
 )
-
-# Everything a collection could conceivably create: relations (temp tables, views),
-# functions, schemas (pg_temp_N), extensions, roles, types, and pending prepared xacts.
-CATALOG_FINGERPRINT = """
-SELECT 'class', c.oid::text || ':' || c.relname || ':' || c.relkind::text FROM pg_class AS c
-UNION ALL SELECT 'proc', p.oid::text || ':' || p.proname FROM pg_proc AS p
-UNION ALL SELECT 'namespace', n.oid::text || ':' || n.nspname FROM pg_namespace AS n
-UNION ALL SELECT 'extension', e.extname || ':' || e.extversion FROM pg_extension AS e
-UNION ALL SELECT 'role', r.rolname FROM pg_roles AS r
-UNION ALL SELECT 'type', t.oid::text || ':' || t.typname FROM pg_type AS t
-UNION ALL SELECT 'prepared', x.gid FROM pg_prepared_xacts AS x
-"""
+BARE_PLAN = CollectionPlan(environment="prod")
 
 
 def catalog(pg: SeededServer) -> set[tuple[str, str]]:
-    with psycopg.connect(pg.admin_dsn) as admin:
-        return {(kind, item) for kind, item in admin.execute(CATALOG_FINGERPRINT)}
+    return catalog_fingerprint(pg.admin_dsn)
 
 
 def test_collection_creates_nothing(pg: SeededServer) -> None:
@@ -124,3 +122,42 @@ def test_revoked_pg_stat_statements_names_the_privilege(pg: SeededServer) -> Non
     assert "EXECUTE on the pg_stat_statements functions" in issue.reason
     assert database.extensions is not None
     assert database.tables is not None
+
+
+def slow_queries(collection: PostgresCollection, max_mean_ms: float) -> list[Finding]:
+    rule = Rule(
+        id="R",
+        check="pg.queries.slow",
+        severity=Severity.HIGH,
+        title="slow",
+        params={"max_mean_ms": max_mean_ms},
+    )
+    snapshot = assemble("prod", postgres=collection.section, issues=collection.issues)
+    policy = Policy(environment="prod", rules=(rule,))
+    return list(evaluate(policy, snapshot, frozenset({Source.POSTGRES})).findings)
+
+
+def test_other_roles_statements_hidden_are_an_error_never_a_pass(pg: SeededServer) -> None:
+    """Without pg_read_all_stats another role's slow statement has no queryid: it must not
+    be dropped so that the rest of the view passes."""
+    if not pg.kind.statements:
+        pytest.skip("no pg_stat_statements in the PostgreSQL 16 build")
+    with psycopg.connect(pg.app_dsn(tls=False), autocommit=True) as application:
+        application.execute("SELECT pg_sleep(0.3)")  # recorded under zep_app, in zep
+    full = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), BARE_PLAN)
+    [slow] = slow_queries(full, max_mean_ms=250)
+    assert slow.status is Status.FAIL  # pg_monitor sees it
+
+    bare = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn(user=BARE_ROLE)), BARE_PLAN)
+    database = bare.section.databases[0]
+    assert database.statements is None
+    [issue] = [issue for issue in bare.issues if issue.part == "statements"]
+    assert re.fullmatch(
+        r"\d+ statement\(s\) of other roles are hidden from this role \(no queryid, no "
+        r"text\): it needs pg_read_all_stats \(granted by pg_monitor\)",
+        issue.reason,
+    )
+    [finding] = slow_queries(bare, max_mean_ms=250)
+    assert finding.status is Status.ERROR
+    assert "pg_read_all_stats" in finding.message
+    assert database.extensions is not None  # the rest is still collected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -74,6 +77,18 @@ def test_dsn_env_reads_the_variable() -> None:
         (["--entra-auth"], {}, "--entra-auth needs a server"),
         (["--dsn", f"host=db {SECRET}"], {}, "--dsn: not a valid libpq connection string"),
         (["--connect-timeout", "0", "--dsn", "host=db"], {}, "0 is not in the range 2<=x<=3600"),
+        (
+            ["--entra-auth", "--dsn", f"host=db.example.com password={SECRET} sslmode=require"],
+            {},
+            "--entra-auth sends the Entra access token as the password: sslmode=require does "
+            "not verify the server's certificate",
+        ),
+        (
+            ["--entra-auth", "--dsn", "host=db.example.com"],
+            {"PGSSLMODE": "prefer"},
+            "sslmode=prefer does not verify the server's certificate",
+        ),
+        (["--dsn", f"host=db password={SECRET} sslmode=requre"], {}, "invalid sslmode 'requre'"),
     ],
 )
 def test_bad_input_is_a_usage_error_without_the_secret(
@@ -88,3 +103,30 @@ def test_bad_input_is_a_usage_error_without_the_secret(
 def test_passwords_are_registered_with_the_output_scrubber() -> None:
     build({"dsn": f"host=db password={SECRET}"}, {"PGPASSWORD": "Env-pw-123"})
     assert SECRETS.scrub(f"echo {SECRET} and Env-pw-123") == "echo ******** and ********"
+
+
+def test_entra_auth_with_a_verifying_mode_and_the_cloud_of_the_run() -> None:
+    request = build(
+        {"dsn": "host=db sslmode=verify-ca", "entra_auth": True, "cloud": "AzureChinaCloud"}
+    )
+    assert request == PostgresRequest(
+        dsn="host=db sslmode=verify-ca", entra_auth=True, cloud="AzureChinaCloud"
+    )
+    assert build({"dsn": "host=db", "entra_auth": True}) == PostgresRequest(
+        dsn="host=db", entra_auth=True, cloud="AzureCloud"
+    )
+
+
+def test_entra_auth_over_an_unverified_mode_exits_2_from_the_real_cli() -> None:
+    """Refused before any token is asked for or any connection is tried."""
+    result = subprocess.run(
+        [sys.executable, "-m", "engram_audit", "check", "--env", "prod", "--sources", "postgres",
+         "--entra-auth", "--dsn", f"host=zep.postgres.database.azure.com password={SECRET} "
+         "sslmode=require"],
+        capture_output=True, text=True, timeout=120, check=False,
+        cwd=Path(__file__).parents[2], env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--entra-auth sends the Entra access token as the password" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert SECRET not in result.stderr + result.stdout

@@ -89,6 +89,25 @@ class SeededServer:
         )
 
 
+# Everything a collection could conceivably create: relations (temp tables, views),
+# functions, schemas (pg_temp_N), extensions, roles, types, and pending prepared xacts.
+CATALOG_FINGERPRINT = """
+SELECT 'class', c.oid::text || ':' || c.relname || ':' || c.relkind::text FROM pg_class AS c
+UNION ALL SELECT 'proc', p.oid::text || ':' || p.proname FROM pg_proc AS p
+UNION ALL SELECT 'namespace', n.oid::text || ':' || n.nspname FROM pg_namespace AS n
+UNION ALL SELECT 'extension', e.extname || ':' || e.extversion FROM pg_extension AS e
+UNION ALL SELECT 'role', r.rolname FROM pg_roles AS r
+UNION ALL SELECT 'type', t.oid::text || ':' || t.typname FROM pg_type AS t
+UNION ALL SELECT 'prepared', x.gid FROM pg_prepared_xacts AS x
+"""
+
+
+def catalog_fingerprint(dsn: str) -> set[tuple[str, str]]:
+    """The database's catalog as a set, to compare before and after a collection."""
+    with psycopg.connect(dsn) as admin:
+        return {(kind, item) for kind, item in admin.execute(CATALOG_FINGERPRINT)}
+
+
 @contextmanager
 def seeded_server(kind: ServerKind, workdir: Path) -> Iterator[SeededServer]:
     ca_pem: Path | None = None

@@ -20,6 +20,7 @@ from engram_audit.checks.base import (
 from engram_audit.checks.postgres.common import each_database, setting
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
+from engram_audit.model.snapshot import UNVERIFIED_SSLMODES, SessionTls
 from engram_audit.model.values import as_int
 
 
@@ -69,7 +70,10 @@ def pg_tls_connection(params: OwnTlsParams, context: CheckContext) -> Iterator[O
     """The checker's own session is encrypted with TLS 1.2 or newer.
 
     If engram-audit itself connected in plaintext, so can the application: the server does not
-    enforce TLS for this login path.
+    enforce TLS for this login path. When the auditor connected over the network with an
+    `sslmode` that does not verify the server's certificate (given in the DSN or `PGSSLMODE`;
+    the default is `verify-full`), the finding says so: the evidence came from a server whose
+    identity was not checked.
 
     Remediation: set `require_secure_transport=on` and connect with `sslmode=verify-full`.
     """
@@ -81,12 +85,24 @@ def pg_tls_connection(params: OwnTlsParams, context: CheckContext) -> Iterator[O
         if session is None:
             yield pg_not_collected(context, database, "own_session", expected)
             continue
+        note = _unverified_note(session)
         if not session.ssl:
-            yield verdict(False, resource, expected, "no TLS (plaintext session)")
+            yield verdict(False, resource, expected, "no TLS (plaintext session)", note)
             continue
         rank = tls_rank(session.version or "")
         actual = f"{session.version} {session.cipher or ''}".strip()
-        yield verdict(rank is not None and rank >= minimum, resource, expected, actual)
+        yield verdict(rank is not None and rank >= minimum, resource, expected, actual, note)
+
+
+def _unverified_note(session: SessionTls) -> str:
+    """Why this run's own evidence is weaker, when the auditor chose not to verify."""
+    if session.sslmode not in UNVERIFIED_SSLMODES or session.client_addr is None:
+        return ""  # verified, not recorded (older snapshot), or a Unix socket: no network
+    return (
+        f"the auditor connected with sslmode={session.sslmode}: the server's certificate was "
+        "not verified, so what was collected may not come from the server it names "
+        "(use sslmode=verify-full)"
+    )
 
 
 class ClientTlsParams(Params):

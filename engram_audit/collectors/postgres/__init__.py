@@ -1,2 +1,3 @@
 """PostgreSQL collector: ``collector`` (psycopg) and its catalog ``queries``; ``request`` is
-what the CLI builds without importing the driver."""
+what the CLI builds, and ``session`` the safeguards and TLS choice it can check, without
+importing the driver."""

@@ -1,11 +1,19 @@
-"""Live PostgreSQL collector: one read-only session, a fixed set of catalog queries.
+"""Live PostgreSQL collector: one read-only session, one transaction, a fixed set of queries.
 
-The session is read-only from its first statement (``default_transaction_read_only`` in
-the startup packet), bounded (``statement_timeout``, ``lock_timeout``, ``connect_timeout``)
-and named ``engram-audit``. Each catalog query fills one or a few ``PostgresDatabase``
-fields; when one fails (a missing privilege, a timeout) those fields stay ``None`` with a
-``CollectionIssue`` naming the part and the cause, and the rest is still collected. A
-server that cannot be reached or refuses the login is one issue with ``part=None``.
+The audited database's owner is not trusted (see ``session``): the session's settings come
+in the startup packet (``search_path=pg_catalog``, read-only, ``row_security=off``, timeouts)
+and are read back before anything else; if any is not in force (a pooler that dropped the
+startup options) nothing is collected and one issue says why. Everything is then read inside
+one ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`` transaction (one consistent view; a
+write is impossible even for a function that tried), which is rolled back at the end.
+
+Each query fills one or a few ``PostgresDatabase`` fields inside its own savepoint: when one
+fails (a missing privilege, a timeout, a value that does not convert) those fields stay
+``None`` with a ``CollectionIssue`` naming the part and the cause, and the rest is still
+collected. Rows the role is not allowed to see (other roles' sessions, statements, vacuums
+without ``pg_read_all_stats``) are counted and reported, never dropped or read as zero. A
+server that cannot be reached, refuses the login or fails the session check is one issue
+with ``part=None``.
 
 The database audited is the policy's (``plan.database``), whatever the DSN names: Azure's
 connection strings point at ``postgres`` and the policy, not the caller, decides scope.
@@ -16,10 +24,10 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from azure.core.credentials import TokenCredential
@@ -28,6 +36,7 @@ from psycopg.rows import dict_row
 
 from engram_audit.collectors.dsn import DsnError, loose_target, parse_dsn, scrub
 from engram_audit.collectors.postgres import queries as pg_queries
+from engram_audit.collectors.postgres import session as pg_session
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.model.base import Source
 from engram_audit.model.plan import CollectionPlan
@@ -52,20 +61,41 @@ from engram_audit.model.snapshot import (
 from engram_audit.model.values import as_bool
 from engram_audit.redaction import SECRETS
 
-__all__ = ["PostgresCollection", "PostgresRequest", "collect_postgres"]
+__all__ = ["ENTRA_SCOPE", "PostgresCollection", "PostgresRequest", "collect_postgres"]
 
 APPLICATION_NAME = "engram-audit"
-ENTRA_SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
+ENTRA_SCOPE = pg_session.ENTRA_SCOPES["AzureCloud"]
 MONITOR_PRIVILEGE = "pg_monitor (pg_read_all_stats, pg_read_all_settings)"
+STATS_PRIVILEGE = "pg_read_all_stats (granted by pg_monitor)"
+# Parts read only within the policy's schemas: unknown (not empty) when a schema is missing.
+SCHEMA_PARTS = ("vector_columns", "vector_indexes", "invalid_indexes", "tables")
+# pg_class.relkind values that are not plain or partitioned tables, for the retention check.
+_RELKINDS = {
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+    "S": "sequence",
+    "c": "composite type",
+    "i": "index",
+    "I": "partitioned index",
+    "t": "TOAST table",
+}
+# What a row conversion may raise on a value it cannot take (NULL where a value is required,
+# a type the model rejects; pydantic's ValidationError is a ValueError); psycopg raises
+# NotImplementedError for a timestamp in a DateStyle it cannot parse.
+_UNCONVERTIBLE = (ValueError, TypeError, KeyError, ArithmeticError, NotImplementedError)
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class PostgresCollection:
     section: PostgresSection
     issues: tuple[CollectionIssue, ...]
-    queries: int = 0  # statements sent to the server, for the benchmark's "fixed cost" claim
+    # Catalog and data queries sent, for the benchmark's "fixed cost" claim; transaction
+    # control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK) is not counted.
+    queries: int = 0
 
 
 def collect_postgres(
@@ -83,10 +113,15 @@ def collect_postgres(
         target = f"{_target_host(loose_target(request.dsn), environment)}/{plan.database}"
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
+    try:
+        tls = pg_session.tls_choice(parameters, environment, entra_auth=request.entra_auth)
+        scope = pg_session.entra_scope(request.cloud) if request.entra_auth else ""
+    except DsnError as error:  # before any token is fetched or any byte is sent
+        return _unreachable(target, f"refusing to connect to {target}: {error}")
     secrets = tuple(parameters[key] for key in ("password", "sslpassword") if key in parameters)
     if request.entra_auth:
         try:
-            token = _entra_token(credential)
+            token = _entra_token(credential, scope, request.cloud)
         except Exception as error:  # any credential failure is a clear line, never a traceback
             return _unreachable(
                 target,
@@ -97,26 +132,29 @@ def collect_postgres(
         SECRETS.register(token)  # so no later output (logs, reports) can echo it either
     try:
         connection = psycopg.connect(
-            **_session_parameters(parameters, request, plan), autocommit=True, row_factory=dict_row
+            **_session_parameters(parameters, request, plan, tls.parameters),
+            autocommit=True,
+            row_factory=dict_row,
         )
     except psycopg.Error as error:
         return _unreachable(target, scrub(_connect_failure(target, request, error), secrets))
     with connection:
-        return _Collector(connection, plan, secrets).collect()
+        return _Collector(connection, plan, request, secrets).collect()
 
 
 def _session_parameters(
-    parameters: Mapping[str, str], request: PostgresRequest, plan: CollectionPlan
+    parameters: Mapping[str, str],
+    request: PostgresRequest,
+    plan: CollectionPlan,
+    tls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    guards = (
-        "-c default_transaction_read_only=on"
-        f" -c statement_timeout={int(request.statement_timeout_ms)}"
-        f" -c lock_timeout={int(request.statement_timeout_ms)}"
-        f" -c idle_in_transaction_session_timeout={int(request.statement_timeout_ms)}"
-    )
+    """The DSN's parameters with the auditor's: ours come last, so they win (libpq and the
+    server both apply the last ``-c`` of a setting)."""
+    guards = pg_session.startup_options(request)
     options = f"{parameters['options']} {guards}" if parameters.get("options") else guards
     return {
         **parameters,
+        **(tls or {}),
         "dbname": plan.database,
         "application_name": APPLICATION_NAME,
         "connect_timeout": max(2, int(request.connect_timeout_seconds)),
@@ -124,13 +162,17 @@ def _session_parameters(
     }
 
 
-def _entra_token(credential: TokenCredential | None) -> str:
+def _entra_token(credential: TokenCredential | None, scope: str, cloud: str) -> str:
     if credential is None:
         # Imported here: azure-identity is only needed by those who ask for Entra logins.
-        from azure.identity import DefaultAzureCredential
+        from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
 
-        return DefaultAzureCredential().get_token(ENTRA_SCOPE).token
-    return credential.get_token(ENTRA_SCOPE).token
+        authority = {
+            "AzureChinaCloud": AzureAuthorityHosts.AZURE_CHINA,
+            "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT,
+        }.get(cloud, AzureAuthorityHosts.AZURE_PUBLIC_CLOUD)
+        return DefaultAzureCredential(authority=authority).get_token(scope).token
+    return credential.get_token(scope).token
 
 
 def _target_host(parameters: Mapping[str, str], environ: Mapping[str, str]) -> str:
@@ -172,22 +214,41 @@ def _first_meaningful(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def _conninfo(connection: psycopg.Connection[Row]) -> dict[str, str]:
+    """The options libpq used for this connection (PQconninfo): defaults and files included."""
+    return {
+        option.keyword.decode(): option.val.decode()
+        for option in connection.pgconn.info
+        if option.val is not None
+    }
+
+
+class _Refused(Exception):
+    """The session's safeguards are not in force: nothing may be read."""
+
+
 # --- the collection --------------------------------------------------------------------------
 
 
 class _Collector:
-    """Runs the fixed query set on one connection and turns rows into snapshot models."""
+    """Runs the fixed query set in one transaction and turns rows into snapshot models."""
 
     def __init__(
-        self, connection: psycopg.Connection[Row], plan: CollectionPlan, secrets: tuple[str, ...]
+        self,
+        connection: psycopg.Connection[Row],
+        plan: CollectionPlan,
+        request: PostgresRequest,
+        secrets: tuple[str, ...],
     ) -> None:
         self.connection = connection
         self.plan = plan
+        self.request = request
         self.secrets = secrets
         info = connection.info
         self.host = info.host
         self.port = info.port
         self.target = f"{info.host}:{info.port}/{info.dbname}"
+        self.sslmode = _conninfo(connection).get("sslmode")
         self.issues: list[CollectionIssue] = []
         self.queries = 0
         self.scope = {
@@ -197,19 +258,20 @@ class _Collector:
         }
 
     def collect(self) -> PostgresCollection:
-        fields: dict[str, Any] = {}
-        fields.update(self._server())
-        fields["settings"] = self._settings()
-        fields.update(self._sessions())
-        fields["vacuums"] = self._vacuums()
-        fields["extensions"] = self._extensions()
-        fields["vector_columns"] = self._vector_columns()
-        fields["vector_indexes"] = self._vector_indexes()
-        fields["invalid_indexes"] = self._invalid_indexes()
-        fields["tables"] = self._tables()
-        fields["statements"] = self._statements(fields["extensions"])
-        fields["session_retention"] = self._session_retention()
-        fields["expired_facts"] = self._expired_facts()
+        self.connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self.connection.read_only = True
+        try:
+            # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY ... ROLLBACK: nothing to commit.
+            with self.connection.transaction(force_rollback=True):
+                self._verify_session()
+                fields = self._collect_parts()
+        except _Refused as refusal:
+            return _unreachable(self.target, scrub(str(refusal), self.secrets))
+        except psycopg.Error as error:  # BEGIN itself failed, or the connection was lost
+            return _unreachable(
+                self.target,
+                scrub(f"cannot collect from {self.target}: {_first_line(error)}", self.secrets),
+            )
         database = PostgresDatabase(
             target=self.target,
             host=self.host,
@@ -223,31 +285,79 @@ class _Collector:
             queries=self.queries,
         )
 
+    def _verify_session(self) -> None:
+        """Read the startup settings back inside the transaction; raise ``_Refused`` if any
+        is not in force (a pooler that drops startup options, an ``options`` the server
+        ignored)."""
+        expected = pg_session.expected_settings(self.request)
+        self.queries += 1
+        with self.connection.cursor() as cursor:
+            cursor.execute(pg_queries.settings_in_force(list(expected)))
+            observed = cursor.fetchone() or {}
+        problems = pg_session.session_problems(observed, self.request)
+        if problems:
+            raise _Refused(
+                f"refusing to collect from {self.target}: the audit session's safeguards are "
+                f"not in force: {'; '.join(problems)}. A connection pooler (PgBouncer, port "
+                "6432) may have dropped the startup options: connect to the server's own port"
+            )
+
+    def _collect_parts(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        fields.update(self._server())
+        fields["settings"] = self._settings()
+        fields.update(self._sessions())
+        fields["vacuums"] = self._vacuums()
+        fields["extensions"] = self._extensions()
+        if self._schemas_exist():
+            fields["vector_columns"] = self._vector_columns()
+            fields["vector_indexes"] = self._vector_indexes()
+            fields["invalid_indexes"] = self._invalid_indexes()
+            fields["tables"] = self._tables()
+        fields["statements"] = self._statements(fields["extensions"])
+        fields["session_retention"] = self._session_retention()
+        fields["expired_facts"] = self._expired_facts()
+        return fields
+
     # --- running queries ------------------------------------------------------------------
 
-    def _fetch(
+    def _read(
         self,
         query: str | sql.Composed,
         params: Mapping[str, Any] | None,
         parts: Sequence[str],
         privilege: str,
-    ) -> list[Row] | None:
-        """Rows, or None after recording why on each part the query was to fill."""
+        convert: Callable[[list[Row]], T],
+    ) -> T | None:
+        """``convert(rows)``, or None after recording why on each part the query was to fill.
+
+        The query and the conversion run in a savepoint: a failure rolls back to it, so the
+        transaction (and the rest of the collection) goes on.
+        """
         if self.connection.broken:
             self._note(parts, "not collected: the connection to the server was lost")
             return None
         self.queries += 1
         try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(query, params)
-                return cursor.fetchall()
+            with self.connection.transaction():
+                with self.connection.cursor() as cursor:
+                    cursor.execute(query, params)
+                    rows = cursor.fetchall()
+                return convert(rows)
         except psycopg.Error as error:
             self._note(parts, self._query_failure(error, privilege))
-            return None
+        except _UNCONVERTIBLE as error:
+            self._note(parts, f"unexpected value from the server: {_first_line(error)}")
+        return None
 
     def _query_failure(self, error: psycopg.Error, privilege: str) -> str:
         message = _first_line(error)
         if isinstance(error, errors.InsufficientPrivilege):
+            if "row-level security" in message:
+                return (
+                    f"{message}: the count would only include the rows a policy lets this "
+                    "role see, so it is not taken (row_security=off)"
+                )
             return f"{message}: the audit role needs {privilege}"
         if isinstance(error, errors.QueryCanceled):
             return f"{message} (statement_timeout bounds each query; raise --statement-timeout)"
@@ -276,31 +386,38 @@ class _Collector:
 
     def _server(self) -> dict[str, Any]:
         parts = ("server_version_num", "server_version", "database_size_bytes")
-        rows = self._fetch(pg_queries.SERVER, None, parts, "CONNECT on the database")
-        if not rows:
-            return {}
-        return {part: rows[0][part] for part in parts}
+
+        def convert(rows: list[Row]) -> dict[str, Any]:
+            [row] = rows
+            return {part: row[part] for part in parts}
+
+        return self._read(pg_queries.SERVER, None, parts, "CONNECT on the database", convert) or {}
 
     def _settings(self) -> dict[str, PgSetting] | None:
-        rows = self._fetch(pg_queries.SETTINGS, None, ("settings",), MONITOR_PRIVILEGE)
-        if rows is None:
-            return None
-        return {
-            row["name"]: PgSetting(setting=row["setting"], unit=row["unit"], source=row["source"])
-            for row in rows
-        }
+        def convert(rows: list[Row]) -> dict[str, PgSetting]:
+            return {
+                row["name"]: PgSetting(
+                    setting=row["setting"], unit=row["unit"], source=row["source"]
+                )
+                for row in rows
+            }
+
+        return self._read(pg_queries.SETTINGS, None, ("settings",), MONITOR_PRIVILEGE, convert)
 
     def _sessions(self) -> dict[str, Any]:
         parts = ("connections", "own_session", "client_sessions")
-        rows = self._fetch(pg_queries.SESSIONS, None, parts, MONITOR_PRIVILEGE)
-        if rows is None:
-            return {}
+        return (
+            self._read(pg_queries.SESSIONS, None, parts, MONITOR_PRIVILEGE, self._session_fields)
+            or {}
+        )
+
+    def _session_fields(self, rows: list[Row]) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         own = next((row for row in rows if row["own"]), None)
         if own is None or own["ssl"] is None:
             self._note(("own_session",), "the session's own row is missing from pg_stat_ssl")
         else:
-            fields["own_session"] = _session_tls(own)
+            fields["own_session"] = _session_tls(own, sslmode=self.sslmode)
         hidden = sum(1 for row in rows if row["hidden"])
         if hidden:
             # Unknown must not read as "no plaintext session": leave both parts uncollected.
@@ -318,109 +435,138 @@ class _Collector:
         return fields
 
     def _vacuums(self) -> tuple[RunningVacuum, ...] | None:
-        rows = self._fetch(pg_queries.VACUUMS, None, ("vacuums",), MONITOR_PRIVILEGE)
-        if rows is None:
-            return None
-        return tuple(
-            RunningVacuum(
-                pid=row["pid"],
-                relation=row["relation"],
-                phase=row["phase"],
-                age_seconds=max(0.0, float(row["age_seconds"] or 0.0)),
-            )
-            for row in rows
-        )
+        def convert(rows: list[Row]) -> tuple[RunningVacuum, ...] | None:
+            hidden = sum(1 for row in rows if row["hidden"])
+            if hidden:
+                # A vacuum we cannot see could be the long one: unknown, not "none running".
+                self._note(
+                    ("vacuums",),
+                    f"{hidden} running vacuum(s) are hidden from this role (no relation, phase "
+                    f"or start time; autovacuum workers included): it needs {STATS_PRIVILEGE}",
+                )
+                return None
+            return tuple(_running_vacuum(row) for row in rows)
+
+        return self._read(pg_queries.VACUUMS, None, ("vacuums",), MONITOR_PRIVILEGE, convert)
 
     # --- the database -------------------------------------------------------------------------
 
     def _extensions(self) -> tuple[Extension, ...] | None:
-        rows = self._fetch(pg_queries.EXTENSIONS, None, ("extensions",), MONITOR_PRIVILEGE)
-        if rows is None:
-            return None
-        return tuple(
-            Extension(
-                name=row["name"],
-                version=row["version"],
-                schema_name=row["schema_name"],
-                default_version=row["default_version"],
+        def convert(rows: list[Row]) -> tuple[Extension, ...]:
+            return tuple(
+                Extension(
+                    name=row["name"],
+                    version=row["version"],
+                    schema_name=row["schema_name"],
+                    default_version=row["default_version"],
+                )
+                for row in rows
             )
-            for row in rows
+
+        return self._read(pg_queries.EXTENSIONS, None, ("extensions",), MONITOR_PRIVILEGE, convert)
+
+    def _schemas_exist(self) -> bool:
+        """Whether every schema of the policy's scope exists; if not, the parts read within
+        the scope are not collected (an issue each), rather than read as empty."""
+        if not self.plan.schemas:
+            self._note(SCHEMA_PARTS, "the policy's scope.schemas is empty: nothing to read")
+            return False
+        rows = self._read(
+            pg_queries.SCHEMAS_IN_SCOPE,
+            {"schemas": list(self.plan.schemas)},
+            SCHEMA_PARTS,
+            "CONNECT on the database",
+            lambda rows: rows,
         )
+        if rows is None:
+            return False
+        missing = [row["schema_name"] for row in rows if not row["found"]]
+        if missing:
+            names = ", ".join(f'"{name}"' for name in missing)
+            self._note(
+                SCHEMA_PARTS,
+                f"the policy's scope.schemas names schema(s) that do not exist in database "
+                f"{self.plan.database}: {names}",
+            )
+            return False
+        return True
 
     def _vector_columns(self) -> tuple[VectorColumn, ...] | None:
-        rows = self._fetch(
-            pg_queries.VECTOR_COLUMNS, self.scope, ("vector_columns",), MONITOR_PRIVILEGE
-        )
-        if rows is None:
-            return None
-        return tuple(
-            VectorColumn(
-                schema_name=row["schema_name"],
-                table=row["table_name"],
-                column=row["column_name"],
-                type=row["type_name"],
-                dimensions=row["dimensions"],
+        def convert(rows: list[Row]) -> tuple[VectorColumn, ...]:
+            return tuple(
+                VectorColumn(
+                    schema_name=row["schema_name"],
+                    table=row["table_name"],
+                    column=row["column_name"],
+                    type=row["type_name"],
+                    dimensions=row["dimensions"],
+                )
+                for row in rows
+                if self._in_scope(row["schema_name"], row["table_name"])
             )
-            for row in rows
-            if self._in_scope(row["schema_name"], row["table_name"])
+
+        return self._read(
+            pg_queries.VECTOR_COLUMNS, self.scope, ("vector_columns",), MONITOR_PRIVILEGE, convert
         )
 
     def _vector_indexes(self) -> tuple[VectorIndex, ...] | None:
-        rows = self._fetch(
-            pg_queries.VECTOR_INDEXES, self.scope, ("vector_indexes",), MONITOR_PRIVILEGE
-        )
-        if rows is None:
-            return None
-        return tuple(
-            VectorIndex(
-                schema_name=row["schema_name"],
-                table=row["table_name"],
-                name=row["index_name"],
-                columns=tuple(row["columns"]),
-                method=row["method"],
-                opclasses=tuple(row["opclasses"]),
-                options=_reloptions(row["reloptions"]),
-                valid=row["valid"],
+        def convert(rows: list[Row]) -> tuple[VectorIndex, ...]:
+            return tuple(
+                VectorIndex(
+                    schema_name=row["schema_name"],
+                    table=row["table_name"],
+                    name=row["index_name"],
+                    columns=tuple(row["columns"]),
+                    method=row["method"],
+                    opclasses=tuple(row["opclasses"]),
+                    options=_reloptions(row["reloptions"]),
+                    valid=row["valid"],
+                )
+                for row in rows
+                if self._in_scope(row["schema_name"], row["table_name"])
             )
-            for row in rows
-            if self._in_scope(row["schema_name"], row["table_name"])
+
+        return self._read(
+            pg_queries.VECTOR_INDEXES, self.scope, ("vector_indexes",), MONITOR_PRIVILEGE, convert
         )
 
     def _invalid_indexes(self) -> tuple[IndexRef, ...] | None:
-        rows = self._fetch(
-            pg_queries.INVALID_INDEXES, self.scope, ("invalid_indexes",), MONITOR_PRIVILEGE
-        )
-        if rows is None:
-            return None
-        return tuple(
-            IndexRef(
-                schema_name=row["schema_name"], table=row["table_name"], name=row["index_name"]
+        def convert(rows: list[Row]) -> tuple[IndexRef, ...]:
+            return tuple(
+                IndexRef(
+                    schema_name=row["schema_name"],
+                    table=row["table_name"],
+                    name=row["index_name"],
+                )
+                for row in rows
+                if self._in_scope(row["schema_name"], row["table_name"])
             )
-            for row in rows
-            if self._in_scope(row["schema_name"], row["table_name"])
+
+        return self._read(
+            pg_queries.INVALID_INDEXES, self.scope, ("invalid_indexes",), MONITOR_PRIVILEGE, convert
         )
 
     def _tables(self) -> tuple[TableStats, ...] | None:
-        rows = self._fetch(pg_queries.TABLES, self.scope, ("tables",), MONITOR_PRIVILEGE)
-        if rows is None:
-            return None
-        return tuple(
-            TableStats(
-                schema_name=row["schema_name"],
-                table=row["table_name"],
-                n_live_tup=row["n_live_tup"],
-                n_dead_tup=row["n_dead_tup"],
-                last_vacuum=row["last_vacuum"],
-                last_autovacuum=row["last_autovacuum"],
-                last_analyze=row["last_analyze"],
-                last_autoanalyze=row["last_autoanalyze"],
-                autovacuum_enabled=as_bool(
-                    _reloptions(row["reloptions"]).get("autovacuum_enabled")
-                ),
+        def convert(rows: list[Row]) -> tuple[TableStats, ...]:
+            return tuple(
+                TableStats(
+                    schema_name=row["schema_name"],
+                    table=row["table_name"],
+                    n_live_tup=row["n_live_tup"],
+                    n_dead_tup=row["n_dead_tup"],
+                    last_vacuum=row["last_vacuum"],
+                    last_autovacuum=row["last_autovacuum"],
+                    last_analyze=row["last_analyze"],
+                    last_autoanalyze=row["last_autoanalyze"],
+                    autovacuum_enabled=as_bool(
+                        _reloptions(row["reloptions"]).get("autovacuum_enabled")
+                    ),
+                )
+                for row in rows
+                if self._in_scope(row["schema_name"], row["table_name"])
             )
-            for row in rows
-            if self._in_scope(row["schema_name"], row["table_name"])
-        )
+
+        return self._read(pg_queries.TABLES, self.scope, ("tables",), MONITOR_PRIVILEGE, convert)
 
     def _statements(
         self, extensions: tuple[Extension, ...] | None
@@ -440,22 +586,34 @@ class _Collector:
         mean_column = (
             "mean_exec_time" if _version_at_least(installed.version, (1, 8)) else "mean_time"
         )
-        rows = self._fetch(
+
+        def convert(rows: list[Row]) -> tuple[StatementStat, ...] | None:
+            hidden = rows[0]["hidden"] if rows else 0
+            if hidden:
+                # Their timings may be the slow ones: a partial view must not pass.
+                self._note(
+                    ("statements",),
+                    f"{hidden} statement(s) of other roles are hidden from this role (no "
+                    f"queryid, no text): it needs {STATS_PRIVILEGE}",
+                )
+                return None
+            return tuple(
+                StatementStat(
+                    queryid=row["queryid"],
+                    calls=row["calls"],
+                    mean_exec_time_ms=row["mean_ms"],
+                    # Text is shown, never judged: a missing text is not an unknown verdict.
+                    query=_mask_secret_literals(row["query"] or ""),
+                )
+                for row in rows
+            )
+
+        return self._read(
             pg_queries.statements(installed.schema_name, mean_column),
             None,
             ("statements",),
             f"{MONITOR_PRIVILEGE} and EXECUTE on the pg_stat_statements functions",
-        )
-        if rows is None:
-            return None
-        return tuple(
-            StatementStat(
-                queryid=row["queryid"],
-                calls=row["calls"],
-                mean_exec_time_ms=float(row["mean_ms"] or 0.0),
-                query=_mask_secret_literals(row["query"] or ""),
-            )
-            for row in rows
+            convert,
         )
 
     # --- retention (counts only) ----------------------------------------------------------------
@@ -469,11 +627,33 @@ class _Collector:
             else (self.plan.schemas[0] if self.plan.schemas else "public", table)
         )
 
+    def _countable(self, part: str, schema: str, table: str, age: str, tenant: str | None) -> bool:
+        """The relation is a table and its columns have built-in types: else an issue on
+        ``part`` and no count (a view or an owner-defined type decides what a count shows)."""
+        columns = [age] + ([tenant] if tenant else [])
+        rows = self._read(
+            pg_queries.RELATION_COLUMNS,
+            {"schema": schema, "table": table, "columns": columns},
+            (part,),
+            "CONNECT on the database",
+            lambda rows: rows,
+        )
+        if rows is None:
+            return False
+        problem = _count_problem(schema, table, age, rows)
+        if problem:
+            self._note((part,), problem)
+            return False
+        return True
+
     def _session_retention(self) -> RetentionCounts | None:
         plan = self.plan.session_retention
         if plan is None:
             return None
         schema, table = self._relation(plan.table)
+        part = "session_retention"
+        if not self._countable(part, schema, table, plan.age_column, plan.tenant_column):
+            return None
         tenants = sorted(plan.tenant_max_age_days)
         params = {
             "default_days": plan.default_max_age_days,
@@ -481,29 +661,33 @@ class _Collector:
             "tenant_days": [plan.tenant_max_age_days[tenant] for tenant in tenants],
             "min_days": min([plan.default_max_age_days, *plan.tenant_max_age_days.values()]),
         }
-        rows = self._fetch(
+
+        def convert(rows: list[Row]) -> RetentionCounts:
+            counts = tuple(
+                TenantCount(
+                    tenant=row["tenant"],
+                    max_age_days=plan.tenant_max_age_days.get(
+                        row["tenant"], plan.default_max_age_days
+                    ),
+                    count=row["rows"],
+                )
+                for row in rows
+            )
+            return RetentionCounts(
+                table=plan.table,
+                age_column=plan.age_column,
+                tenant_column=plan.tenant_column,
+                default_max_age_days=plan.default_max_age_days,
+                tenant_max_age_days=dict(plan.tenant_max_age_days),
+                counts=counts,
+            )
+
+        return self._read(
             pg_queries.rows_past_age(schema, table, plan.age_column, plan.tenant_column),
             params,
-            ("session_retention",),
+            (part,),
             f"SELECT on {schema}.{table}",
-        )
-        if rows is None:
-            return None
-        counts = tuple(
-            TenantCount(
-                tenant=row["tenant"],
-                max_age_days=plan.tenant_max_age_days.get(row["tenant"], plan.default_max_age_days),
-                count=row["rows"],
-            )
-            for row in rows
-        )
-        return RetentionCounts(
-            table=plan.table,
-            age_column=plan.age_column,
-            tenant_column=plan.tenant_column,
-            default_max_age_days=plan.default_max_age_days,
-            tenant_max_age_days=dict(plan.tenant_max_age_days),
-            counts=counts,
+            convert,
         )
 
     def _expired_facts(self) -> ExpiredFactsCount | None:
@@ -511,33 +695,87 @@ class _Collector:
         if plan is None:
             return None
         schema, table = self._relation(plan.table)
-        rows = self._fetch(
+        part = "expired_facts"
+        if not self._countable(part, schema, table, plan.valid_to_column, None):
+            return None
+
+        def convert(rows: list[Row]) -> ExpiredFactsCount:
+            [row] = rows
+            return ExpiredFactsCount(
+                table=plan.table, valid_to_column=plan.valid_to_column, count=row["rows"]
+            )
+
+        return self._read(
             pg_queries.expired_rows(schema, table, plan.valid_to_column),
             None,
-            ("expired_facts",),
+            (part,),
             f"SELECT on {schema}.{table}",
-        )
-        if rows is None:
-            return None
-        return ExpiredFactsCount(
-            table=plan.table, valid_to_column=plan.valid_to_column, count=rows[0]["rows"]
+            convert,
         )
 
 
 # --- row helpers ------------------------------------------------------------------------------
 
 
-def _session_tls(row: Row) -> SessionTls:
+def _session_tls(row: Row, *, sslmode: str | None = None) -> SessionTls:
+    if not isinstance(row["ssl"], bool):
+        raise ValueError(f"no TLS state in pg_stat_ssl for backend {row['pid']}")
     return SessionTls(
         pid=row["pid"],
-        ssl=bool(row["ssl"]),
+        ssl=row["ssl"],
         version=row["tls_version"],
         cipher=row["cipher"],
         usename=row["usename"],
         application_name=row["application_name"],
         client_addr=row["client_addr"],
         backend_type=row["backend_type"],
+        sslmode=sslmode,
     )
+
+
+def _running_vacuum(row: Row) -> RunningVacuum:
+    if row["age_seconds"] is None:
+        raise ValueError(f"the vacuum of backend {row['pid']} has no start time")
+    if row["schema_name"] is not None and row["table_name"] is not None:
+        relation = f"{row['schema_name']}.{row['table_name']}"
+    else:  # created after this transaction's snapshot, or already dropped
+        relation = f"relation oid {row['relid']}"
+    return RunningVacuum(
+        pid=row["pid"],
+        relation=relation,
+        phase=row["phase"],
+        age_seconds=max(0.0, float(row["age_seconds"])),
+    )
+
+
+def _count_problem(schema: str, table: str, age: str, rows: list[Row]) -> str | None:
+    """Why the retention count of ``schema.table`` must not be taken; None: it may."""
+    name = f"{schema}.{table}"
+    if not rows or not rows[0]["relation_found"]:
+        return f'relation "{name}" does not exist'
+    relkind = rows[0]["relkind"]
+    if relkind not in ("r", "p"):
+        kind = _RELKINDS.get(relkind, f"relkind {relkind!r}")
+        return (
+            f"{name} is a {kind}, not a table: a count over it would show what its owner's "
+            "definition lets through, so it is not taken"
+        )
+    for row in rows:
+        column = row["column_name"]
+        if not row["column_found"]:
+            return f'column "{column}" does not exist in {name}'
+        if row["type_schema"] != "pg_catalog":
+            return (
+                f'column "{column}" of {name} has type {row["type_shown"]}, defined in the '
+                "database: only built-in types are compared (an owner's type brings its own "
+                "casts and operators)"
+            )
+        if column == age and row["type_name"] not in pg_queries.AGE_TYPES:
+            return (
+                f'column "{column}" of {name} has type {row["type_shown"]}: an age column must '
+                "be timestamp with time zone, timestamp or date"
+            )
+    return None
 
 
 def _reloptions(options: Sequence[str] | None) -> dict[str, str]:

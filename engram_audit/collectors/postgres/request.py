@@ -10,6 +10,7 @@ class PostgresRequest:
     """How to reach the server; the database and scope come from the plan."""
 
     dsn: str = ""  # conninfo or URI; "" = libpq env vars / service file (PGHOST, PGSERVICE...)
-    entra_auth: bool = False  # password = an azure-identity access token for ENTRA_SCOPE
+    entra_auth: bool = False  # password = an azure-identity access token for the cloud's scope
     connect_timeout_seconds: int = 10
     statement_timeout_ms: int = 15000
+    cloud: str = "AzureCloud"  # --cloud: which Entra ID authority and token scope to use
