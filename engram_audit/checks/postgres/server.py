@@ -11,17 +11,15 @@ from engram_audit.checks.base import (
     Outcome,
     Params,
     check,
-    errored,
     pg_not_collected,
     pg_resource,
     skipped,
     verdict,
 )
-from engram_audit.checks.postgres.common import each_database, setting
+from engram_audit.checks.postgres.common import each_database
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import UNVERIFIED_SSLMODES, SessionTls
-from engram_audit.model.values import as_int
 
 
 class PgVersionParams(Params):
@@ -156,48 +154,6 @@ def pg_tls_clients(params: ClientTlsParams, context: CheckContext) -> Iterator[O
             resource,
             expected,
             f"{len(plaintext)} of {len(clients)} without TLS: {', '.join(who)}",
-        )
-
-
-class ConnectionsParams(Params):
-    max_percent: float = Field(default=80, gt=0, le=100)
-
-
-@check(
-    "pg.connections.utilization",
-    sources=[Source.POSTGRES],
-    params=ConnectionsParams,
-    reads=("postgres.connections", "postgres.settings"),
-)
-def pg_connections(params: ConnectionsParams, context: CheckContext) -> Iterator[Outcome]:
-    """Open connections stay below 80 % of `max_connections`.
-
-    Beyond that, a burst of Zep workers gets "too many connections" errors; the design alerts at
-    80 % and pools connections to stay under it.
-
-    Remediation: enable PgBouncer and lower per-instance pool sizes, or move to a larger SKU
-    (max_connections scales with memory).
-    """
-    expected = f"<= {params.max_percent:g}% of max_connections"
-    for database in each_database(context):
-        resource = pg_resource(database)
-        if database.connections is None:
-            yield pg_not_collected(context, database, "connections", expected)
-            continue
-        if database.settings is None:
-            yield pg_not_collected(context, database, "settings", expected)
-            continue
-        maximum = as_int(setting(database, "max_connections"))
-        if not maximum:
-            yield errored(resource, "max_connections is not reported in pg_settings", expected)
-            continue
-        used = sum(state.count for state in database.connections)
-        percent = 100 * used / maximum
-        yield verdict(
-            percent <= params.max_percent,
-            resource,
-            expected,
-            f"{used} of {maximum} ({percent:.0f}%)",
         )
 
 
