@@ -158,15 +158,19 @@ def each_server(context: CheckContext) -> Iterator[AzureServer]:
     yield from sorted(context.azure_servers, key=lambda s: s.id.casefold())
 
 
+def switch_outcome(server: AzureServer, path: tuple[str, ...], wanted: bool) -> Outcome:
+    """PASS/FAIL for an Enabled/Disabled property of one server, ERROR when it is unreadable."""
+    expected = "Enabled" if wanted else "Disabled"
+    raw = prop(server, *path)
+    value = as_bool(raw)
+    if value is None:
+        return errored(server.id, f"{'.'.join(path)} is not readable: {text(raw)}", expected)
+    return verdict(value == wanted, server.id, expected, text(raw))
+
+
 def switch_outcomes(
     context: CheckContext, path: tuple[str, ...], wanted: bool
 ) -> Iterator[Outcome]:
-    """PASS/FAIL per server for an Enabled/Disabled property, ERROR when it is unreadable."""
-    expected = "Enabled" if wanted else "Disabled"
+    """``switch_outcome`` for every server."""
     for server in each_server(context):
-        raw = prop(server, *path)
-        value = as_bool(raw)
-        if value is None:
-            yield errored(server.id, f"{'.'.join(path)} is not readable: {text(raw)}", expected)
-            continue
-        yield verdict(value == wanted, server.id, expected, text(raw))
+        yield switch_outcome(server, path, wanted)
