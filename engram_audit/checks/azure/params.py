@@ -392,12 +392,14 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
     """The built-in PgBouncer is enabled and sized as the design says, as far as Azure offers it.
 
     Production pools connections so that Zep workers cannot exhaust max_connections: pools of
-    20-50, a 10 minute idle timeout and a 1 hour maximum connection lifetime. Azure's built-in
-    PgBouncer is judged on what Azure offers: `pgbouncer.enabled` (true/false), the pool size
-    `pgbouncer.default_pool_size` and `pgbouncer.server_idle_timeout`. The pool size is per
-    user/database pair (Azure's default 50), not per server or per application instance.
-    Azure has no server-lifetime parameter: a lifetime requirement is a SKIP finding naming
-    the application's connection pool as the place to enforce it, never a FAIL.
+    20-50 per application instance, a 10 minute idle timeout and a 1 hour maximum connection
+    lifetime. Azure's built-in PgBouncer is judged on what Azure offers: `pgbouncer.enabled`
+    (true/false), the pool size `pgbouncer.default_pool_size` and
+    `pgbouncer.server_idle_timeout`. Azure's pool size counts server connections per
+    user/database pair (default 50), shared by every instance that connects as that user to that
+    database; it is not per server or per application instance, and the policy's bounds apply to
+    that shared pool. Azure has no server-lifetime parameter: a lifetime requirement is a SKIP
+    finding naming the application's connection pool as the place to enforce it, never a FAIL.
 
     PgBouncer exists only on the General Purpose and Memory Optimized tiers; on Burstable ARM
     does not list `pgbouncer.enabled` at all. There the finding is SKIP when the rule wants
