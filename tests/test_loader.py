@@ -205,6 +205,27 @@ def test_params_that_do_not_fit_the_check_point_at_the_param(tmp_path: Path) -> 
     assert error.startswith(f"{path.resolve().as_posix()}:7:") or ":7:" in error
 
 
+def test_an_unknown_high_availability_mode_is_a_located_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "prod.yaml",
+        """
+        environment: prod
+        rules:
+          - id: HA
+            check: azure.ha.mode
+            severity: high
+            title: HA
+            params:
+              mode: CrossRegion
+        """,
+    )
+    [error] = errors_of(path)
+    assert "unknown high-availability mode 'CrossRegion'" in error
+    assert "Disabled, ZoneRedundant, SameZone" in error
+    assert ":8:" in error  # the line of `mode:`
+
+
 def test_bad_yaml_reports_its_line(tmp_path: Path) -> None:
     path = write(
         tmp_path, "prod.yaml", "environment: prod\nrules:\n  - id: A\n    check: [unclosed\n"

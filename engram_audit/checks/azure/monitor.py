@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 
-from engram_audit.checks.azure.common import ParameterLookup, each_server
+from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import AlertCriterion, AzureServer, MetricAlert
-from engram_audit.model.values import as_int, fold, resource_id_covers
+from engram_audit.model.snapshot import AlertCriterion, MetricAlert
+from engram_audit.model.values import as_int, fold, resource_id_covers, text
 
 
 class AlertRequirement(Params):
@@ -64,23 +64,30 @@ def _describe(requirement: AlertRequirement) -> str:
     return f"{requirement.name}: {metric} > X"
 
 
-class _MaxConnectionsUnknown(Exception):
-    pass
+def _max_connections(lookup: ParameterLookup, expected: str) -> int | Outcome:
+    """max_connections, or the outcome to report when it is missing or unreadable (judged
+    against Azure's parameter catalogue, like every parameter)."""
+    parameter = lookup.require("max_connections", expected)
+    if isinstance(parameter, Outcome):
+        return parameter
+    value = as_int(parameter.value)
+    if value is None:
+        return errored(
+            configuration_id(lookup.server, "max_connections"),
+            f"max_connections={text(parameter.value)} is not a whole number",
+            expected,
+        )
+    return value
 
 
-def _threshold_bound(
-    requirement: AlertRequirement, context: CheckContext, server: AzureServer
-) -> float | None:
-    """The highest acceptable threshold (None: any); raises when it depends on unknown data."""
+def _threshold_bound(requirement: AlertRequirement, max_connections: int | None) -> float | None:
+    """The highest acceptable threshold (None: any)."""
     if requirement.max_threshold is not None:
         return requirement.max_threshold
-    if requirement.max_threshold_percent_of_max_connections is None:
+    percent = requirement.max_threshold_percent_of_max_connections
+    if percent is None or max_connections is None:
         return None
-    parameter = ParameterLookup(context, server).get("max_connections")
-    max_connections = as_int(parameter.value) if parameter is not None else None
-    if max_connections is None:
-        raise _MaxConnectionsUnknown
-    return max_connections * requirement.max_threshold_percent_of_max_connections / 100
+    return max_connections * percent / 100
 
 
 def _criterion_problem(
@@ -138,7 +145,7 @@ def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     "azure.monitor.alerts",
     sources=[Source.AZURE],
     params=AlertsParams,
-    reads=("azure.metric_alerts", "azure.parameters"),
+    reads=("azure.metric_alerts", "azure.parameters", "azure.server"),
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
     """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.
@@ -170,15 +177,14 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
             if any(resource_id_covers(scope, server.id) for scope in alert.scopes)
         ]
         usable = [alert for alert in covering if alert.enabled and alert.action_groups]
-        lookup = ParameterLookup(context, server)
-        try:
-            bounds = [_threshold_bound(r, context, server) for r in params.required]
-        except _MaxConnectionsUnknown:
-            if not lookup.collected:
-                yield lookup.not_collected("max_connections")
-            else:
-                yield errored(server.id, "max_connections is not a readable parameter", expected)
-            continue
+        max_connections: int | None = None
+        if any(r.max_threshold_percent_of_max_connections is not None for r in params.required):
+            found = _max_connections(ParameterLookup(context, server), expected)
+            if isinstance(found, Outcome):
+                yield found
+                continue
+            max_connections = found
+        bounds = [_threshold_bound(r, max_connections) for r in params.required]
         missing: list[str] = []
         reasons: list[str] = []
         for requirement, bound in zip(params.required, bounds, strict=True):

@@ -1,4 +1,10 @@
-"""Checks on server parameters (``configurations``), compared as Azure really sends them."""
+"""Checks on server parameters (``configurations``), compared as Azure really sends them.
+
+Every parameter is looked up through ``ParameterLookup``, which judges an absent parameter
+against Azure's parameter catalogue (``checks.azure.catalogue``): not offered on the server's
+major version or tier is SKIP with that reason, offered but not returned by ARM is ERROR. A value
+outside Azure's allowed values is named in the finding, with the allowed values.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,30 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
+from engram_audit.checks.azure.catalogue import Availability
 from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
-from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.base import (
+    CheckContext,
+    Outcome,
+    Params,
+    check,
+    errored,
+    failed,
+    skipped,
+    verdict,
+)
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
+from engram_audit.model.snapshot import AzureServer, ServerParameter
 from engram_audit.model.values import as_bool, as_int, as_set, text
+
+PARAMETER_READS = ("azure.parameters", "azure.server")
+"""What a parameter check reads: the parameters, and the server body for its version and tier."""
+
+
+def _allows(lookup: ParameterLookup, name: str, parameter: ServerParameter) -> str:
+    allowed = lookup.allowed(name, parameter)
+    return f" (Azure allows: {allowed.describe()})" if allowed is not None else ""
 
 
 def _bool_parameter(
@@ -18,16 +43,28 @@ def _bool_parameter(
 ) -> Iterator[Outcome]:
     expected = "on" if wanted else "off"
     for server in each_server(context):
-        parameter = ParameterLookup(context, server).require(name)
+        lookup = ParameterLookup(context, server)
+        parameter = lookup.require(name, expected)
         if isinstance(parameter, Outcome):
             yield parameter
             continue
         value = as_bool(parameter.value)
         resource = configuration_id(server, name)
         if value is None:
-            yield errored(resource, f"{check_label}: {name}={text(parameter.value)} is not on/off")
+            yield errored(
+                resource,
+                f"{check_label}: {name}={text(parameter.value)} is not on/off"
+                + _allows(lookup, name, parameter),
+                expected,
+            )
             continue
-        yield verdict(value == wanted, resource, expected, text(parameter.value))
+        yield verdict(
+            value == wanted,
+            resource,
+            expected,
+            text(parameter.value),
+            lookup.outside_allowed(name, parameter),
+        )
 
 
 class SecureTransportParams(Params):
@@ -38,7 +75,7 @@ class SecureTransportParams(Params):
     "azure.param.require_secure_transport",
     sources=[Source.AZURE],
     params=SecureTransportParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def require_secure_transport(
     params: SecureTransportParams, context: CheckContext
@@ -47,7 +84,8 @@ def require_secure_transport(
 
     Encryption in transit is required in every environment: Zep's messages and embeddings cross
     the network, and a DSN without `sslmode=require` would otherwise silently fall back to
-    plaintext.
+    plaintext. Azure offers the parameter on every major version (11-18, default `on`), so when
+    ARM's answer lacks it the finding is ERROR, never a silent skip of the TLS gate.
 
     Remediation: `az postgres flexible-server parameter set --name require_secure_transport --value on`.
     """
@@ -62,12 +100,15 @@ class TlsVersionParams(Params):
     "azure.param.ssl_min_protocol_version",
     sources=[Source.AZURE],
     params=TlsVersionParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The oldest TLS version the server accepts is at least the minimum (TLS 1.2).
 
     The design requires TLS 1.2 or newer; TLS 1.0 and 1.1 are deprecated and fail most audits.
+    Azure offers `ssl_min_protocol_version` on PostgreSQL 12-18 with the values TLSv1.2 and
+    TLSv1.3 (default TLSv1.2); PostgreSQL 11 has no such parameter, so the finding there is SKIP.
+    A value outside Azure's allowed values is still judged against the minimum and named.
 
     Remediation: `az postgres flexible-server parameter set --name ssl_min_protocol_version --value TLSv1.2`.
     """
@@ -75,16 +116,28 @@ def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) ->
     minimum = tls_rank(params.minimum)
     expected = f">= {params.minimum}"
     for server in each_server(context):
-        parameter = ParameterLookup(context, server).require(name)
+        lookup = ParameterLookup(context, server)
+        parameter = lookup.require(name, expected)
         if isinstance(parameter, Outcome):
             yield parameter
             continue
         resource = configuration_id(server, name)
         rank = tls_rank(text(parameter.value))
         if rank is None or minimum is None:
-            yield errored(resource, f"unrecognised TLS version {text(parameter.value)!r}", expected)
+            yield errored(
+                resource,
+                f"unrecognised TLS version {text(parameter.value)!r}"
+                + _allows(lookup, name, parameter),
+                expected,
+            )
             continue
-        yield verdict(rank >= minimum, resource, expected, text(parameter.value))
+        yield verdict(
+            rank >= minimum,
+            resource,
+            expected,
+            text(parameter.value),
+            lookup.outside_allowed(name, parameter),
+        )
 
 
 class ExtensionsAllowlistParams(Params):
@@ -98,7 +151,7 @@ class ExtensionsAllowlistParams(Params):
     "azure.param.extensions_allowlist",
     sources=[Source.AZURE],
     params=ExtensionsAllowlistParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def extensions_allowlist(
     params: ExtensionsAllowlistParams, context: CheckContext
@@ -106,7 +159,8 @@ def extensions_allowlist(
     """pgvector (and any other required extension) is allow-listed in `azure.extensions`.
 
     Azure only lets `CREATE EXTENSION` run for extensions in this list; without `vector` Zep
-    cannot store embeddings. An optional allow-list keeps unreviewed extensions out.
+    cannot store embeddings. An optional allow-list keeps unreviewed extensions out. Azure's
+    default is an empty list; names are compared in any case (`VECTOR` = `vector`).
 
     Remediation: `az postgres flexible-server parameter set --name azure.extensions --value VECTOR,PG_STAT_STATEMENTS`
     (keep the extensions already listed).
@@ -118,7 +172,8 @@ def extensions_allowlist(
     if allowed is not None:
         expected += "; only " + ", ".join(sorted(allowed))
     for server in each_server(context):
-        parameter = ParameterLookup(context, server).require(name)
+        lookup = ParameterLookup(context, server)
+        parameter = lookup.require(name, expected)
         if isinstance(parameter, Outcome):
             yield parameter
             continue
@@ -128,9 +183,15 @@ def extensions_allowlist(
             problems.append("missing " + ", ".join(sorted(missing)))
         if allowed is not None and (extra := listed - allowed):
             problems.append("not allowed " + ", ".join(sorted(extra)))
+        if outside := lookup.outside_allowed(name, parameter):
+            problems.append(outside)
         actual = text(parameter.value) if parameter.value else "(empty)"
         yield verdict(
-            not problems, configuration_id(server, name), expected, actual, "; ".join(problems)
+            not (missing or (allowed is not None and listed - allowed)),
+            configuration_id(server, name),
+            expected,
+            actual,
+            "; ".join(problems),
         )
 
 
@@ -145,14 +206,14 @@ class PreloadParams(Params):
     "azure.param.shared_preload_libraries",
     sources=[Source.AZURE],
     params=PreloadParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> Iterator[Outcome]:
     """pg_stat_statements is preloaded and actually tracking statements.
 
     Slow-query monitoring (statements over 5 s) depends on pg_stat_statements; on Azure it must
-    be in `shared_preload_libraries` and `pg_stat_statements.track` defaults to `none`, which
-    records nothing.
+    be in `shared_preload_libraries` (Azure preloads it by default on every version) and
+    `pg_stat_statements.track` defaults to `none`, which records nothing.
 
     Remediation: `az postgres flexible-server parameter set --name shared_preload_libraries --value pg_stat_statements`
     (restart needed) and `... --name pg_stat_statements.track --value top`.
@@ -164,100 +225,230 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
         if not lookup.collected:
             yield lookup.not_collected("shared_preload_libraries")
             continue
-        preload = lookup.require("shared_preload_libraries")
+        preload = lookup.require("shared_preload_libraries", expected)
         if isinstance(preload, Outcome):
             yield preload
         else:
             missing = required - as_set(preload.value)
+            problems = [("missing " + ", ".join(sorted(missing))) if missing else ""]
+            problems.append(lookup.outside_allowed("shared_preload_libraries", preload))
             yield verdict(
                 not missing,
                 configuration_id(server, "shared_preload_libraries"),
                 expected,
                 text(preload.value) if preload.value else "(empty)",
-                ("missing " + ", ".join(sorted(missing))) if missing else "",
+                "; ".join(p for p in problems if p),
             )
         if params.require_tracking and "pg_stat_statements" in required:
-            track = lookup.get("pg_stat_statements.track")
-            if track is None:
-                yield lookup.absent("pg_stat_statements.track")
+            name = "pg_stat_statements.track"
+            track = lookup.require(name, "top or all")
+            if isinstance(track, Outcome):
+                yield track
                 continue
             value = text(track.value).strip().casefold()
             yield verdict(
                 value in {"top", "all"},
-                configuration_id(server, "pg_stat_statements.track"),
+                configuration_id(server, name),
                 "top or all",
                 text(track.value),
+                lookup.outside_allowed(name, track),
             )
 
 
 class PgBouncerParams(Params):
     enabled: bool = True
-    min_pool_size: int | None = Field(default=None, ge=1)
-    max_pool_size: int | None = Field(default=None, ge=1)
-    server_idle_timeout_seconds: int | None = Field(default=None, ge=0)
-    server_lifetime_seconds: int | None = Field(default=None, ge=0)
+    min_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Lower bound for pgbouncer.default_pool_size, the server connections per "
+        "user/database pair (not Azure's pgbouncer.min_pool_size)",
+    )
+    max_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Upper bound for pgbouncer.default_pool_size, the server connections per "
+        "user/database pair",
+    )
+    server_idle_timeout_seconds: int | None = Field(
+        default=None, ge=0, description="Required pgbouncer.server_idle_timeout, in seconds"
+    )
+    server_lifetime_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="The design's maximum server-connection lifetime. Azure's PgBouncer has no "
+        "such parameter: the finding is SKIP, naming the application's pool as the place to "
+        "enforce it",
+    )
+
+
+def _pgbouncer_absent(lookup: ParameterLookup, params: PgBouncerParams, expected: str) -> Outcome:
+    """pgbouncer.enabled missing from ARM's answer: not offered (Burstable), or an error."""
+    resource = configuration_id(lookup.server, "pgbouncer.enabled")
+    offer = lookup.offer("pgbouncer.enabled")
+    if offer.availability is Availability.NOT_OFFERED and params.enabled:
+        # The rule requires the feature itself: a tier without it cannot comply.
+        facts = lookup.catalogue.get("pgbouncer.enabled")
+        tier = lookup.tier
+        where = (
+            f"on {tier}"
+            if tier is not None and facts is not None and not facts.offered_on_tier(tier)
+            else f"on PostgreSQL {lookup.major}"
+        )
+        return failed(
+            resource, expected, "not offered", f"PgBouncer is not offered {where}: {offer.reason}"
+        )
+    return lookup.absent("pgbouncer.enabled", expected)
+
+
+def _pgbouncer_parameters(lookup: ParameterLookup) -> str:
+    """The PgBouncer parameters Azure has on this server's version, from the catalogue."""
+    major = lookup.major
+    names = sorted(
+        name
+        for name, facts in lookup.catalogue.parameters.items()
+        if name.startswith("pgbouncer.")
+        and major is not None
+        and (row := facts.on(major)) is not None
+        and row.exists
+    )
+    return ", ".join(names)
+
+
+def _lifetime(lookup: ParameterLookup, server: AzureServer, seconds: int) -> Outcome:
+    where = f"PostgreSQL {lookup.major}" if lookup.major else "any PostgreSQL version"
+    offered = _pgbouncer_parameters(lookup)
+    return skipped(
+        server.id,
+        f"Azure's built-in PgBouncer has no server-lifetime parameter on {where}"
+        + (f" (it offers {offered})" if offered else "")
+        + f": a maximum connection lifetime of {seconds} s cannot be judged on the server. "
+        "Enforce it in the application's connection pool (its maximum connection lifetime).",
+        f"server connections recycled after {seconds} s",
+        "no such Azure parameter",
+    )
+
+
+def _pool_size(lookup: ParameterLookup, server: AzureServer, params: PgBouncerParams) -> Outcome:
+    name = "pgbouncer.default_pool_size"
+    low, high = params.min_pool_size, params.max_pool_size
+    bounds = f"{low if low is not None else '*'}..{high if high is not None else '*'}"
+    expected = f"{bounds} per user/database pair"
+    pool = lookup.require(name, expected)
+    if isinstance(pool, Outcome):
+        return pool
+    resource = configuration_id(server, name)
+    size = as_int(pool.value)
+    if size is None:
+        return errored(
+            resource,
+            f"{name}={text(pool.value)} is not a whole number" + _allows(lookup, name, pool),
+            expected,
+        )
+    ok = (low is None or size >= low) and (high is None or size <= high)
+    message = lookup.outside_allowed(name, pool)
+    if not ok:
+        message = "; ".join(
+            part
+            for part in (
+                "the pool size is per user/database pair: each pair Zep connects as gets "
+                "its own pool",
+                message,
+            )
+            if part
+        )
+    return verdict(ok, resource, expected, f"{size} per user/database pair", message)
+
+
+def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: int) -> Outcome:
+    expected = f"{wanted} s"
+    parameter = lookup.require(name, expected)
+    if isinstance(parameter, Outcome):
+        return parameter
+    resource = configuration_id(server, name)
+    seconds = as_int(parameter.value)
+    if seconds is None:
+        return errored(
+            resource,
+            f"{name}={text(parameter.value)} is not a whole number of seconds"
+            + _allows(lookup, name, parameter),
+            expected,
+        )
+    return verdict(
+        seconds == wanted,
+        resource,
+        expected,
+        f"{seconds} s",
+        lookup.outside_allowed(name, parameter),
+    )
 
 
 @check(
     "azure.param.pgbouncer",
     sources=[Source.AZURE],
     params=PgBouncerParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcome]:
-    """The built-in PgBouncer is enabled and sized as the design says.
+    """The built-in PgBouncer is enabled and sized as the design says, as far as Azure offers it.
 
-    Production uses connection pooling: pools of 20-50 per app instance, a 10 minute idle timeout
-    and a 1 hour maximum server-connection lifetime, so Zep workers cannot exhaust
-    max_connections. Azure sends `pgbouncer.enabled` as true/false and lists the other
-    `pgbouncer.*` parameters only while it is enabled.
+    Production pools connections so that Zep workers cannot exhaust max_connections: pools of
+    20-50 per application instance, a 10 minute idle timeout and a 1 hour maximum connection
+    lifetime. Azure's built-in PgBouncer is judged on what Azure offers: `pgbouncer.enabled`
+    (true/false), the pool size `pgbouncer.default_pool_size` and
+    `pgbouncer.server_idle_timeout`. Azure's pool size counts server connections per
+    user/database pair (default 50), shared by every instance that connects as that user to that
+    database; it is not per server or per application instance, and the policy's bounds apply to
+    that shared pool. Azure has no server-lifetime parameter: a lifetime requirement is a SKIP
+    finding naming the application's connection pool as the place to enforce it, never a FAIL.
 
-    Remediation: `az postgres flexible-server parameter set --name pgbouncer.enabled --value true`, then
-    set `pgbouncer.default_pool_size`, `pgbouncer.server_idle_timeout` (600) and
-    `pgbouncer.server_lifetime` (3600).
+    PgBouncer exists only on the General Purpose and Memory Optimized tiers; on Burstable ARM
+    does not list `pgbouncer.enabled` at all. There the finding is SKIP when the rule wants
+    PgBouncer off, and FAIL ("PgBouncer is not offered on Burstable") when it requires it. The
+    other `pgbouncer.*` parameters are listed only while PgBouncer is enabled; one missing then is
+    ERROR (ARM did not return what Azure offers).
+
+    Remediation: `az postgres flexible-server parameter set --name pgbouncer.enabled --value true`
+    (General Purpose or Memory Optimized tier), then `pgbouncer.default_pool_size` (per
+    user/database pair) and `pgbouncer.server_idle_timeout` (600); set the maximum connection
+    lifetime (3600 s) in the application's connection pool.
     """
+    expected = text(params.enabled)
     for server in each_server(context):
         lookup = ParameterLookup(context, server)
-        switch = lookup.require("pgbouncer.enabled")
-        if isinstance(switch, Outcome):
-            yield switch
+        if not lookup.collected:
+            yield lookup.not_collected("pgbouncer.enabled")
+            continue
+        switch = lookup.get("pgbouncer.enabled")
+        if switch is None:
+            yield _pgbouncer_absent(lookup, params, expected)
             continue
         enabled = as_bool(switch.value)
         resource = configuration_id(server, "pgbouncer.enabled")
         if enabled is None:
-            yield errored(resource, f"pgbouncer.enabled={text(switch.value)} is not true/false")
+            yield errored(
+                resource,
+                f"pgbouncer.enabled={text(switch.value)} is not true/false"
+                + _allows(lookup, "pgbouncer.enabled", switch),
+                expected,
+            )
             continue
-        yield verdict(enabled is params.enabled, resource, text(params.enabled), text(switch.value))
+        yield verdict(
+            enabled is params.enabled,
+            resource,
+            expected,
+            text(switch.value),
+            lookup.outside_allowed("pgbouncer.enabled", switch),
+        )
         if not (enabled and params.enabled):
             continue
-        pool = lookup.get("pgbouncer.default_pool_size")
         if params.min_pool_size is not None or params.max_pool_size is not None:
-            low, high = params.min_pool_size, params.max_pool_size
-            expected = f"{low if low is not None else '*'}..{high if high is not None else '*'}"
-            size = as_int(pool.value) if pool is not None else None
-            ok = (
-                size is not None and (low is None or size >= low) and (high is None or size <= high)
+            yield _pool_size(lookup, server, params)
+        if params.server_idle_timeout_seconds is not None:
+            yield _seconds(
+                lookup, server, "pgbouncer.server_idle_timeout", params.server_idle_timeout_seconds
             )
-            yield verdict(
-                ok,
-                configuration_id(server, "pgbouncer.default_pool_size"),
-                expected,
-                text(pool.value) if pool is not None else "missing",
-            )
-        for name, wanted in (
-            ("pgbouncer.server_idle_timeout", params.server_idle_timeout_seconds),
-            ("pgbouncer.server_lifetime", params.server_lifetime_seconds),
-        ):
-            if wanted is None:
-                continue
-            parameter = lookup.get(name)
-            seconds = as_int(parameter.value) if parameter is not None else None
-            yield verdict(
-                seconds == wanted,
-                configuration_id(server, name),
-                f"{wanted} s",
-                f"{seconds} s" if seconds is not None else "missing",
-            )
+        if params.server_lifetime_seconds is not None:
+            yield _lifetime(lookup, server, params.server_lifetime_seconds)
 
 
 class AutovacuumParams(Params):
@@ -268,7 +459,7 @@ class AutovacuumParams(Params):
     "azure.param.autovacuum",
     sources=[Source.AZURE],
     params=AutovacuumParams,
-    reads=("azure.parameters",),
+    reads=PARAMETER_READS,
 )
 def autovacuum_parameter(params: AutovacuumParams, context: CheckContext) -> Iterator[Outcome]:
     """Autovacuum is switched on at the server level.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 
 from engram_audit.checks.azure.common import each_server, prop
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import FirewallRule
-from engram_audit.model.values import as_bool, fold, text
+from engram_audit.model.snapshot import AzureServer, FirewallRule
+from engram_audit.model.values import as_bool, dig, fold, text
 
 _ALLOW_AZURE = ("0.0.0.0", "0.0.0.0")
 
@@ -137,6 +139,11 @@ class EncryptionParams(Params):
     require_customer_managed_key: bool = False
 
 
+# DataEncryptionType (tests/azure/api_versions/SHAPES.md section 7: models.tsp and the
+# 2024-08-01 swagger's ArmServerKeyType).
+_ENCRYPTION_TYPES = {"systemmanaged": "SystemManaged", "azurekeyvault": "AzureKeyVault"}
+
+
 @check(
     "azure.encryption.at_rest",
     sources=[Source.AZURE],
@@ -150,6 +157,12 @@ def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Itera
     Key Vault (`dataEncryption.type = AzureKeyVault`) so that access can be revoked and rotation
     is under your control.
 
+    A server body without `dataEncryption` is read as system-managed keys: Microsoft documents
+    that all data is always encrypted at rest and that service-managed keys are the default mode
+    (learn.microsoft.com/azure/postgresql/flexible-server/security-data-encryption), and older API
+    versions (GETs before 2024-08-01) and some newer examples leave the block out. A
+    `dataEncryption` block without a `type`, or with a type Azure does not define, is ERROR.
+
     Remediation: customer-managed keys are set at creation: restore into a server created with
     `--key <key vault key id> --identity <managed identity>` and cut over.
     """
@@ -157,15 +170,23 @@ def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Itera
         "AzureKeyVault" if params.require_customer_managed_key else "SystemManaged or AzureKeyVault"
     )
     for server in each_server(context):
+        block = prop(server, "dataEncryption")
+        if block is None:
+            actual = "SystemManaged (dataEncryption absent: Azure's default)"
+            yield verdict(not params.require_customer_managed_key, server.id, expected, actual)
+            continue
         raw = prop(server, "dataEncryption", "type")
         if raw is None:
-            yield errored(
-                server.id, "dataEncryption.type missing from the server resource", expected
-            )
+            yield errored(server.id, "dataEncryption has no type", expected)
             continue
         kind = fold(raw)
-        if kind not in {"azurekeyvault", "systemmanaged"}:
-            yield errored(server.id, f"unknown encryption type {text(raw)!r}", expected)
+        if kind not in _ENCRYPTION_TYPES:
+            yield errored(
+                server.id,
+                f"unknown encryption type {text(raw)!r} (Azure defines "
+                f"{' and '.join(_ENCRYPTION_TYPES.values())})",
+                expected,
+            )
             continue
         ok = kind == "azurekeyvault" or not params.require_customer_managed_key
         yield verdict(ok, server.id, expected, text(raw))
@@ -175,6 +196,49 @@ class EntraParams(Params):
     required: bool = True
     password_auth_allowed: bool = True
     min_administrators: int = Field(default=1, ge=0)
+
+
+@dataclass(frozen=True)
+class _AuthConfig:
+    entra: bool
+    password: bool
+    note: str = ""
+
+
+def _switch(auth: dict[str, Any], enum_key: str, boolean_key: str) -> tuple[bool | None, Any]:
+    """One authConfig switch in either shape: ``activeDirectoryAuth: "Enabled"`` (2022-12-01
+    GETs and every later version) or ``activeDirectoryAuthEnabled: true`` (2022-03-08-preview
+    and the 2022-12-01 create examples). (None, None) when neither key is there."""
+    for key in (enum_key, boolean_key):
+        raw = dig(auth, key)
+        if raw is not None:
+            return as_bool(raw), raw
+    return None, None
+
+
+def _auth_config(server: AzureServer) -> _AuthConfig | str:
+    """The server's authentication switches, or why they cannot be read."""
+    auth = prop(server, "authConfig")
+    if auth is None:
+        return _AuthConfig(False, True, "authConfig absent: Entra off, password auth on")
+    if not isinstance(auth, dict):
+        return f"authConfig is not an object: {text(auth)}"
+    entra, raw_entra = _switch(auth, "activeDirectoryAuth", "activeDirectoryAuthEnabled")
+    if raw_entra is not None and entra is None:
+        return f"authConfig.activeDirectoryAuth is not readable: {text(raw_entra)}"
+    password, raw_password = _switch(auth, "passwordAuth", "passwordAuthEnabled")
+    if raw_password is not None and password is None:
+        return f"authConfig.passwordAuth is not readable: {text(raw_password)}"
+    notes = []
+    if raw_entra is None:
+        notes.append("Entra switch absent: off")
+    if raw_password is None:
+        notes.append("passwordAuth absent: Azure's default Enabled")
+    return _AuthConfig(
+        entra if entra is not None else False,
+        password if password is not None else True,
+        "; ".join(notes),
+    )
 
 
 @check(
@@ -189,6 +253,15 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
     Entra identities give per-person, revocable, MFA-backed access and short-lived tokens instead
     of a shared `cogadmin` password; a reviewer expects it at least for administration.
 
+    Both shapes ARM has shipped are read: `authConfig.activeDirectoryAuth` /
+    `passwordAuth` ("Enabled"/"Disabled", 2022-12-01 GETs and later) and
+    `activeDirectoryAuthEnabled` / `passwordAuthEnabled` (booleans, 2022-03-08-preview and the
+    2022-12-01 create examples). No `authConfig` at all (API versions before 2022-03-08-preview)
+    or no Entra switch in it means Entra authentication is off: it is on only where Azure says
+    so (Azure Policy's built-in Entra-only audit treats anything but "Enabled" the same way), so
+    a rule requiring Entra FAILs. An absent `passwordAuth` is Azure's default, Enabled
+    (models.tsp `AuthConfig.passwordAuth = Enabled`). A value that is neither is ERROR.
+
     Remediation: `az postgres flexible-server update --microsoft-entra-auth Enabled` and
     `az postgres flexible-server microsoft-entra-admin create --display-name <group> --object-id <id>`.
     """
@@ -199,13 +272,11 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
         expected_parts.append("password auth Disabled")
     expected = ", ".join(expected_parts)
     for server in each_server(context):
-        entra = as_bool(prop(server, "authConfig", "activeDirectoryAuth"))
-        password = as_bool(prop(server, "authConfig", "passwordAuth"))
-        if entra is None:
-            yield errored(
-                server.id, "authConfig.activeDirectoryAuth missing or unreadable", expected
-            )
+        config = _auth_config(server)
+        if isinstance(config, str):
+            yield errored(server.id, config, expected)
             continue
+        entra, password = config.entra, config.password
         problems = []
         if params.required and not entra:
             problems.append("Entra authentication is disabled")
@@ -217,18 +288,12 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
             admins = len(server.administrators)
             if admins < params.min_administrators:
                 problems.append(f"{admins} Entra administrator(s)")
-        if not params.password_auth_allowed and password is None:
-            yield errored(server.id, "authConfig.passwordAuth missing or unreadable", expected)
-            continue
         if not params.password_auth_allowed and password:
             problems.append("password authentication is enabled")
         actual = (
             f"Entra auth {'Enabled' if entra else 'Disabled'}"
             + (f", {admins} admin(s)" if admins is not None else "")
-            + (
-                f", password auth {'Enabled' if password else 'Disabled'}"
-                if password is not None
-                else ""
-            )
+            + f", password auth {'Enabled' if password else 'Disabled'}"
         )
-        yield verdict(not problems, server.id, expected, actual, "; ".join(problems))
+        message = "; ".join([*problems, config.note] if config.note else problems)
+        yield verdict(not problems, server.id, expected, actual, message)

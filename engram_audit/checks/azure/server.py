@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from engram_audit.checks.azure.common import each_server, prop, sku, switch_outcomes, vcores_of
+from engram_audit.checks.azure.common import each_server, prop, sku, switch_outcome, vcores_of
 from engram_audit.checks.base import (
     CheckContext,
     Outcome,
@@ -199,14 +199,59 @@ def storage_auto_grow(params: AutoGrowParams, context: CheckContext) -> Iterator
     Production storage "scales with data volume": with auto-grow a burst of sessions cannot fill
     the disk and make the server read-only.
 
+    `storage.autoGrow` first appears in API version 2023-03-01-preview; bodies from older
+    versions do not have it. Microsoft documents no service default for a server whose body
+    omits it (the API definition gives none, and the CLI's "Default value is Enabled" is the
+    default of its own flag), so an absent value is ERROR naming that, never a guessed verdict.
+
     Remediation: `az postgres flexible-server update --storage-auto-grow Enabled`.
     """
-    yield from switch_outcomes(context, ("storage", "autoGrow"), params.enabled)
+    expected = "Enabled" if params.enabled else "Disabled"
+    for server in each_server(context):
+        if prop(server, "storage", "autoGrow") is None:
+            yield errored(
+                server.id,
+                "storage.autoGrow is not in the server resource: API versions before "
+                "2023-03-01-preview do not report it, and Microsoft documents no default to "
+                "assume; read the server with a newer api-version",
+                expected,
+            )
+            continue
+        yield switch_outcome(server, ("storage", "autoGrow"), params.enabled)
+
+
+# Known values (tests/azure/api_versions/SHAPES.md section 7: models.tsp @ dd817ad and the
+# 2024-08-01 swagger). Both enums are extensible; a mode outside them cannot be judged, a state
+# outside them is at least not Healthy.
+HA_MODES = {"disabled": "Disabled", "zoneredundant": "ZoneRedundant", "samezone": "SameZone"}
+HA_STATES = {
+    fold(state): state
+    for state in (
+        "NotEnabled",
+        "CreatingStandby",
+        "ReplicatingData",
+        "FailingOver",
+        "Healthy",
+        "RemovingStandby",
+        "RecreatingStandby",
+        "ComputeUpdatingByFailover",
+    )
+}
 
 
 class HighAvailabilityParams(Params):
     mode: str = Field(description="ZoneRedundant, SameZone or Disabled")
     require_healthy: bool = Field(default=True, description="State must be Healthy when HA is on")
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if fold(value) not in HA_MODES:
+            raise ValueError(
+                f"unknown high-availability mode {value!r}; Azure's modes are "
+                + ", ".join(HA_MODES.values())
+            )
+        return value
 
 
 @check(
@@ -218,6 +263,12 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
     UAT and production promise zone-redundant HA (RTO 15 minutes in production through automatic
     failover); a standby that is not Healthy gives no such protection. Staging and dev run without
     HA to save cost.
+
+    Azure's modes are Disabled, ZoneRedundant and SameZone; its states NotEnabled,
+    CreatingStandby, ReplicatingData, FailingOver, Healthy, RemovingStandby, RecreatingStandby and
+    ComputeUpdatingByFailover, in any casing. Only Healthy counts as healthy; a state Azure does
+    not define, or none at all, is not known to be healthy (FAIL where health is required). A
+    mode Azure does not define, or a body without `highAvailability.mode`, is ERROR.
 
     Remediation: `az postgres flexible-server update --high-availability ZoneRedundant`.
     """
@@ -231,10 +282,28 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
                 server.id, "highAvailability.mode missing from the server resource", expected
             )
             continue
+        if fold(mode) not in HA_MODES:
+            yield errored(
+                server.id,
+                f"unknown highAvailability.mode {text(mode)!r} (Azure defines "
+                + ", ".join(HA_MODES.values())
+                + ")",
+                expected,
+            )
+            continue
         actual = text(mode) + (f", {text(state)}" if state is not None else "")
         if fold(mode) != fold(params.mode):
             yield failed(server.id, expected, actual)
         elif wants_ha and params.require_healthy and fold(state) != "healthy":
-            yield failed(server.id, expected, actual, "the HA standby is not healthy")
+            if state is None:
+                reason = "no HA state reported: the standby is not known to be healthy"
+            elif fold(state) in HA_STATES:
+                reason = "the HA standby is not healthy"
+            else:
+                reason = (
+                    f"HA state {text(state)!r} is not one Azure defines: the standby is not "
+                    "known to be healthy"
+                )
+            yield failed(server.id, expected, actual, reason)
         else:
             yield verdict(True, server.id, expected, actual)
