@@ -22,7 +22,7 @@ from engram_audit.cli.policy import (
     schema_command,
     validate_command,
 )
-from engram_audit.cli.terminal import configure_logging, fail
+from engram_audit.cli.terminal import configure_logging, fail, no_color_option, reset_colour_flag
 from engram_audit.errors import EngramAuditError
 from engram_audit.gate.exit_codes import ExitCode
 
@@ -32,6 +32,7 @@ log = logging.getLogger("engram_audit")
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="engram-audit")
 @click.option("-v", "--verbose", count=True, help="Debug logging to stderr (-vv: libraries too).")
+@no_color_option
 def cli(verbose: int) -> None:
     """Policy-as-code compliance for Zep's PostgreSQL + pgvector store on Azure Flexible Server.
 
@@ -58,6 +59,7 @@ for command in (
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line (``sys.argv`` when ``argv`` is None) and return its exit code."""
+    reset_colour_flag()
     try:
         code = cli.main(args=argv, prog_name="engram-audit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -15,6 +15,7 @@ from engram_audit.cli.azure_options import azure_options
 from engram_audit.cli.common import (
     allow_empty_option,
     emit_reports,
+    parse_show,
     parse_sources,
     report_options,
     sources_option,
@@ -161,6 +162,8 @@ def check_command(
     save_snapshot: Path | None,
     fail_on: str | None,
     fmt: str,
+    show: str | None,
+    quiet: bool,
     output: Path | None,
     extra_outputs: tuple[str, ...],
     gate: GateOptions,
@@ -173,6 +176,7 @@ def check_command(
     exit code is the worst of them (3 over 1 over 0).
     """
     selected = parse_sources(sources)
+    shown = parse_show(show)
     runs = plan_runs(
         RunRequest(
             environments=environments,
@@ -211,7 +215,7 @@ def check_command(
         codes.append(exit_code(result.report, only_new=run.gate.fail_on_new))
         for line in result.notes:
             note(line if len(runs) == 1 else f"{run.name}: {line}")
-    emit_reports(reports, fmt, output, extra_outputs)
+    emit_reports(reports, fmt, output, extra_outputs, show=shown, quiet=quiet)
     return worst(codes)
 
 

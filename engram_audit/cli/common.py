@@ -9,9 +9,15 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.cli.terminal import colour_wanted, out, write_file
+from engram_audit.cli.terminal import (
+    colour_wanted,
+    no_color_option,
+    out,
+    output_width,
+    write_file,
+)
 from engram_audit.errors import InputError, Problem, UsageError
-from engram_audit.model import Policy, Report, Severity, Source
+from engram_audit.model import Policy, Report, Severity, Source, Status
 from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.loader import load_policy, policy_path_for
 from engram_audit.reporters import FORMATS, MANY_FORMATS, console
@@ -98,6 +104,18 @@ def report_options(command: F) -> F:
     command = click.option(
         "--format", "fmt", type=click.Choice(list(FORMATS)), default="console", show_default=True
     )(command)
+    command = click.option(
+        "--show",
+        "show",
+        default=None,
+        metavar="STATUSES",
+        help="Statuses the console lists in full: all, or a comma list of fail,error,waived,skip,"
+        "pass [default: fail,error,waived; the others one line per rule].",
+    )(command)
+    command = click.option(
+        "--quiet", "-q", is_flag=True, help="Console: print only the summary line."
+    )(command)
+    command = no_color_option(command)
     return click.option(
         "--fail-on",
         type=click.Choice([s.value for s in Severity]),
@@ -108,6 +126,23 @@ def report_options(command: F) -> F:
     )(command)
 
 
+def parse_show(value: str | None) -> frozenset[Status]:
+    if value is None:
+        return console.DEFAULT_SHOW
+    if value.strip().lower() == "all":
+        return frozenset(Status)
+    chosen = set()
+    for name in value.split(","):
+        try:
+            chosen.add(Status(name.strip().lower()))
+        except ValueError:
+            known = ", ".join(s.value for s in Status)
+            raise click.BadParameter(
+                f"unknown status {name.strip()!r}; choose all or from {known}", param_hint="--show"
+            ) from None
+    return frozenset(chosen)
+
+
 def emit_report(
     report: Report, fmt: str, output: Path | None, extra_outputs: tuple[str, ...]
 ) -> None:
@@ -115,12 +150,31 @@ def emit_report(
     emit_reports([report], fmt, output, extra_outputs)
 
 
+def console_text(
+    reports: list[Report], *, show: frozenset[Status] = console.DEFAULT_SHOW, quiet: bool = False
+) -> tuple[str, bool]:
+    """The console report for stdout as the terminal wants it, and whether it has colour."""
+    if quiet:
+        return "".join(console.render_summary(report) for report in reports), False
+    colour = colour_wanted()
+    width = output_width()
+    if len(reports) == 1:
+        return console.render(reports[0], color=colour, width=width, show=show), colour
+    return console.render_many(reports, color=colour, width=width, show=show), colour
+
+
 def _render(name: str, reports: list[Report]) -> str:
     return FORMATS[name](reports[0]) if len(reports) == 1 else MANY_FORMATS[name](reports)
 
 
 def emit_reports(
-    reports: list[Report], fmt: str, output: Path | None, extra_outputs: tuple[str, ...]
+    reports: list[Report],
+    fmt: str,
+    output: Path | None,
+    extra_outputs: tuple[str, ...],
+    *,
+    show: frozenset[Status] = console.DEFAULT_SHOW,
+    quiet: bool = False,
 ) -> None:
     """One output per format for the whole run: several environments share one file."""
     specs = [parse_output_spec(spec) for spec in extra_outputs]
@@ -130,12 +184,7 @@ def emit_reports(
     if output is None and fmt != "console":
         out(_render(fmt, reports))
     else:
-        colour = colour_wanted()
-        rendered = (
-            console.render(reports[0], color=colour)
-            if len(reports) == 1
-            else console.render_many(reports, color=colour)
-        )
+        rendered, colour = console_text(reports, show=show, quiet=quiet)
         out(rendered, colour=colour)
     unwritable = []
     for name, path in specs:

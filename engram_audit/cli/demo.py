@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
-from engram_audit.cli.common import resolve_policy
+from engram_audit.cli.common import console_text, resolve_policy
 from engram_audit.cli.terminal import (
-    colour_wanted,
+    no_color_option,
     note,
     out,
     stderr_is_terminal,
@@ -30,7 +30,7 @@ from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import ALL_SOURCES, Policy, Severity, Snapshot, Source
 from engram_audit.model.snapshot_io import dump_snapshot, load_snapshot
 from engram_audit.policy.planning import plan_for
-from engram_audit.reporters import FORMATS, console
+from engram_audit.reporters import FORMATS
 
 REPORT_FILES = {
     "json": "report.json",
@@ -43,6 +43,7 @@ REPORT_FILES = {
 
 @click.command("demo")
 @verbose_option
+@no_color_option
 @click.option(
     "--azure-snapshot",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -86,8 +87,8 @@ def demo_command(azure_snapshot: Path | None, policy_dir: Path | None, output_di
     snapshot = merge(bundled, live, frozenset({Source.POSTGRES}))
     report = evaluate(policy, snapshot, ALL_SOURCES)
 
-    colour = colour_wanted()
-    out(console.render(report, color=colour), colour=colour)
+    rendered, colour = console_text([report])
+    out(rendered, colour=colour)
     write_file(output_dir / "snapshot.json", dump_snapshot(snapshot))
     for name, filename in REPORT_FILES.items():
         write_file(output_dir / filename, FORMATS[name](report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,9 +65,48 @@ def note(message: str) -> None:
     click.echo(terminal_safe(SECRETS.scrub(message)), err=True)
 
 
+_NO_COLOUR_FLAG: list[bool] = [False]  # set by --no-color on the group or a command
+
+
 def colour_wanted() -> bool:
-    """Colour on a terminal unless NO_COLOR is set (https://no-color.org)."""
-    return stdout_is_terminal() and not os.environ.get("NO_COLOR")
+    """--no-color and NO_COLOR (https://no-color.org) win, then FORCE_COLOR, then a terminal."""
+    if _NO_COLOUR_FLAG[0] or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stdout_is_terminal()
+
+
+def _no_colour(_: click.Context, __: click.Parameter, value: bool) -> None:
+    if value:
+        _NO_COLOUR_FLAG[0] = True
+
+
+def no_color_option(command: F) -> F:
+    """``--no-color`` on the group and after any subcommand, as users type it."""
+    return click.option(
+        "--no-color",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_no_colour,
+        help="No colour (also: NO_COLOR set; FORCE_COLOR forces colour without a terminal).",
+    )(command)
+
+
+def reset_colour_flag() -> None:
+    _NO_COLOUR_FLAG[0] = False
+
+
+def output_width() -> int | None:
+    """COLUMNS when set (as click does, terminal or not), else the terminal's width, else no
+    wrapping (a CI log wraps by itself)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if stdout_is_terminal():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def write_file(path: Path, text: str) -> None:
