@@ -119,6 +119,80 @@ def test_github_workflow_gates_uploads_sarif_and_keeps_nightly_snapshots() -> No
     assert any(
         "--fail-on-new" in args for s in steps for args in invocations(str(s.get("run", "")))
     )
+    nightly_sarif = next(
+        s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif")
+    )
+    nightly_written = [
+        a for s in steps for args in invocations(str(s.get("run", ""))) for a in args
+    ]
+    assert f"sarif:{nightly_sarif['with']['sarif_file']}" in nightly_written
+    assert nightly["permissions"]["security-events"] == "write"
+
+
+def project_version() -> str:
+    match = re.search(
+        r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M
+    )
+    assert match
+    return match.group(1)
+
+
+# Where users copy an install command from: every one pins this release.
+INSTALL_SITES = [
+    RECIPES / "github-actions.yml",
+    RECIPES / "azure-pipelines.yml",
+    ROOT / "README.md",
+]
+
+
+@pytest.mark.parametrize("path", INSTALL_SITES, ids=lambda p: p.name)
+def test_recipes_install_the_pinned_version_of_this_release(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    pins = re.findall(r"pip install engram-audit==([0-9][0-9A-Za-z.+-]*[0-9A-Za-z])", text)
+    if path.suffix == ".yml":
+        assert pins, f"{path.name} does not install a pinned engram-audit"
+        assert not re.search(r"pip install \.(\s|$)", text), "a recipe installs its own checkout"
+    assert set(pins) <= {project_version()}, (
+        f"{path.name} pins {pins}, pyproject says {project_version()}"
+    )
+
+
+# The current major of each action the recipes use, all on Node.js 24 (action.yml `runs.using`
+# checked in each repository at the tag): actions/checkout v7.0.0 (2026-06-17),
+# actions/setup-python v7.0.0 (2026-07-19; removes the pip-install input, unused here),
+# actions/upload-artifact v7.0.0 (2026-02-25; v5.0.0 still declared node20, v6 was the first
+# node24), github/codeql-action v4 (upload-sarif declares node24; v3 is deprecated with Node.js
+# 20, github/codeql-action#3271), azure/login v3.0.0 (2026-03-17; v2 is node20, maintenance only).
+CURRENT_MAJORS = {
+    "actions/checkout": "v7",
+    "actions/setup-python": "v7",
+    "actions/upload-artifact": "v7",
+    "github/codeql-action/upload-sarif": "v4",
+    "azure/login": "v3",
+}
+
+
+def uses(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uses" and isinstance(value, str):
+                yield value
+            else:
+                yield from uses(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from uses(item)
+
+
+def test_recipes_use_the_current_major_of_every_action() -> None:
+    found = list(uses(load(RECIPES / "github-actions.yml")))
+    assert found
+    for reference in found:
+        action, _, version = reference.partition("@")
+        assert action in CURRENT_MAJORS, f"{action}: which major is current? add it with a source"
+        assert version == CURRENT_MAJORS[action], (
+            f"{reference}: current is {CURRENT_MAJORS[action]}"
+        )
 
 
 def test_azure_pipeline_publishes_junit_on_a_schedule() -> None:
