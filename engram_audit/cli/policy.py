@@ -14,7 +14,7 @@ from engram_audit.gate.exit_codes import ExitCode
 from engram_audit.model.inventory import INVENTORY_FILE
 from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.inventory import find_inventory, load_inventory
-from engram_audit.policy.loader import validate_paths
+from engram_audit.policy.loader import validate_paths, with_dependents
 from engram_audit.policy.starter import AlreadyThere, write_starter
 from engram_audit.schemas import POLICY_SCHEMA, SNAPSHOT_SCHEMA, WAIVERS_SCHEMA, shipped
 from engram_audit.schemas.generate import GENERATORS, render
@@ -30,12 +30,16 @@ from engram_audit.schemas.generate import GENERATORS, render
 )
 def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
     """Check policy files (default: ./policies if present, else the built-in set) and the
-    inventory: every problem at once, with file:line:column."""
+    inventory: every problem at once, with file:line:column.
+
+    A file is checked together with the policy files of its directory that extend it, directly
+    or through others, so a change to a base that breaks an environment fails here.
+    """
     targets = list(paths) or [default_policy_dir()]
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
-    checked, problems = validate_paths(targets)
+    checked, problems = validate_paths(with_dependents(targets))
     inventory = find_inventory(config)
     inventory_note = ""
     if inventory is not None:

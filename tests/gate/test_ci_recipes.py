@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ruamel.yaml import YAML
 from engram_audit.cli import cli
 from engram_audit.gate.waivers import load_waivers
 from tests.conftest import ROOT
+from tests.support.cli import run_in_process
 from tests.test_cli import run
 
 RECIPES = ROOT / "docs" / "ci"
@@ -225,6 +227,37 @@ def test_pre_commit_hook_validates_policies(tmp_path: Path) -> None:
     bad = run(*entry[1:], str(broken))
     assert bad.returncode == 2
     assert f"{broken.as_posix()}:4:" in bad.stderr
+
+
+def test_pre_commit_hook_checks_the_policies_built_on_a_changed_base(tmp_path: Path) -> None:
+    """Renaming a rule in uat.yaml that prod.yaml overrides breaks prod: the hook, given only the
+    changed file as pre-commit gives it, must fail on prod.yaml."""
+    (hook,) = load(HOOKS)
+    entry = shlex.split(hook["entry"])
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    assert run_in_process(*entry[1:], "policies/uat.yaml", cwd=tmp_path).returncode == 0
+    uat = tmp_path / "policies" / "uat.yaml"
+    text = uat.read_text(encoding="utf-8")
+    assert "  - id: ZEP-AZ-HA\n" in text
+    uat.write_text(
+        text.replace("  - id: ZEP-AZ-HA\n", "  - id: ZEP-AZ-HA-ZONES\n"), encoding="utf-8"
+    )
+    assert re.search(hook["files"], "policies/uat.yaml")
+    result = run_in_process(*entry[1:], "policies/uat.yaml", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert "policies/prod.yaml:" in result.stderr and "'ZEP-AZ-HA'" in result.stderr
+    # dev and staging extend base.yaml, not uat.yaml: they are not part of this set.
+    assert "2 file(s)" in result.stderr
+
+
+def test_validate_of_a_base_checks_every_policy_that_extends_it(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    result = run_in_process("validate", "policies/base.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout.split(": ", 1)[1].strip().split(", ")
+    assert sorted(listed) == sorted(
+        f"policies/{p.name}" for p in (ROOT / "policies").glob("*.yaml")
+    )
 
 
 def test_outputs_doc_commands_exist_and_severity_table_matches_the_code() -> None:
