@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from engram_audit.cli.completion import complete_environments
 from engram_audit.cli.terminal import colour_wanted, out, write_file
 from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
@@ -40,6 +41,7 @@ def policy_options(command: F) -> F:
         "environment",
         required=True,
         envvar="ENGRAM_AUDIT_ENV",
+        shell_complete=complete_environments,
         help="Environment: staging, dev, uat, prod (or any policy you add).",
     )(command)
 
