@@ -150,7 +150,9 @@ INSTALL_SITES = [
 @pytest.mark.parametrize("path", INSTALL_SITES, ids=lambda p: p.name)
 def test_recipes_install_the_pinned_version_of_this_release(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    pins = re.findall(r"pip install engram-audit==([0-9][0-9A-Za-z.+-]*[0-9A-Za-z])", text)
+    version = r"([0-9][0-9A-Za-z.+-]*[0-9A-Za-z])"
+    pins = re.findall(rf"pip install engram-audit=={version}", text)
+    pins += re.findall(rf"engram/engram-audit@v{version}", text)  # the action, by release tag
     if path.suffix == ".yml":
         assert pins, f"{path.name} does not install a pinned engram-audit"
         assert not re.search(r"pip install \.(\s|$)", text), "a recipe installs its own checkout"
