@@ -17,6 +17,7 @@ from engram_audit.cli.demo import demo_command
 from engram_audit.cli.diff import diff_command
 from engram_audit.cli.policy import (
     checks_command,
+    environments_command,
     explain_command,
     init_command,
     schema_command,
@@ -48,6 +49,7 @@ for command in (
     validate_command,
     checks_command,
     explain_command,
+    environments_command,
     schema_command,
     check_command,
     collect_command,

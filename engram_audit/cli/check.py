@@ -20,6 +20,7 @@ from engram_audit.cli.common import (
     report_options,
     sources_option,
 )
+from engram_audit.cli.completion import complete_environments
 from engram_audit.cli.estate import EnvironmentRun, RunRequest, plan_runs
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options
@@ -113,6 +114,7 @@ def estate_options(command: F) -> F:
         "environments",
         multiple=True,
         envvar="ENGRAM_AUDIT_ENV",
+        shell_complete=complete_environments,
         help="Environment (repeatable): staging, dev, uat, prod, or any policy you add.",
     )(command)
 

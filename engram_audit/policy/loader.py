@@ -266,6 +266,44 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[str], list[Problem]]:
     return checked, _unique(problems)
 
 
+def with_dependents(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` and, for each file among them, the policy files of its directory that extend it,
+    directly or through others: a change to a base is checked in every policy built on it.
+
+    A sibling that cannot be read is left out here; it is reported when it is validated itself.
+    """
+    given = list(paths)
+    result = list(given)
+    seen = {p.resolve() for p in policy_files(given)}
+    files = [p for p in given if not p.is_dir()]
+    for directory in dict.fromkeys(p.parent for p in files):
+        bases: dict[Path, set[Path]] = {}
+        siblings = policy_files([directory]) if directory.is_dir() else []
+        for sibling in siblings:
+            try:
+                document = load_document(sibling)
+            except InputError:
+                continue
+            if isinstance(document.data, dict):
+                bases[sibling] = {
+                    (sibling.parent / reference).resolve()
+                    for reference, _ in _extends_list(document)
+                }
+        affected = {p.resolve() for p in files if p.parent == directory}
+        grew = True
+        while grew:
+            grew = False
+            for sibling, extended in bases.items():
+                if sibling.resolve() not in affected and extended & affected:
+                    affected.add(sibling.resolve())
+                    grew = True
+        for sibling in siblings:
+            if sibling.resolve() in affected and sibling.resolve() not in seen:
+                seen.add(sibling.resolve())
+                result.append(sibling)
+    return result
+
+
 def policy_files(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
