@@ -21,6 +21,7 @@ from engram_audit.gate.drift import (
     diff_snapshots,
 )
 from engram_audit.gate.exit_codes import ExitCode
+from engram_audit.inputs.files import MAX_JSON_BYTES, read_input
 from engram_audit.model.snapshot_io import load_snapshot
 
 SNAPSHOT, REPORT = "snapshot", "report"
@@ -70,12 +71,9 @@ def diff_command(old: Path, new: Path, output_format: str, include_volatile: boo
 
 
 def _kind(path: Path) -> str:
+    text = read_input(path, str(path), max_bytes=MAX_JSON_BYTES)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError([Problem(str(path), 1, 1, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError([Problem(str(path), 1, 1, "", f"cannot read file: {error}")]) from None
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(
             [Problem(str(path), error.lineno, error.colno, "", f"not valid JSON: {error.msg}")]

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engram_audit.errors import InputError, Problem
-from engram_audit.inputs.yaml_source import read_input
+from engram_audit.inputs.files import MAX_JSON_BYTES, read_input
 from engram_audit.model import Finding, Report, Status
 
 ATTENTION = (Status.FAIL, Status.ERROR, Status.WAIVED)
@@ -42,7 +42,7 @@ class BaselineOutcome:
 def load_report(path: Path, display: str | None = None) -> Report:
     """An engram-audit JSON report (``-o json:PATH``); anything else is an input error."""
     shown = display or str(path)
-    text = read_input(path, shown)
+    text = read_input(path, shown, max_bytes=MAX_JSON_BYTES)
     try:
         return Report.model_validate_json(text)
     except ValidationError as error:

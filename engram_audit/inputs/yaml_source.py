@@ -20,6 +20,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engram_audit.errors import InputError, Problem
+from engram_audit.inputs.files import MAX_YAML_BYTES, read_input
 
 KeyPath = tuple[str | int, ...]
 
@@ -87,20 +88,12 @@ class SourceDocument:
         return Problem(self.path, line, column, format_key_path(key_path), message)
 
 
-def read_input(path: Path, shown: str) -> str:
-    """An input file's text; a missing or unreadable file is an InputError, not a traceback."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError([Problem(shown, 1, 1, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError([Problem(shown, 1, 1, "", f"cannot read file: {error}")]) from None
-
-
-def load_document(path: Path, display: str | None = None) -> SourceDocument:
+def load_document(
+    path: Path, display: str | None = None, *, max_bytes: int = MAX_YAML_BYTES
+) -> SourceDocument:
     """Parse YAML (or JSON) keeping positions; a syntax error becomes an InputError with its line."""
     shown = display or str(path)
-    raw = read_input(path, shown)
+    raw = read_input(path, shown, max_bytes=max_bytes)
     parser = YAML(typ="rt")
     parser.Constructor = _DatesAsText
     parser.allow_duplicate_keys = False

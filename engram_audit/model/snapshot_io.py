@@ -8,12 +8,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engram_audit.errors import InputError, Problem
+from engram_audit.inputs.files import MAX_JSON_BYTES
 from engram_audit.inputs.yaml_source import load_document
 from engram_audit.model import Snapshot
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    document = load_document(path)
+    document = load_document(path, max_bytes=MAX_JSON_BYTES)
     if not isinstance(document.data, dict):
         raise InputError([document.problem((), "a snapshot must be a JSON object")])
     try:
