@@ -246,12 +246,10 @@ def parse_yaml(text: str, shown: str) -> SourceDocument:
     return SourceDocument(path=shown, tree=tree, data=_plain(tree))
 
 
-def load_document(
-    path: Path, display: str | None = None, *, max_bytes: int = MAX_YAML_BYTES
-) -> SourceDocument:
+def load_document(path: Path, display: str | None = None) -> SourceDocument:
     """Parse a YAML (or JSON) file keeping positions; every problem is an InputError with its line."""
     shown = display or str(path)
-    return parse_yaml(read_input(path, shown, max_bytes=max_bytes), shown)
+    return parse_yaml(read_input(path, shown, max_bytes=MAX_YAML_BYTES), shown)
 
 
 def _schema_messages(error: ValidationError) -> Iterator[tuple[KeyPath, str, bool]]:

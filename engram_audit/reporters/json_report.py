@@ -13,15 +13,11 @@ with ``rule``, ``check``, ``title``, ``severity``, ``status``, ``resource``, ``e
 
 from __future__ import annotations
 
-import json
-
+from engram_audit.inputs.json_source import dump_json
 from engram_audit.model import Report
 
 
 def render(report: Report) -> str:
-    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
-
-
-def load(text: str) -> Report:
-    """Read a JSON report back (for baselines and report diffs)."""
-    return Report.model_validate_json(text)
+    """The report in the JSON dialect ``--baseline`` and ``diff`` read back (no NaN; DEL and
+    C1 control characters escaped)."""
+    return dump_json(report.model_dump(mode="json"))
