@@ -11,6 +11,7 @@ import click
 
 from engram_audit.cli.azure_options import azure_options, azure_request_from_options
 from engram_audit.cli.common import (
+    check_report_targets,
     emit_report,
     parse_sources,
     policy_options,
@@ -20,7 +21,14 @@ from engram_audit.cli.common import (
 )
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options, postgres_request_from_options
-from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
+from engram_audit.cli.terminal import (
+    check_output_target,
+    note,
+    out,
+    stderr_is_terminal,
+    verbose_option,
+    write_file,
+)
 from engram_audit.collectors.run import LiveTargets, collect_live
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
@@ -101,6 +109,9 @@ def check_command(
     to collect read-only first.
     """
     selected = parse_sources(sources)
+    check_report_targets(output, fmt, extra_outputs)
+    if save_snapshot is not None:
+        check_output_target(save_snapshot, "snapshot")
     policy = resolve_policy(environment, policy_path, policy_dir)
     prepared = prepare_gate(gate)
     targets = _live_targets(target_options)
@@ -116,7 +127,7 @@ def check_command(
     else:
         snapshot = _collect(policy, selected, targets)
         if save_snapshot is not None:
-            write_file(save_snapshot, dump_snapshot(snapshot))
+            write_file(save_snapshot, dump_snapshot(snapshot), what="snapshot")
     log.debug(
         "snapshot of %s collected at %s: sections %s, %d collection issue(s)",
         snapshot.environment,
@@ -156,8 +167,9 @@ def collect_command(
 ) -> int:
     """Collect live state, read-only, into a snapshot file to evaluate now or later."""
     selected = parse_sources(sources)
+    check_output_target(output, "snapshot")
     policy = resolve_policy(environment, policy_path, policy_dir)
     snapshot = _collect(policy, selected, _live_targets(target_options))
-    write_file(output, dump_snapshot(snapshot))
+    write_file(output, dump_snapshot(snapshot), what="snapshot")
     out(f"wrote {output} ({', '.join(sorted(s.value for s in selected))})", nl=True)
     return ExitCode.INCOMPLETE if snapshot.issues else ExitCode.CLEAN

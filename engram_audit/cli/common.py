@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.cli.terminal import out, stdout_is_terminal, write_file
+from engram_audit.cli.terminal import check_output_target, out, stdout_is_terminal, write_file
 from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
 from engram_audit.policy.loader import load_policy, policy_path_for
@@ -134,21 +134,22 @@ def emit_report(
         out(FORMATS[fmt](report))
     else:
         out(console.render(report, color=stdout_is_terminal() and "NO_COLOR" not in os.environ))
-    unwritable = []
+    unwritable: list[Problem] = []
     for name, path in specs:
         try:
-            write_file(path, FORMATS[name](report))
-        except OSError as error:
-            unwritable.append(
-                Problem(
-                    str(path),
-                    1,
-                    1,
-                    name,
-                    f"cannot write the {name} report: {error.strerror or error}",
-                )
-            )
+            write_file(path, FORMATS[name](report), what=f"{name} report", key=name)
+        except InputError as error:
+            unwritable += error.problems
             continue
         log.debug("wrote %s report to %s", name, path)
     if unwritable:
         raise InputError(unwritable)
+
+
+def check_report_targets(output: Path | None, fmt: str, extra_outputs: tuple[str, ...]) -> None:
+    """Refuse special files as report targets before anything is collected or evaluated."""
+    specs = [parse_output_spec(spec) for spec in extra_outputs]
+    if output is not None:
+        specs.insert(0, (fmt, output))
+    for name, path in specs:
+        check_output_target(path, f"{name} report", name)
