@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from engram_audit.errors import InputError, Problem, UsageError
 from engram_audit.model import Policy, Report, Severity, Source
 from engram_audit.policy.loader import load_policy, policy_path_for
 from engram_audit.reporters import FORMATS, console
+from engram_audit.schemas import POLICY_SCHEMA, shipped
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -41,8 +43,25 @@ def policy_options(command: F) -> F:
         "environment",
         required=True,
         envvar="ENGRAM_AUDIT_ENV",
+        callback=_check_environment,
         help="Environment: staging, dev, uat, prod (or any policy you add).",
     )(command)
+
+
+MAX_ENVIRONMENT_LENGTH = 64
+
+
+def _check_environment(_: click.Context, __: click.Parameter, value: str) -> str:
+    """An environment is spelled as policies spell ``environment:`` (the policy schema's
+    pattern); it also names ``<policy-dir>/<env>.yaml``, so no separators, NUL or huge names."""
+    pattern = shipped(POLICY_SCHEMA)["properties"]["environment"]["pattern"]
+    if len(value) > MAX_ENVIRONMENT_LENGTH or not re.fullmatch(pattern, value):
+        shown = value if len(value) <= MAX_ENVIRONMENT_LENGTH else f"{value[:20]}…"
+        raise click.BadParameter(
+            f"{shown!r} is not an environment name: lower-case letters, digits, '_' and '-', "
+            f"starting with a letter, at most {MAX_ENVIRONMENT_LENGTH} characters"
+        )
+    return value
 
 
 def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path) -> Policy:
