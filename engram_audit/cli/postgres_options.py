@@ -14,7 +14,11 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.collectors.dsn import SECRET_KEYWORDS, DsnError, parse_dsn
+from engram_audit.collectors.dsn import (
+    DsnError,
+    parse_dsn,
+    register_dsn_secrets,
+)
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.redaction import SECRETS
 
@@ -110,12 +114,14 @@ def postgres_request_from_options(
         if options.get("entra_auth"):
             raise click.UsageError("--entra-auth needs a server: give --dsn, --dsn-env or PGHOST")
         return None
-    _register_secrets(dsn or "", environment)
+    SECRETS.register(environment.get("PGPASSWORD"))
+    source = f"--dsn-env {dsn_env}" if dsn_env else "--dsn"
     if dsn is not None:
+        register_dsn_secrets(dsn)  # before anything can echo the DSN, valid or not
         try:
             parse_dsn(dsn)
         except DsnError as error:
-            raise click.UsageError(f"--dsn: {error}") from None
+            raise click.UsageError(f"{source}: {error}") from None
     connect_timeout = options.get("connect_timeout")
     statement_timeout = options.get("statement_timeout")
     return PostgresRequest(
@@ -124,19 +130,6 @@ def postgres_request_from_options(
         connect_timeout_seconds=connect_timeout if isinstance(connect_timeout, int) else 10,
         statement_timeout_ms=statement_timeout if isinstance(statement_timeout, int) else 15000,
     )
-
-
-def _register_secrets(dsn: str, environ: Mapping[str, str]) -> None:
-    """Hand every password we can see to the output scrubber, before anything can echo it."""
-    SECRETS.register(environ.get("PGPASSWORD"))
-    if not dsn:
-        return
-    try:
-        parameters = parse_dsn(dsn)
-    except DsnError:
-        return  # rejected below with a message that never quotes the DSN
-    for keyword in SECRET_KEYWORDS:
-        SECRETS.register(parameters.get(keyword))
 
 
 def _text(value: object) -> str | None:

@@ -26,7 +26,7 @@ from azure.core.credentials import TokenCredential
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
-from engram_audit.collectors.dsn import DsnError, loose_target, parse_dsn, scrub
+from engram_audit.collectors.dsn import DsnError, dsn_secrets, loose_target, parse_dsn, scrub
 from engram_audit.collectors.postgres import queries as pg_queries
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.model.base import Source
@@ -83,7 +83,7 @@ def collect_postgres(
         target = f"{_target_host(loose_target(request.dsn), environment)}/{plan.database}"
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
-    secrets = tuple(parameters[key] for key in ("password", "sslpassword") if key in parameters)
+    secrets = dsn_secrets(request.dsn)
     if request.entra_auth:
         try:
             token = _entra_token(credential)
