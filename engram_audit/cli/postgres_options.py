@@ -16,6 +16,7 @@ import click
 
 from engram_audit.collectors.dsn import (
     DsnError,
+    check_connection_settings,
     parse_dsn,
     register_dsn_secrets,
 )
@@ -116,12 +117,18 @@ def postgres_request_from_options(
         return None
     SECRETS.register(environment.get("PGPASSWORD"))
     source = f"--dsn-env {dsn_env}" if dsn_env else "--dsn"
+    parameters: dict[str, str] = {}
     if dsn is not None:
         register_dsn_secrets(dsn)  # before anything can echo the DSN, valid or not
         try:
-            parse_dsn(dsn)
+            parameters = parse_dsn(dsn)
         except DsnError as error:
             raise click.UsageError(f"{source}: {error}") from None
+    try:
+        check_connection_settings(parameters, environment)
+    except DsnError as error:
+        where = source if dsn is not None else "libpq environment variables (PG*)"
+        raise click.UsageError(f"{where}: {error}") from None
     connect_timeout = options.get("connect_timeout")
     statement_timeout = options.get("statement_timeout")
     return PostgresRequest(

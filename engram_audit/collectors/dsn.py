@@ -28,7 +28,9 @@ Every password found is returned by ``dsn_secrets`` for the output scrubber.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -57,6 +59,10 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _PORTS = re.compile(r"[0-9]*(?:,[0-9]*)*")
 # isspace() in the C locale: what libpq's conninfo_parse skips between keywords and values.
 _BLANKS = frozenset(" \t\n\v\f\r")
+# RFC 1035 §2.3.4: labels are 63 octets or less, names 255 octets or less on the wire
+# (253 characters written out). Python's resolver refuses longer labels with a UnicodeError.
+_MAX_LABEL = 63
+_MAX_HOSTNAME = 253
 
 
 class DsnError(ValueError):
@@ -306,6 +312,75 @@ def _safe_reason(error: Exception) -> str:
         return f'"{quoted}"' if quoted in _safe_quoted() else '"…"'
 
     return _QUOTED.sub(keep_or_hide, first_line)
+
+
+def check_connection_settings(parameters: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """``DsnError`` for settings that fail before any connection is tried: host names the
+    resolver refuses, ``hostaddr`` values that are no address, and any value libpq itself
+    refuses (``sslmode=bogus``, port lists that do not match the hosts ...).
+
+    libpq is asked directly: ``PQconnectStart`` checks every option (``PG*`` variables
+    included) before it connects. The probe points every host at a fresh, empty directory, so
+    the only connection it can try is to a Unix socket that does not exist: nothing leaves
+    the machine, and an error that does not name that directory is a refused setting.
+    """
+    hosts = parameters.get("host") or environ.get("PGHOST") or ""
+    for index, host in enumerate(hosts.split(",") if hosts else [], start=1):
+        problem = _host_problem(host)
+        if problem:
+            which = f"host {index}" if "," in hosts else "host"
+            raise DsnError(f"{which}: {problem}")
+    addresses = parameters.get("hostaddr") or environ.get("PGHOSTADDR") or ""
+    for index, address in enumerate(addresses.split(",") if addresses else [], start=1):
+        if address and not _is_ip_address(address):
+            which = f"hostaddr {index}" if "," in addresses else "hostaddr"
+            raise DsnError(f"{which}: not a numeric IPv4 or IPv6 address")
+    refusal = _libpq_refusal(parameters, hosts)
+    if refusal:
+        raise DsnError(f"libpq refuses the connection settings: {SECRETS.scrub(refusal)}")
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _host_problem(host: str) -> str | None:
+    # A directory (Unix socket), an abstract socket, or a Windows path: nothing to resolve.
+    if not host or host.startswith(("/", "@")) or host[1:2] == ":" or _is_ip_address(host):
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > _MAX_HOSTNAME:
+        return f"a host name is at most {_MAX_HOSTNAME} characters (RFC 1035)"
+    labels = name.split(".")
+    if any(not label for label in labels):
+        return "an empty label in the host name ('..' or a leading '.')"
+    if any(len(label) > _MAX_LABEL for label in labels):
+        return f"a label of the host name is longer than {_MAX_LABEL} characters (RFC 1035)"
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return "not a valid host name (IDNA)"
+    return None
+
+
+def _libpq_refusal(parameters: Mapping[str, str], hosts: str) -> str | None:
+    from psycopg import pq
+    from psycopg.conninfo import make_conninfo
+
+    count = max(len(hosts.split(",")), len(parameters.get("hostaddr", "").split(",")))
+    with tempfile.TemporaryDirectory(prefix="engram-audit-probe-") as nowhere:
+        probe = {**parameters, "host": ",".join([nowhere] * count), "hostaddr": ""}
+        connection = pq.PGconn.connect_start(make_conninfo(**probe).encode())
+        try:
+            message = connection.error_message.decode("utf-8", "replace").strip()
+            refused = connection.status == pq.ConnStatus.BAD and nowhere not in message
+        finally:
+            connection.finish()
+    return message.splitlines()[0] if refused and message else None
 
 
 _LOOSE_KEYWORD = re.compile(r"(?<![\w])(host|hostaddr|port)\s*=\s*([^\s']+)")

@@ -101,6 +101,8 @@ def collect_postgres(
         )
     except psycopg.Error as error:
         return _unreachable(target, scrub(_connect_failure(target, request, error), secrets))
+    except UnicodeError:  # the resolver's IDNA encoding refused a host name (a label > 63)
+        return _unreachable(target, f"cannot connect to {target}: invalid host name")
     with connection:
         return _Collector(connection, plan, secrets).collect()
 
