@@ -38,7 +38,7 @@ from urllib.parse import unquote
 
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import DsnEntry, DsnSection
-from engram_audit.redaction import SECRETS
+from engram_audit.redaction import MIN_SECRET_LENGTH, SECRETS
 
 MASK = "****"
 SECRET_KEYWORDS = (
@@ -224,7 +224,7 @@ def _masked(dsn: str, spans: list[_Span]) -> str:
 
 def _shows(secret: str, text: str) -> bool:
     # Shorter values would match ordinary words; the output scrubber has the same floor.
-    return len(secret) >= 4 and (secret in text or secret in unquote(text))
+    return len(secret) >= MIN_SECRET_LENGTH and (secret in text or secret in unquote(text))
 
 
 def _parsed_or_none(dsn: str) -> dict[str, str] | None:
@@ -277,9 +277,13 @@ def register_dsn_secrets(dsn: str) -> None:
 
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove known secret values (a password, a token) from a message we did not write."""
-    for secret in secrets:
-        if secret:
+    """Remove known secret values (a password, a token) from a message we did not write.
+
+    Longest first, and not shorter than the output scrubber's floor: a one-letter password
+    read from a malformed URI would otherwise turn every "p" of libpq's message into a mask.
+    """
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, MASK)
     return text
 
