@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
 import click
 
@@ -53,9 +54,10 @@ for command in (
     cli.add_command(command)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None) -> None:
+    """The console entry point; ``args`` (default: ``sys.argv[1:]``) lets tests run it in-process."""
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(args=list(args) if args is not None else None, standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted")
         code = ExitCode.INVALID_INPUT
