@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,7 +29,7 @@ from jsonschema.exceptions import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     CollectionEndEvent,
@@ -239,8 +240,11 @@ def parse_yaml(text: str, shown: str) -> SourceDocument:
     parser.Constructor = _BoundedConstructor
     parser.allow_duplicate_keys = False
     try:
-        _check_events(parser, text, shown)
-        tree = parser.load(text)
+        with warnings.catch_warnings():
+            # A redefined anchor is legal YAML; ruamel's warning would only reach stderr.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            _check_events(parser, text, shown)
+            tree = parser.load(text)
     except YAMLError as error:
         raise _yaml_error(shown, error) from None
     return SourceDocument(path=shown, tree=tree, data=_plain(tree))
