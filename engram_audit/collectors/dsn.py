@@ -150,8 +150,8 @@ def _keyword_spans(text: str, rejected: bool, *, expand_dbname: bool = True) -> 
             spans.append(_Span(value_start, i, written))
         elif key not in safe:  # a misspelt keyword could be anything: mask it with its value
             spans.append(_Span(key_start, i, written if unquote(key) in secret else ()))
-        elif expand_dbname and key == "dbname" and _names_secrets("".join(value)):
-            spans.append(_Span(value_start, i))
+        elif expand_dbname and key == "dbname":
+            spans += _dbname_span(value_start, i, "".join(value))
     return spans
 
 
@@ -177,8 +177,8 @@ def _uri_spans(text: str, rejected: bool, *, expand_dbname: bool = True) -> list
         password = text[colon + 1 : at]
         spans.append(_Span(colon + 1, at, (password, unquote(password))))
     slash = text.find("/", netloc, query)
-    if expand_dbname and slash >= 0 and _names_secrets(unquote(text[slash + 1 : query])):
-        spans.append(_Span(slash + 1, query))
+    if expand_dbname and slash >= 0:
+        spans += _dbname_span(slash + 1, query, unquote(text[slash + 1 : query]))
     position = query + 1
     for parameter in text[query + 1 :].split("&") if query < end else []:
         parameter_start, position = position, position + len(parameter) + 1
@@ -193,18 +193,22 @@ def _uri_spans(text: str, rejected: bool, *, expand_dbname: bool = True) -> list
             spans.append(_Span(value_start, value_end, (raw_value, unquote(raw_value))))
         elif key not in safe and key != "ssl":  # ssl=true: libpq's JDBC spelling
             spans.append(_Span(parameter_start, value_end))
-        elif expand_dbname and key == "dbname" and _names_secrets(unquote(raw_value)):
-            spans.append(_Span(value_start, value_end))
+        elif expand_dbname and key == "dbname":
+            spans += _dbname_span(value_start, value_end, unquote(raw_value))
     return spans
 
 
-def _names_secrets(dbname: str) -> bool:
+def _dbname_span(start: int, end: int, dbname: str) -> list[_Span]:
     """A ``dbname`` that is itself a connection string (libpq expands one where an application
-    asks it to, ``expand_dbname``) is masked whole when it holds anything to mask."""
+    asks it to: ``expand_dbname``) is masked whole when it holds anything to mask."""
     if not (_URI.match(dbname) or "=" in dbname):
-        return False
-    nested = _uri_spans if _URI.match(dbname) else _keyword_spans
-    return bool(nested(dbname, rejected=True, expand_dbname=False))
+        return []
+    nested = (_uri_spans if _URI.match(dbname) else _keyword_spans)(
+        dbname, rejected=True, expand_dbname=False
+    )
+    if not nested:
+        return []
+    return [_Span(start, end, tuple(secret for span in nested for secret in span.secrets))]
 
 
 def _spans(dsn: str, rejected: bool) -> list[_Span]:
@@ -323,8 +327,9 @@ def check_connection_settings(parameters: Mapping[str, str], environ: Mapping[st
     resolver refuses, ``hostaddr`` values that are no address, and any value libpq itself
     refuses (``sslmode=bogus``, port lists that do not match the hosts ...).
 
-    libpq is asked directly: ``PQconnectStart`` checks every option (``PG*`` variables
-    included) before it connects. The probe points every host at a fresh, empty directory, so
+    libpq is asked directly: ``PQconnectStart`` checks every option (``PG*`` variables of
+    this process included, as when it connects; ``environ`` supplies ``PGHOST`` and
+    ``PGHOSTADDR`` for the name checks) before it connects. The probe points every host at a fresh, empty directory, so
     the only connection it can try is to a Unix socket that does not exist: nothing leaves
     the machine, and an error that does not name that directory is a refused setting.
     """
