@@ -4,22 +4,29 @@ libpq accepts ``key=value`` strings and ``postgresql://`` URIs; ``psycopg.connin
 both to libpq's parser (``PQconninfoParse``), so what we read is what an application's driver
 reads. psycopg is imported inside functions only: commands that read no DSN never load it.
 
-Redaction follows libpq's reading, not a guess at it (libpq ``fe-connect.c``,
-``conninfo_parse`` and ``conninfo_uri_parse_options``; "Connection Strings" in the libpq
-documentation):
+Redaction follows libpq's reading, not a guess at it: libpq's ``fe-connect.c``
+(``conninfo_parse``, ``conninfo_uri_parse_options``, ``conninfo_uri_decode``) and "Connection
+Strings" in the libpq documentation
+(https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING):
 
 - key=value: a value is a run of non-blank characters or a single-quoted string; a backslash
-  escapes the next character in both; blanks around ``=`` are allowed. The value of every
-  keyword that is not a known, non-secret libpq keyword is masked (``password``,
-  ``sslpassword``, but also a misspelt ``pasword``).
+  escapes the next character in both; blanks around ``=`` are optional. The values of the
+  options libpq marks as password fields (``password``, ``sslpassword`` ...) and of the SCRAM
+  keys are masked; a keyword libpq does not know (a misspelt ``pasword``) is masked with its
+  value.
 - URI: the user information ends at the first ``@`` met before any ``/``, so a ``?`` or ``#``
   in a password does not end it (``postgresql://u:p?ss@h/db`` has the password ``p?ss``).
   The query starts at the first ``?`` after it; its keys and values are percent-decoded
-  before libpq looks them up, so ``?pass%77ord=...`` is a password too. A password written
-  with a raw ``/`` or ``@`` is masked up to the last ``@`` before the query.
-- Any part libpq cannot read (a string it rejects) is masked: from a keyword without ``=``
-  or an unterminated quote to the end, a query parameter without ``=``, the value of an
-  unknown query key, and in a URI everything between the first ``:`` and the last ``@``.
+  before libpq looks them up, so ``?pass%77ord=...`` is a password too ("percent-encoding
+  may be used to include symbols with special meaning in any of the URI parts"). A password
+  written with a raw ``/`` or ``@`` is masked up to the last ``@`` before the query.
+- What libpq cannot read is masked: in a string it rejects, from a keyword without ``=`` or
+  an unterminated quote to the end, a query parameter without ``=``, an unknown query key
+  with its value, and in a URI everything between the first ``:`` and the last ``@``. A URI
+  libpq accepts but reads with a port that is not a number (``postgresql://u:p/x@h``: host
+  ``u``, port ``p``) is masked the same way.
+- A ``dbname`` that is itself a connection string (libpq expands one where an application
+  asks it to: ``expand_dbname``) is masked whole when it holds anything to mask.
 
 The masked text is then checked against libpq's own parse: if a password libpq reads still
 shows (plain or percent-encoded), the DSN is shown rebuilt from libpq's reading instead.
