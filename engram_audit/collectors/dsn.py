@@ -388,14 +388,17 @@ def _libpq_refusal(parameters: Mapping[str, str], hosts: str) -> str | None:
     from psycopg.conninfo import make_conninfo
 
     count = max(len(hosts.split(",")), len(parameters.get("hostaddr", "").split(",")))
-    with tempfile.TemporaryDirectory(prefix="engram-audit-probe-") as nowhere:
-        probe = {**parameters, "host": ",".join([nowhere] * count), "hostaddr": ""}
-        connection = pq.PGconn.connect_start(make_conninfo(**probe).encode())
-        try:
-            message = connection.error_message.decode("utf-8", "replace").strip()
-            refused = connection.status == pq.ConnStatus.BAD and nowhere not in message
-        finally:
-            connection.finish()
+    try:
+        with tempfile.TemporaryDirectory(prefix="engram-audit-probe-") as nowhere:
+            probe = {**parameters, "host": ",".join([nowhere] * count), "hostaddr": ""}
+            connection = pq.PGconn.connect_start(make_conninfo(**probe).encode())
+            try:
+                message = connection.error_message.decode("utf-8", "replace").strip()
+                refused = connection.status == pq.ConnStatus.BAD and nowhere not in message
+            finally:
+                connection.finish()
+    except OSError:  # no writable temporary directory: the connection attempt will tell
+        return None
     return message.splitlines()[0] if refused and message else None
 
 
