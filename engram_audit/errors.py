@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -22,9 +23,18 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}"
-        key = f" [{self.key_path}]" if self.key_path else ""
-        return f"{where}:{key} {self.message}"
+        where = f"{_printable(self.path)}:{self.line}:{self.column}"
+        key = f" [{_printable(self.key_path)}]" if self.key_path else ""
+        return f"{where}:{key} {_printable(self.message)}"
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str) -> str:
+    """Keys and values quoted from an input file are data: a control character in them (an
+    escape sequence, a carriage return) is shown escaped, never sent to the terminal."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class InputError(EngramAuditError):

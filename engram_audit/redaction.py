@@ -10,7 +10,7 @@ import logging
 import threading
 
 MASK = "********"
-_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
 
 class SecretRegistry:
@@ -19,7 +19,7 @@ class SecretRegistry:
         self._lock = threading.Lock()
 
     def register(self, secret: str | None) -> None:
-        if secret and len(secret) >= _MIN_SECRET_LENGTH:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
             with self._lock:
                 self._secrets.add(secret)
 

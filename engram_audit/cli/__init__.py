@@ -63,7 +63,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line (``sys.argv`` when ``argv`` is None) and return its exit code."""
     reset_colour_flag()
     try:
-        code = cli.main(args=argv, prog_name="engram-audit", standalone_mode=False)
+        args = list(argv) if argv is not None else None
+        code = cli.main(args=args, prog_name="engram-audit", standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted")
         code = ExitCode.INVALID_INPUT
@@ -83,5 +84,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
-def main() -> None:
-    sys.exit(run())
+def main(args: Sequence[str] | None = None) -> None:
+    """The console entry point; ``args`` (default: ``sys.argv[1:]``) lets tests run it in-process."""
+    sys.exit(run(args))

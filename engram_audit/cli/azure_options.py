@@ -141,7 +141,7 @@ def azure_request_from_options(options: Mapping[str, object]) -> AzureRequest | 
         return None
     if not _GUID.match(subscription):
         raise click.UsageError(
-            f"--subscription must be a subscription id (a GUID), got {subscription[:60]!r}"
+            f"--subscription must be a subscription id (a GUID), {_shape(subscription)}"
         )
     group = _text(options.get("resource_group"))
     server = _text(options.get("server"))
@@ -171,6 +171,14 @@ def azure_request_from_options(options: Mapping[str, object]) -> AzureRequest | 
         # --allow-empty is a run-wide option (cli.common), not one of the options above.
         allow_empty=options.get("allow_empty") is True,
     )
+
+
+def _shape(value: str) -> str:
+    """What a wrong --subscription looks like, never the value itself: a DSN or a token pasted
+    into the wrong flag must not reach a CI log."""
+    if "://" in value or "=" in value or "@" in value:
+        return "got what looks like a connection string (not shown): give a DSN with --dsn-env VAR"
+    return f"got {len(value)} characters that are not one (not shown)"
 
 
 def _text(value: object) -> str | None:

@@ -14,6 +14,8 @@ import click
 from engram_audit.cli.azure_options import azure_options
 from engram_audit.cli.common import (
     allow_empty_option,
+    check_environment_names,
+    check_report_targets,
     emit_reports,
     parse_show,
     parse_sources,
@@ -24,7 +26,14 @@ from engram_audit.cli.completion import complete_environments
 from engram_audit.cli.estate import EnvironmentRun, RunRequest, plan_runs
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options
-from engram_audit.cli.terminal import note, out, stderr_is_terminal, verbose_option, write_file
+from engram_audit.cli.terminal import (
+    check_output_target,
+    note,
+    out,
+    stderr_is_terminal,
+    verbose_option,
+    write_file,
+)
 from engram_audit.collectors.azure.request import AzureRequest, no_server_found
 from engram_audit.collectors.run import LiveTargets, collect_live
 from engram_audit.engine import evaluate
@@ -115,6 +124,7 @@ def estate_options(command: F) -> F:
         multiple=True,
         envvar="ENGRAM_AUDIT_ENV",
         shell_complete=complete_environments,
+        callback=check_environment_names,
         help="Environment (repeatable): staging, dev, uat, prod, or any policy you add.",
     )(command)
 
@@ -179,6 +189,9 @@ def check_command(
     """
     selected = parse_sources(sources)
     shown = parse_show(show)
+    check_report_targets(output, fmt, extra_outputs)
+    if save_snapshot is not None:
+        check_output_target(save_snapshot, "snapshot")
     runs = plan_runs(
         RunRequest(
             environments=environments,
@@ -201,7 +214,11 @@ def check_command(
         snapshot = _snapshot_for(run, selected)
         if save_snapshot is not None and run.snapshot is None:
             target = save_snapshot.with_name(save_snapshot.name.replace("ENV", run.name))
-            write_file(target if len(runs) > 1 else save_snapshot, dump_snapshot(snapshot))
+            write_file(
+                target if len(runs) > 1 else save_snapshot,
+                dump_snapshot(snapshot),
+                what="snapshot",
+            )
         log.debug(
             "snapshot of %s collected at %s: sections %s, %d collection issue(s)",
             snapshot.environment,
@@ -276,11 +293,13 @@ def collect_command(
         raise UsageError("give --output FILE (one environment) or --output-dir DIR")
     if output is not None and len(runs) > 1:
         raise UsageError("several environments: give --output-dir DIR (one <env>.json each)")
+    if output is not None:
+        check_output_target(output, "snapshot")
     incomplete = False
     for run in runs:
         snapshot = _collect(run.policy, selected, run.targets)
         target = output if output is not None else (output_dir or Path(".")) / f"{run.name}.json"
-        write_file(target, dump_snapshot(snapshot))
+        write_file(target, dump_snapshot(snapshot), what="snapshot")
         out(f"wrote {target} ({', '.join(sorted(s.value for s in selected))})", nl=True)
         incomplete = incomplete or bool(snapshot.issues)
     return ExitCode.INCOMPLETE if incomplete else ExitCode.CLEAN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from engram_audit.cli.terminal import (
+    check_output_target,
     colour_wanted,
     no_color_option,
     out,
@@ -21,9 +23,32 @@ from engram_audit.model import Policy, Report, Severity, Source, Status
 from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.loader import load_policy, policy_path_for
 from engram_audit.reporters import FORMATS, MANY_FORMATS, console
+from engram_audit.schemas import POLICY_SCHEMA, shipped
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
+
+
+MAX_ENVIRONMENT_LENGTH = 64
+
+
+def check_environment_name(value: str) -> str:
+    """An environment is spelled as policies spell ``environment:`` (the policy schema's
+    pattern); it also names ``<policy-dir>/<env>.yaml``, so no separators, NUL or huge names."""
+    pattern = shipped(POLICY_SCHEMA)["properties"]["environment"]["pattern"]
+    if len(value) > MAX_ENVIRONMENT_LENGTH or not re.fullmatch(pattern, value):
+        shown = value if len(value) <= MAX_ENVIRONMENT_LENGTH else f"{value[:20]}…"
+        raise click.BadParameter(
+            f"{shown!r} is not an environment name: lower-case letters, digits, '_' and '-', "
+            f"starting with a letter, at most {MAX_ENVIRONMENT_LENGTH} characters"
+        )
+    return value
+
+
+def check_environment_names(
+    _: click.Context, __: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    return tuple(check_environment_name(value) for value in values)
 
 
 def resolve_policy(environment: str, policy_path: Path | None, policy_dir: Path | None) -> Policy:
@@ -186,21 +211,22 @@ def emit_reports(
     else:
         rendered, colour = console_text(reports, show=show, quiet=quiet)
         out(rendered, colour=colour)
-    unwritable = []
+    unwritable: list[Problem] = []
     for name, path in specs:
         try:
-            write_file(path, _render(name, reports))
-        except OSError as error:
-            unwritable.append(
-                Problem(
-                    str(path),
-                    1,
-                    1,
-                    name,
-                    f"cannot write the {name} report: {error.strerror or error}",
-                )
-            )
+            write_file(path, _render(name, reports), what=f"{name} report", key=name)
+        except InputError as error:
+            unwritable += error.problems
             continue
         log.debug("wrote %s report to %s", name, path)
     if unwritable:
         raise InputError(unwritable)
+
+
+def check_report_targets(output: Path | None, fmt: str, extra_outputs: tuple[str, ...]) -> None:
+    """Refuse special files as report targets before anything is collected or evaluated."""
+    specs = [parse_output_spec(spec) for spec in extra_outputs]
+    if output is not None:
+        specs.insert(0, (fmt, output))
+    for name, path in specs:
+        check_output_target(path, f"{name} report", name)

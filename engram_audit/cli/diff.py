@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from engram_audit.cli.terminal import out
-from engram_audit.errors import InputError, Problem, UsageError
-from engram_audit.gate.baseline import load_report
+from engram_audit.errors import InputError, UsageError
+from engram_audit.gate.baseline import report_from_document
 from engram_audit.gate.drift import (
     ABSENT,
     FindingChange,
@@ -21,7 +21,9 @@ from engram_audit.gate.drift import (
     diff_snapshots,
 )
 from engram_audit.gate.exit_codes import ExitCode
-from engram_audit.model.snapshot_io import load_snapshot
+from engram_audit.inputs.json_source import load_json_document
+from engram_audit.inputs.yaml_source import SourceDocument
+from engram_audit.model.snapshot_io import snapshot_from_document
 from engram_audit.reporters.escaping import escape_value as v
 
 SNAPSHOT, REPORT = "snapshot", "report"
@@ -51,43 +53,36 @@ def diff_command(old: Path, new: Path, output_format: str, include_volatile: boo
     Exit codes: 0 no drift · 1 drift · 2 bad input
                 3 snapshots only partly comparable (a part was not collected), no drift seen
     """
-    kinds = (_kind(old), _kind(new))
-    if kinds[0] != kinds[1]:
+    (old_kind, old_document), (new_kind, new_document) = _read(old), _read(new)
+    if old_kind != new_kind:
         raise UsageError(
-            f"{old} is a {kinds[0]} and {new} is a {kinds[1]}: compare two snapshots "
+            f"{old} is a {old_kind} and {new} is a {new_kind}: compare two snapshots "
             "or two JSON reports"
         )
-    if kinds[0] == SNAPSHOT:
+    if old_kind == SNAPSHOT:
         snapshots = diff_snapshots(
-            load_snapshot(old), load_snapshot(new), include_volatile=include_volatile
+            snapshot_from_document(old_document),
+            snapshot_from_document(new_document),
+            include_volatile=include_volatile,
         )
         out(_snapshot_json(snapshots) if output_format == "json" else _snapshot_text(snapshots))
         if snapshots.has_drift:
             return ExitCode.FAILED
         return ExitCode.INCOMPLETE if snapshots.not_compared else ExitCode.CLEAN
-    reports = diff_reports(load_report(old), load_report(new))
+    reports = diff_reports(report_from_document(old_document), report_from_document(new_document))
     out(_report_json(reports) if output_format == "json" else _report_text(reports))
     return ExitCode.FAILED if reports.has_drift else ExitCode.CLEAN
 
 
-def _kind(path: Path) -> str:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError([Problem(str(path), 1, 1, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError([Problem(str(path), 1, 1, "", f"cannot read file: {error}")]) from None
-    except json.JSONDecodeError as error:
-        raise InputError(
-            [Problem(str(path), error.lineno, error.colno, "", f"not valid JSON: {error.msg}")]
-        ) from None
-    if isinstance(document, dict) and "findings" in document:
-        return REPORT
-    if isinstance(document, dict) and "collected_at" in document:
-        return SNAPSHOT
-    raise InputError(
-        [Problem(str(path), 1, 1, "", "neither an engram-audit snapshot nor a JSON report")]
-    )
+def _read(path: Path) -> tuple[str, SourceDocument]:
+    """The file, read once, and what it is: a snapshot or a JSON report."""
+    document = load_json_document(path)
+    data = document.data
+    if isinstance(data, dict) and "findings" in data:
+        return REPORT, document
+    if isinstance(data, dict) and "collected_at" in data:
+        return SNAPSHOT, document
+    raise InputError([document.problem((), "neither an engram-audit snapshot nor a JSON report")])
 
 
 def _value(value: Any) -> str:

@@ -29,6 +29,7 @@ from engram_audit.gate.waivers import Waiver, apply_waivers, load_waivers
 from engram_audit.model import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_WARN_DAYS = 36_525  # a century: beyond it the date arithmetic overflows, and no waiver lives
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ _OPTIONS = (
     ),
     click.option(
         "--warn-expiring",
-        type=click.IntRange(min=0),
+        type=click.IntRange(min=0, max=MAX_WARN_DAYS),
         metavar="DAYS",
         help="List waivers whose last day is within DAYS days (stderr).",
     ),

@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 
 import click
 
-from engram_audit.collectors.dsn import SECRET_KEYWORDS, DsnError, parse_dsn
+from engram_audit.collectors.dsn import (
+    DsnError,
+    check_connection_settings,
+    parse_dsn,
+    register_dsn_secrets,
+)
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.collectors.postgres.session import tls_choice
 from engram_audit.redaction import SECRETS
@@ -112,12 +117,21 @@ def postgres_request_from_options(
         if options.get("entra_auth"):
             raise click.UsageError("--entra-auth needs a server: give --dsn, --dsn-env or PGHOST")
         return None
-    _register_secrets(dsn or "", environment)
+    SECRETS.register(environment.get("PGPASSWORD"))
     entra_auth = bool(options.get("entra_auth"))
+    source = f"--dsn-env {dsn_env}" if dsn_env else "--dsn"
+    parameters: dict[str, str] = {}
+    if dsn is not None:
+        register_dsn_secrets(dsn)  # before anything can echo the DSN, valid or not
+        try:
+            parameters = parse_dsn(dsn)
+        except DsnError as error:
+            raise click.UsageError(f"{source}: {error}") from None
     try:
-        parameters = parse_dsn(dsn) if dsn is not None else {}
+        check_connection_settings(parameters, environment)
     except DsnError as error:
-        raise click.UsageError(f"--dsn: {error}") from None
+        where = source if dsn is not None else "libpq environment variables (PG*)"
+        raise click.UsageError(f"{where}: {error}") from None
     try:
         # The same decision the collector makes: an Entra token never goes to an unverified
         # server, and an sslmode libpq would reject is an input error, not a collection issue.
@@ -133,19 +147,6 @@ def postgres_request_from_options(
         statement_timeout_ms=statement_timeout if isinstance(statement_timeout, int) else 15000,
         cloud=_text(options.get("cloud")) or "AzureCloud",
     )
-
-
-def _register_secrets(dsn: str, environ: Mapping[str, str]) -> None:
-    """Hand every password we can see to the output scrubber, before anything can echo it."""
-    SECRETS.register(environ.get("PGPASSWORD"))
-    if not dsn:
-        return
-    try:
-        parameters = parse_dsn(dsn)
-    except DsnError:
-        return  # rejected below with a message that never quotes the DSN
-    for keyword in SECRET_KEYWORDS:
-        SECRETS.register(parameters.get(keyword))
 
 
 def _text(value: object) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -13,10 +14,21 @@ from typing import Any, TypeVar
 
 import click
 
+from engram_audit.errors import InputError, Problem
+from engram_audit.inputs.files import path_name_problem, special_kind
 from engram_audit.redaction import SECRETS, ScrubbingFilter
 from engram_audit.reporters.escaping import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_WRITE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_TRUNC
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def configure_logging(verbose: int) -> None:
@@ -52,17 +64,26 @@ def verbose_option(command: F) -> F:
     )(command)
 
 
+def _encodable(text: str) -> str:
+    """A lone surrogate (from a hostile server's JSON, say) cannot be encoded: show it escaped."""
+    if _SURROGATE.search(text):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def out(text: str, *, nl: bool = False, colour: bool = False) -> None:
     """stdout; ``colour`` keeps the SGR codes of a console report rendered with colour."""
-    click.echo(terminal_safe(SECRETS.scrub(text), allow_colour=colour), nl=nl, color=colour)
+    click.echo(
+        terminal_safe(_encodable(SECRETS.scrub(text)), allow_colour=colour), nl=nl, color=colour
+    )
 
 
 def fail(message: str) -> None:
-    click.echo(terminal_safe(SECRETS.scrub(f"engram-audit: {message}")), err=True)
+    click.echo(terminal_safe(_encodable(SECRETS.scrub(f"engram-audit: {message}"))), err=True)
 
 
 def note(message: str) -> None:
-    click.echo(terminal_safe(SECRETS.scrub(message)), err=True)
+    click.echo(terminal_safe(_encodable(SECRETS.scrub(message))), err=True)
 
 
 _NO_COLOUR_FLAG: list[bool] = [False]  # set by --no-color on the group or a command
@@ -109,9 +130,44 @@ def output_width() -> int | None:
     return None
 
 
-def write_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(SECRETS.scrub(text), encoding="utf-8")
+def _unwritable(path: Path, what: str, key: str, reason: str) -> InputError:
+    return InputError([Problem(str(path), 1, 1, key, f"cannot write the {what}: {reason}")])
+
+
+def check_output_target(path: Path, what: str = "file", key: str = "") -> None:
+    """Refuse, before any work is done, an output path that is a directory, FIFO or device:
+    writing to a FIFO blocks until someone reads it, and a device is nobody's report."""
+    invalid = path_name_problem(str(path))
+    if invalid:
+        raise _unwritable(path, what, key, f"the path {invalid}")
+    try:
+        kind = special_kind(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise _unwritable(path, what, key, str(error.strerror or error)) from None
+    if kind:
+        raise _unwritable(path, what, key, f"it is {kind}, not a regular file")
+
+
+def write_file(path: Path, text: str, *, what: str = "file", key: str = "") -> None:
+    """Write an output file, scrubbed of secrets; a special file as target or any OS failure is
+    an InputError (exit 2) naming the path: never a hang, never a traceback."""
+    check_output_target(path, what, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_NONBLOCK: a FIFO swapped in after the check fails (ENXIO) instead of blocking.
+        descriptor = os.open(path, _WRITE_FLAGS, 0o666)
+    except OSError as error:
+        raise _unwritable(path, what, key, str(error.strerror or error)) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            kind = special_kind(os.fstat(handle.fileno()).st_mode)
+            if kind:
+                raise _unwritable(path, what, key, f"it is {kind}, not a regular file")
+            handle.write(SECRETS.scrub(text))
+    except OSError as error:
+        raise _unwritable(path, what, key, str(error.strerror or error)) from None
 
 
 def stdout_is_terminal() -> bool:

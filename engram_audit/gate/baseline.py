@@ -10,14 +10,14 @@ only (``gate.exit_code(..., only_new=True)``); SARIF carries the state as ``base
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from engram_audit.errors import InputError, Problem
-from engram_audit.inputs.yaml_source import read_input
+from engram_audit.inputs.json_source import load_json_document, validation_problems
+from engram_audit.inputs.yaml_source import SourceDocument
 from engram_audit.model import Finding, Report, Status
 
 ATTENTION = (Status.FAIL, Status.ERROR, Status.WAIVED)
@@ -41,34 +41,22 @@ class BaselineOutcome:
 
 def load_report(path: Path, display: str | None = None) -> Report:
     """An engram-audit JSON report (``-o json:PATH``); anything else is an input error."""
-    shown = display or str(path)
-    text = read_input(path, shown)
-    try:
-        return Report.model_validate_json(text)
-    except ValidationError as error:
-        raise InputError([_problem(shown, text, error)]) from None
+    return report_from_document(load_json_document(path, display))
 
 
-def _problem(shown: str, text: str, error: ValidationError) -> Problem:
-    first = error.errors()[0]
-    if first["type"] == "json_invalid":
-        return Problem(shown, 1, 1, "", f"not valid JSON: {first['msg']}")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict) or "findings" not in document:
-        return Problem(
-            shown, 1, 1, "", "not an engram-audit JSON report (write one with -o json:PATH)"
+def report_from_document(document: SourceDocument) -> Report:
+    data = document.data
+    if not isinstance(data, dict) or "findings" not in data:
+        raise InputError(
+            [document.problem((), "not an engram-audit JSON report (write one with -o json:PATH)")]
         )
-    key = ".".join(str(part) for part in first["loc"])
-    return Problem(
-        shown,
-        1,
-        1,
-        key,
-        f"not a valid engram-audit JSON report: {first['msg']} ({error.error_count()} problem(s))",
-    )
+    try:
+        return Report.model_validate(data)
+    except ValidationError as error:
+        details = [(tuple(detail["loc"]), detail["msg"]) for detail in error.errors()]
+        raise InputError(
+            validation_problems(document, details, "not a valid engram-audit JSON report")
+        ) from None
 
 
 def mark_baseline(report: Report, baseline: Report) -> BaselineOutcome:

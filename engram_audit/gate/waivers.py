@@ -18,6 +18,7 @@ reproducible and tests choose their own dates.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
@@ -27,6 +28,8 @@ from engram_audit.errors import InputError, Problem
 from engram_audit.inputs.yaml_source import SourceDocument, load_document, schema_problems
 from engram_audit.model import Finding, Report, SourceLocation, Status, Summary
 from engram_audit.schemas import WAIVERS_SCHEMA, shipped
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,10 @@ def load_waivers(path: Path, display: str | None = None) -> tuple[Waiver, ...]:
 def _parse_date(
     document: SourceDocument, key_path: tuple[str | int, ...], text: str, problems: list[Problem]
 ) -> date | None:
-    # Only the strict YYYY-MM-DD form: fromisoformat would also take 20310331 or week dates.
+    # Only the strict YYYY-MM-DD form: fromisoformat would also take 20310331, week dates
+    # (2026-W53-7, also ten characters) and non-ASCII digits.
     try:
-        if len(text) != 10:
+        if not _ISO_DATE.fullmatch(text):
             raise ValueError("expected YYYY-MM-DD")
         return date.fromisoformat(text)
     except ValueError as error:
@@ -175,7 +179,9 @@ def apply_waivers(
         findings.append(finding.model_copy(update={"waiver": note}))
 
     updated = tuple(findings)
-    horizon = today + timedelta(days=warn_days) if warn_days is not None else None
+    horizon: date | None = None
+    if warn_days is not None:  # no later than the last representable day, whatever was asked
+        horizon = today + timedelta(days=min(max(warn_days, 0), (date.max - today).days))
     return WaiverOutcome(
         report=report.model_copy(update={"findings": updated, "summary": Summary.of(updated)}),
         applied=tuple(w for i, w in enumerate(waivers) if i in used),

@@ -10,9 +10,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class FrozenModel(BaseModel):
-    """Immutable, strict-keyed model: unknown keys are errors, never silently dropped."""
+    """Immutable, strict-keyed model: unknown keys are errors, never silently dropped, and a
+    float is a number: NaN and Infinity (also spelled as strings, "nan") are refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Severity(StrEnum):

@@ -1,30 +1,36 @@
-"""Reading and writing snapshot files; a malformed snapshot is an input error with its location."""
+"""Reading and writing snapshot files; a malformed snapshot is an input error with its location.
+
+Snapshots are JSON, read with the standard library (``engram_audit.inputs.json_source``):
+NaN, Infinity, duplicate keys, lone surrogates and absurd nesting are refused with a line;
+a schema problem is located by key path and line. Writing uses the same dialect, so a
+snapshot the tool wrote is one it reads back.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from engram_audit.errors import InputError, Problem
-from engram_audit.inputs.yaml_source import load_document
+from engram_audit.errors import InputError
+from engram_audit.inputs.json_source import dump_json, load_json_document, validation_problems
+from engram_audit.inputs.yaml_source import SourceDocument
 from engram_audit.model import Snapshot
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    document = load_document(path)
+    return snapshot_from_document(load_json_document(path))
+
+
+def snapshot_from_document(document: SourceDocument) -> Snapshot:
     if not isinstance(document.data, dict):
         raise InputError([document.problem((), "a snapshot must be a JSON object")])
     try:
         return Snapshot.model_validate(document.data)
     except ValidationError as error:
-        problems: list[Problem] = []
-        for detail in error.errors():
-            key_path = tuple(detail["loc"])
-            problems.append(document.problem(key_path, f"invalid snapshot: {detail['msg']}"))
-        raise InputError(problems) from None
+        details = [(tuple(detail["loc"]), detail["msg"]) for detail in error.errors()]
+        raise InputError(validation_problems(document, details, "invalid snapshot")) from None
 
 
 def dump_snapshot(snapshot: Snapshot) -> str:
-    return json.dumps(snapshot.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    return dump_json(snapshot.model_dump(mode="json"))

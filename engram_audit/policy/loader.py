@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from engram_audit.checks import get_check
 from engram_audit.errors import InputError, Problem
+from engram_audit.inputs.files import path_name_problem, special_kind
 from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
 from engram_audit.model import Policy, PostgresScope, Rule, Severity, SourceLocation
 from engram_audit.policy.builtin import BUILTIN_DISPLAY, is_builtin
@@ -23,6 +24,9 @@ from engram_audit.schemas import POLICY_SCHEMA, shipped
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".json")
 REQUIRED_RULE_FIELDS = ("check", "severity", "title")
+# The shipped chain is prod -> uat -> base; these only stop a runaway or hostile graph.
+MAX_EXTENDS_DEPTH = 32
+MAX_POLICY_FILES = 128
 
 
 def display_path(path: Path) -> str:
@@ -86,11 +90,27 @@ def _extends_list(document: SourceDocument) -> list[tuple[str, KeyPath]]:
 
 
 class _PolicyReader:
+    """Reads one policy and its bases. Each file is read and layered once, however many files
+    extend it (a chain of files each extending the next twice would otherwise be read 2^n
+    times), and the extends graph is bounded in depth and in size."""
+
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self._layered: dict[Path, _Layered] = {}
 
     def read(self, path: Path, chain: tuple[Path, ...] = ()) -> _Layered:
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError) as error:  # RuntimeError: a symlink loop
+            self.problems.append(Problem(str(path), 1, 1, "", f"cannot read file: {error}"))
+            return _Layered()
+        known = self._layered.get(resolved)
+        if known is not None:
+            return known
+        layered = self._layered[resolved] = self._read(path, resolved, chain)
+        return layered
+
+    def _read(self, path: Path, resolved: Path, chain: tuple[Path, ...]) -> _Layered:
         try:
             document = load_document(path, display_path(path))
         except InputError as error:
@@ -103,26 +123,72 @@ class _PolicyReader:
 
         layered = _Layered()
         for reference, key_path in _extends_list(document):
-            base_path = (resolved.parent / reference).resolve()
-            if base_path in (*chain, resolved):
-                cycle = " -> ".join(display_path(p) for p in (*chain, resolved, base_path))
-                self.problems.append(document.problem(key_path, f"extends cycle: {cycle}"))
-                continue
-            if not base_path.is_file():
-                self.problems.append(
-                    document.problem(key_path, f"base file not found: {reference}")
-                )
-                continue
-            self._merge(layered, self.read(base_path, (*chain, resolved)))
+            base_path = self._base_path(document, key_path, resolved, reference, chain)
+            if base_path is not None:
+                self._merge(layered, self.read(base_path, (*chain, resolved)))
         self._apply(layered, document)
         return layered
+
+    def _base_path(
+        self,
+        document: SourceDocument,
+        key_path: KeyPath,
+        resolved: Path,
+        reference: str,
+        chain: tuple[Path, ...],
+    ) -> Path | None:
+        """The base file ``reference`` names, or None with a problem at the ``extends`` line."""
+        invalid = path_name_problem(reference)
+        if invalid:
+            self.problems.append(
+                document.problem(key_path, f"invalid base file name: it {invalid}")
+            )
+            return None
+        if len(chain) + 1 >= MAX_EXTENDS_DEPTH:
+            self.problems.append(
+                document.problem(key_path, f"extends chain deeper than {MAX_EXTENDS_DEPTH} files")
+            )
+            return None
+        if len(self._layered) >= MAX_POLICY_FILES:
+            self.problems.append(
+                document.problem(key_path, f"more than {MAX_POLICY_FILES} files extended")
+            )
+            return None
+        try:
+            base_path = (resolved.parent / reference).resolve()
+            mode = base_path.stat().st_mode
+        except FileNotFoundError:
+            self.problems.append(document.problem(key_path, f"base file not found: {reference}"))
+            return None
+        except (OSError, RuntimeError, ValueError) as error:
+            self.problems.append(
+                document.problem(key_path, f"cannot read base file {reference}: {error}")
+            )
+            return None
+        if base_path in (*chain, resolved):
+            cycle = " -> ".join(display_path(p) for p in (*chain, resolved, base_path))
+            self.problems.append(document.problem(key_path, f"extends cycle: {cycle}"))
+            return None
+        kind = special_kind(mode)
+        if kind:
+            self.problems.append(
+                document.problem(key_path, f"base file {reference} is {kind}, not a regular file")
+            )
+            return None
+        return base_path
 
     def _merge(self, into: _Layered, base: _Layered) -> None:
         into.environment = base.environment or into.environment
         into.description = base.description or into.description
         into.scope.update(base.scope)
         for rule_id, draft in base.rules.items():
-            into.rules[rule_id] = draft
+            # A copy: the base is shared by every file extending it, and _apply updates drafts.
+            into.rules[rule_id] = _RuleDraft(
+                fields=dict(draft.fields),
+                anchor=draft.anchor,
+                params=dict(draft.params),
+                param_anchors=dict(draft.param_anchors),
+            )
         into.files.extend(f for f in base.files if f not in into.files)
 
     def _apply(self, layered: _Layered, document: SourceDocument) -> None:
@@ -285,9 +351,11 @@ def with_dependents(paths: Iterable[Path]) -> list[Path]:
             except InputError:
                 continue
             if isinstance(document.data, dict):
+                # A name that cannot name a file is reported when the sibling is validated.
                 bases[sibling] = {
                     (sibling.parent / reference).resolve()
                     for reference, _ in _extends_list(document)
+                    if path_name_problem(reference) is None
                 }
         affected = {p.resolve() for p in files if p.parent == directory}
         grew = True
@@ -307,13 +375,31 @@ def with_dependents(paths: Iterable[Path]) -> list[Path]:
 def policy_files(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
-            )
+        if _is_dir(path):
+            try:
+                entries = sorted(path.iterdir())
+            except OSError as error:
+                raise InputError(
+                    [Problem(str(path), 1, 1, "", f"cannot list directory: {error.strerror}")]
+                ) from None
+            found.extend(p for p in entries if p.suffix in POLICY_SUFFIXES and _is_file(p))
         else:
             found.append(path)
     return found
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -323,11 +409,11 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 def policy_path_for(environment: str, policy_dir: Path) -> Path:
     for suffix in POLICY_SUFFIXES:
         candidate = policy_dir / f"{environment}{suffix}"
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     known = (
-        sorted(p.stem for p in policy_files([policy_dir]) if p.is_file())
-        if policy_dir.is_dir()
+        sorted(p.stem for p in policy_files([policy_dir]) if _is_file(p))
+        if _is_dir(policy_dir)
         else []
     )
     hint = f" (found: {', '.join(known)})" if known else ""

@@ -14,17 +14,19 @@ how many failures fail the gate at ``fail_on`` and how many are reported below i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from engram_audit.inputs.json_source import dump_json
 from engram_audit.model import Report
 from engram_audit.model.report import REPORT_SCHEMA_VERSION
 from engram_audit.reporters.summary import gate_split
 
 
 def render(report: Report) -> str:
-    return json.dumps(_document(report), indent=2, ensure_ascii=False) + "\n"
+    """The report in the JSON dialect ``--baseline`` and ``diff`` read back (no NaN; DEL and
+    C1 control characters escaped)."""
+    return dump_json(_document(report))
 
 
 def render_many(reports: Sequence[Report]) -> str:
@@ -34,7 +36,7 @@ def render_many(reports: Sequence[Report]) -> str:
         "schema_version": REPORT_SCHEMA_VERSION,
         "environments": [_document(report) for report in reports],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return dump_json(document)
 
 
 def _document(report: Report) -> dict[str, Any]:

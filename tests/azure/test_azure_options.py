@@ -151,6 +151,22 @@ def test_inconsistent_options_are_usage_errors(args: list[str], message: str) ->
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("postgresql://zep:Misplaced-pw1@db/zep", "looks like a connection string (not shown)"),
+        ("host=db password=Misplaced-pw1", "looks like a connection string (not shown)"),
+        ("Misplaced-pw1", "got 13 characters that are not one (not shown)"),
+    ],
+)
+def test_a_wrong_subscription_is_never_echoed(value: str, message: str) -> None:
+    """A DSN or token pasted into --subscription must not reach a CI log."""
+    code, output = _run(["--subscription", value, "--tag", "a=b"])
+    assert code == 2
+    assert message in output
+    assert "Misplaced-pw1" not in output
+
+
 def _request(**fields: Any) -> AzureRequest:
     return AzureRequest(SUB, "rg", "db", token_env=TOKEN_VARIABLE, **fields)
 

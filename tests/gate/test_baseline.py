@@ -87,17 +87,19 @@ def test_load_report_round_trips_the_json_format(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "where", "message"),
     [
-        ("{not json", "not valid JSON"),
-        ('{"runs": []}', "not an engram-audit JSON report (write one with -o json:PATH)"),
-        ('{"findings": [], "environment": "prod"}', "not a valid engram-audit JSON report"),
+        ("{not json", "1:2", "not valid JSON"),
+        ('{"runs": []}', "1:1", "not an engram-audit JSON report (write one with -o json:PATH)"),
+        ('{"findings": [], "environment": "prod"}', "1:1", "not a valid engram-audit JSON report"),
     ],
 )
-def test_load_report_rejects_other_files(tmp_path: Path, content: str, message: str) -> None:
+def test_load_report_rejects_other_files(
+    tmp_path: Path, content: str, where: str, message: str
+) -> None:
     path = tmp_path / "baseline.json"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(InputError, match=re.escape("baseline.json:1:1:")) as caught:
+    with pytest.raises(InputError, match=re.escape(f"baseline.json:{where}:")) as caught:
         load_report(path)
     assert message in str(caught.value)
     with pytest.raises(InputError, match="file not found"):

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import quote
+
 import pytest
 
 from engram_audit.collectors.dsn import (
     DsnError,
+    check_connection_settings,
     collect_dsns,
+    dsn_secrets,
     effective_sslmode,
     parse_dsn,
     redact_dsn,
+    scrub,
 )
 from engram_audit.model.plan import CollectionPlan
+from engram_audit.redaction import SECRETS
 
 SECRET = "S3cr3t-pw"
 
@@ -117,3 +124,130 @@ def test_collect_dsns_one_entry_per_named_variable_in_order() -> None:
     assert broken.parse_error is not None
     assert "invalid sslmode 'on'" in broken.parse_error
     assert SECRET not in section.model_dump_json()
+
+
+# --- redaction follows libpq's reading (fe-connect.c conninfo_parse / conninfo_uri_parse_options)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "redacted", "secret"),
+    [
+        # The user information ends at the first '@' before any '/': '?' is part of it.
+        ("postgresql://zep:Pa?ss-word1@db/zep", "postgresql://zep:****@db/zep", "Pa?ss-word1"),
+        (
+            "postgresql://zep:Pa?ss-word1@db/zep?sslmode=require",
+            "postgresql://zep:****@db/zep?sslmode=require",
+            "Pa?ss-word1",
+        ),
+        ("postgresql://zep:Pa#ss-word1@db/zep", "postgresql://zep:****@db/zep", "Pa#ss-word1"),
+        # Query keys and values are percent-decoded before libpq looks them up.
+        (
+            "postgresql://zep@db/zep?pass%77ord=Hid%64en-pw1&sslmode=require",
+            "postgresql://zep@db/zep?pass%77ord=****&sslmode=require",
+            "Hidden-pw1",
+        ),
+        ("postgresql://zep:S3cr%65t-pw1@db/zep", "postgresql://zep:****@db/zep", "S3cret-pw1"),
+        # key=value: quoted values with blanks and escapes, escaped blanks, blanks around '='.
+        ("host=db password='a b c d' dbname=zep", "host=db password=**** dbname=zep", "a b c d"),
+        (
+            "host=db password='it\\'s s3cret' dbname=zep",
+            "host=db password=**** dbname=zep",
+            "it's s3cret",
+        ),
+        (
+            "host=db password=Esc\\ aped-pw1 sslmode=require",
+            "host=db password=**** sslmode=require",
+            "Esc aped-pw1",
+        ),
+        (
+            "host=db   password   =   Spaced-pw1   user=zep",
+            "host=db   password   =   ****   user=zep",
+            "Spaced-pw1",
+        ),
+        (
+            "host=db sslpassword=Key-pass1 sslmode=verify-full",
+            "host=db sslpassword=**** sslmode=verify-full",
+            "Key-pass1",
+        ),
+        # A dbname that is itself a connection string with a password is masked whole.
+        ("host=db dbname='host=x password=Nested-pw1'", "host=db dbname=****", "Nested-pw1"),
+        # libpq reads 'p/x?host=z' as host, port and query here: masked up to the last '@'.
+        ("postgresql://zep:Pw/x?host=z1@db/zep", "postgresql://zep:****@db/zep", "Pw/x?host=z1"),
+    ],
+)
+def test_redaction_follows_libpq(dsn: str, redacted: str, secret: str) -> None:
+    assert redact_dsn(dsn) == redacted
+    assert secret not in redact_dsn(dsn) and quote(secret, safe="") not in redact_dsn(dsn)
+    assert secret in dsn_secrets(dsn)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "redacted", "secret"),
+    [
+        # Strings libpq rejects: what it cannot read is masked, never shown.
+        ("pass%77ord=Typo-pw12 host=db", "**** host=db", "Typo-pw12"),
+        ("host=db pasword=Typo-pw12 sslmode=require", "host=db **** sslmode=require", None),
+        ("host=db password=first half-pw12", "host=db password=**** ****", "first"),
+        ("host=db password='Unclosed-pw12", "host=db password=****", "Unclosed-pw12"),
+        ("host=db Bare-pw12", "host=db ****", None),
+        ("postgresql://zep:Pw/x?y@db/zep", "postgresql://zep:****@db/zep", "Pw/x?y"),
+        (
+            "postgresql://db/zep?password=a&Rest-pw12",
+            "postgresql://db/zep?password=****&****",
+            None,
+        ),
+        ("POSTGRESQL://zep:Upper-pw12@db/zep", "POSTGRESQL://zep:****@db/zep", "Upper-pw12"),
+        ("postgresql://zep:Bad%zz-pw12@db/zep", "postgresql://zep:****@db/zep", "Bad%zz-pw12"),
+    ],
+)
+def test_rejected_strings_are_masked_conservatively(
+    dsn: str, redacted: str, secret: str | None
+) -> None:
+    with pytest.raises(DsnError):
+        parse_dsn(dsn)
+    assert redact_dsn(dsn) == redacted
+    assert "pw12" not in redact_dsn(dsn)
+    if secret is not None:
+        assert secret in dsn_secrets(dsn)
+
+
+def test_app_dsn_passwords_are_registered_with_the_output_scrubber() -> None:
+    dsn = "postgresql://zep:Reg%69stered-pw@db/zep?sslpassword=Also-registered"
+    entry = collect_dsns(CollectionPlan(environment="prod", dsn_variables=("X",)), {"X": dsn})
+    assert "registered" not in entry.model_dump_json().lower()
+    text = "Registered-pw Reg%69stered-pw Also-registered"
+    assert SECRETS.scrub(text) == "******** ******** ********"
+
+
+def test_nul_and_undecodable_dsns_are_dsn_errors() -> None:
+    with pytest.raises(DsnError, match="NUL"):
+        parse_dsn("host=db\x00password=x")
+    with pytest.raises(DsnError, match="UTF-8"):
+        parse_dsn("host=db password=\udcff")
+    assert redact_dsn("host=db password=\udcffabcd") == "host=db password=****"
+
+
+def test_scrub_ignores_fragments_shorter_than_the_scrubber_floor() -> None:
+    assert scrub("response on port 5432", ("p", "long-secret")) == "response on port 5432"
+    assert scrub("x long-secret-2 y", ("long-secret", "long-secret-2")) == "x **** y"
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=db.example.com sslmode=verify-full sslrootcert=system",
+        "postgresql://zep@h1.example.com,h2.example.com:5433/zep?target_session_attrs=read-write",
+        "host=/var/run/postgresql port=5432 gssencmode=disable channel_binding=prefer",
+        "host=db hostaddr=10.0.0.7 port=6432 keepalives=1 application_name=audit",
+        "postgresql://[2001:db8::1]:5432/zep?sslmode=require&load_balance_hosts=random",
+    ],
+)
+def test_settings_libpq_accepts_pass_the_check_without_any_connection(dsn: str) -> None:
+    # The probe points every host at an empty directory: nothing is resolved or contacted.
+    check_connection_settings(parse_dsn(dsn), {})
+
+
+def test_settings_check_reads_the_libpq_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGSSLMODE", "nope")  # libpq reads its PG* variables from the process
+    with pytest.raises(DsnError, match='invalid sslmode value: "nope"'):
+        check_connection_settings({"host": "db"}, os.environ)

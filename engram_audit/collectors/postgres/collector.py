@@ -34,7 +34,7 @@ from azure.core.credentials import TokenCredential
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
-from engram_audit.collectors.dsn import DsnError, loose_target, parse_dsn, scrub
+from engram_audit.collectors.dsn import DsnError, dsn_secrets, loose_target, parse_dsn, scrub
 from engram_audit.collectors.postgres import queries as pg_queries
 from engram_audit.collectors.postgres import session as pg_session
 from engram_audit.collectors.postgres.request import PostgresRequest
@@ -118,7 +118,7 @@ def collect_postgres(
         scope = pg_session.entra_scope(request.cloud) if request.entra_auth else ""
     except DsnError as error:  # before any token is fetched or any byte is sent
         return _unreachable(target, f"refusing to connect to {target}: {error}")
-    secrets = tuple(parameters[key] for key in ("password", "sslpassword") if key in parameters)
+    secrets = dsn_secrets(request.dsn)
     if request.entra_auth:
         try:
             token = _entra_token(credential, scope, request.cloud)
@@ -138,6 +138,8 @@ def collect_postgres(
         )
     except psycopg.Error as error:
         return _unreachable(target, scrub(_connect_failure(target, request, error), secrets))
+    except UnicodeError:  # the resolver's IDNA encoding refused a host name (a label > 63)
+        return _unreachable(target, f"cannot connect to {target}: invalid host name")
     with connection:
         return _Collector(connection, plan, request, secrets).collect()
 
