@@ -147,6 +147,7 @@ def _rule_info(item: ResolvedRule) -> RuleInfo:
         remediation=rule.remediation or item.check.remediation,
         check_summary=item.check.summary,
         location=rule.location,
+        reads=tuple(sorted(item.check.reads)),
     )
 
 

@@ -23,6 +23,7 @@ from engram_audit.cli.common import (
     sources_option,
 )
 from engram_audit.cli.completion import complete_environments
+from engram_audit.cli.context import run_context
 from engram_audit.cli.estate import EnvironmentRun, RunRequest, plan_runs
 from engram_audit.cli.gate_options import GateOptions, gate_options, prepare_gate
 from engram_audit.cli.postgres_options import postgres_options
@@ -207,6 +208,7 @@ def check_command(
     )
     if save_snapshot is not None and len(runs) > 1 and "ENV" not in save_snapshot.name:
         raise UsageError("--save-snapshot with several environments needs ENV in the file name")
+    context = run_context(os.environ)
     reports = []
     codes = []
     for run in runs:
@@ -227,7 +229,7 @@ def check_command(
             len(snapshot.issues),
         )
         evaluated = evaluate(run.policy, snapshot, selected).model_copy(
-            update={"fail_on": run.fail_on}
+            update={"fail_on": run.fail_on, "context": context}
         )
         result = prepared.apply(evaluated)
         reports.append(result.report)

@@ -66,6 +66,22 @@ class RuleInfo(FrozenModel):
     remediation: str = ""
     check_summary: str = ""
     location: SourceLocation | None = None
+    reads: tuple[str, ...] = Field(
+        default=(), description="Snapshot parts the rule's check reads: its evidence"
+    )
+
+
+class RunContext(FrozenModel):
+    """Who ran the audit and where, when a CI system says so (reports show it; the engine
+    never reads it)."""
+
+    ci: str | None = Field(default=None, description="github-actions, azure-pipelines, gitlab-ci")
+    repository: str | None = None
+    commit: str | None = None
+    ref: str | None = None
+    run_url: str | None = None
+    actor: str | None = None
+    server_url: str | None = Field(default=None, description="e.g. https://github.com")
 
 
 class Summary(FrozenModel):
@@ -102,6 +118,9 @@ class Report(FrozenModel):
     findings: tuple[Finding, ...]
     rules: tuple[RuleInfo, ...] = ()
     collection_issues: tuple[CollectionIssue, ...] = ()
+    context: RunContext | None = Field(
+        default=None, description="The CI run that produced the report, when known"
+    )
     fail_on: Severity = Field(
         default=Severity.LOW,
         description="Lowest severity of a failure that fails the gate (--fail-on) in this run",

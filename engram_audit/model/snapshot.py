@@ -356,6 +356,43 @@ POSTGRES_PARTS: dict[str, tuple[str, ...]] = {
     "postgres.expired_facts": ("expired_facts",),
 }
 DSN_PARTS: dict[str, tuple[str, ...]] = {"dsn.entries": ("entries",)}
+
+# Where each part comes from, for the evidence a report shows next to a finding (the ARM
+# permission the collector needs, or the catalog the PostgreSQL query reads).
+_FLEX = "Microsoft.DBforPostgreSQL/flexibleServers"
+PART_EVIDENCE: dict[str, str] = {
+    "azure.server": f"ARM: the server resource ({_FLEX}/read)",
+    "azure.parameters": f"ARM: server parameters ({_FLEX}/configurations/read)",
+    "azure.firewall_rules": f"ARM: firewall rules ({_FLEX}/firewallRules/read)",
+    "azure.backups": f"ARM: backups ({_FLEX}/backups/read)",
+    "azure.databases": f"ARM: databases ({_FLEX}/databases/read)",
+    "azure.administrators": f"ARM: Entra administrators ({_FLEX}/administrators/read)",
+    "azure.private_endpoint_connections": (
+        f"ARM: private endpoint connections ({_FLEX}/privateEndpointConnections/read)"
+    ),
+    "azure.replicas": f"ARM: replicas ({_FLEX}/replicas/read)",
+    "azure.threat_protection": (
+        f"ARM: advanced threat protection ({_FLEX}/advancedThreatProtectionSettings/read)"
+    ),
+    "azure.diagnostic_settings": "ARM: diagnostic settings (Microsoft.Insights/diagnosticSettings/read)",
+    "azure.metric_alerts": "ARM: metric alerts (Microsoft.Insights/metricAlerts/read)",
+    "postgres.server_version": "PostgreSQL: server_version_num, server_version",
+    "postgres.settings": "PostgreSQL: pg_catalog.pg_settings",
+    "postgres.connections": "PostgreSQL: pg_catalog.pg_stat_activity",
+    "postgres.own_session": "PostgreSQL: pg_catalog.pg_stat_ssl of the audit session",
+    "postgres.client_sessions": "PostgreSQL: pg_catalog.pg_stat_ssl joined with pg_stat_activity",
+    "postgres.vacuums": "PostgreSQL: pg_catalog.pg_stat_progress_vacuum",
+    "postgres.extensions": "PostgreSQL: pg_catalog.pg_extension, pg_available_extensions",
+    "postgres.vector_columns": "PostgreSQL: pg_catalog.pg_attribute and pg_type (vector types)",
+    "postgres.vector_indexes": "PostgreSQL: pg_catalog.pg_index, pg_class, pg_am, pg_opclass",
+    "postgres.invalid_indexes": "PostgreSQL: pg_catalog.pg_index (indisvalid)",
+    "postgres.tables": "PostgreSQL: pg_catalog.pg_stat_all_tables and reloptions",
+    "postgres.database_size": "PostgreSQL: pg_catalog.pg_database_size()",
+    "postgres.statements": "PostgreSQL: pg_stat_statements",
+    "postgres.session_retention": "PostgreSQL: a count of rows past the retention age",
+    "postgres.expired_facts": "PostgreSQL: a count of rows whose validity has ended",
+    "dsn.entries": "Environment: application connection strings, parsed as libpq reads them",
+}
 PARTS: dict[str, tuple[str, ...]] = {**AZURE_PARTS, **POSTGRES_PARTS, **DSN_PARTS}
 
 

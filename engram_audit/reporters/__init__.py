@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engram_audit.model import Report
-from engram_audit.reporters import console, json_report, junit, markdown, sarif
+from engram_audit.reporters import console, html, json_report, junit, markdown, sarif
 
 Renderer = Callable[[Report], str]
 
@@ -16,6 +16,7 @@ ManyRenderer = Callable[[list[Report]], str]
 
 FORMATS: dict[str, Renderer] = {
     "console": console.render,
+    "html": html.render,
     "json": json_report.render,
     "junit": junit.render,
     "markdown": markdown.render,
@@ -25,6 +26,7 @@ FORMATS: dict[str, Renderer] = {
 # Several environments in one output (check --all / --env A --env B).
 MANY_FORMATS: dict[str, ManyRenderer] = {
     "console": console.render_many,
+    "html": html.render_many,
     "json": json_report.render_many,
     "junit": junit.render_many,
     "markdown": markdown.render_many,

@@ -88,7 +88,11 @@ def test_dsn_env_reads_the_variable() -> None:
             {"PGSSLMODE": "prefer"},
             "sslmode=prefer does not verify the server's certificate",
         ),
-        (["--dsn", f"host=db password={SECRET} sslmode=requre"], {}, 'invalid sslmode value: "requre"'),
+        (
+            ["--dsn", f"host=db password={SECRET} sslmode=requre"],
+            {},
+            'invalid sslmode value: "requre"',
+        ),
     ],
 )
 def test_bad_input_is_a_usage_error_without_the_secret(
