@@ -33,16 +33,21 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import TypeVar
+from urllib.parse import quote
 
-from engram_audit.model import Finding, Report, Status
-from engram_audit.reporters import matrix
+from engram_audit.model import Finding, Report, SourceLocation, Status
+from engram_audit.model.report import RunContext
+from engram_audit.reporters import console, matrix
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
 MAX_ROWS = 200
+# GitHub refuses a comment over 65,536 characters (a step summary may have 1 MiB).
+MAX_CHARS = 65_536
 
 T = TypeVar("T")
 
 _MARKUP = re.compile(r"([\\`*_\[\]|~#])")
+_AUTOLINK = re.compile(r"(?i)\bwww\.|:(?=//)")
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 
 
@@ -79,43 +84,68 @@ def render(report: Report) -> str:
         )
         lines.append("")
 
-    lines += _collapsed(
-        "Failure and error details",
-        [*failures, *by_status[Status.ERROR]],
-        _detail,
-    )
-    lines += _collapsed(
-        "Waived",
-        by_status[Status.WAIVED],
-        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.waiver or 'waived')}",
-    )
-    lines += _collapsed(
-        "Skipped",
-        by_status[Status.SKIP],
-        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.message or 'not applicable')}",
-    )
-    lines += _collapsed(
-        "Passed",
-        by_status[Status.PASS],
-        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.actual)}",
-    )
+    # Collapsed sections, most important first; the least important are dropped whole when
+    # the summary would exceed what GitHub takes in a comment (MAX_CHARS).
+    optional = [
+        _collapsed(
+            "Failure and error details",
+            [*failures, *by_status[Status.ERROR]],
+            lambda finding: _detail(finding, report.context),
+        ),
+        _collapsed(
+            "Waived",
+            by_status[Status.WAIVED],
+            lambda f: (
+                f"- {code(f.rule)} on {esc(short_resource(f.resource))}: "
+                f"{esc(f.waiver or 'waived')}"
+            ),
+        ),
+        _collapsed(
+            "Skipped",
+            by_status[Status.SKIP],
+            lambda f: (
+                f"- {code(f.rule)} on {esc(short_resource(f.resource))}: "
+                f"{esc(f.message or 'not applicable')}"
+            ),
+        ),
+        _collapsed(
+            "Passed",
+            by_status[Status.PASS],
+            lambda f: f"- {code(f.rule)} on {code(short_resource(f.resource))}: {esc(f.actual)}",
+        ),
+    ]
+    budget = MAX_CHARS - len("\n".join(lines)) - 200
+    dropped = 0
+    for section in optional:
+        size = len("\n".join(section)) + 1
+        if size <= budget:
+            lines += section
+            budget -= size
+        elif section:
+            dropped += 1
+    if dropped:
+        lines += [
+            f"_{dropped} collapsed section(s) left out to stay within GitHub's comment "
+            "size: the JSON, SARIF and HTML reports have every finding._",
+            "",
+        ]
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"
 
 
 def esc(text: str) -> str:
-    """Plain text safe inside Markdown and a table cell: no HTML, no markup, one line."""
+    """Plain text safe inside Markdown and a table cell: no HTML, no markup, one line, and no
+    link GitHub would make of a bare ``www.`` or ``scheme://`` (audited text must not become a
+    clickable link in a pull request)."""
     escaped = _MARKUP.sub(r"\\\1", html.escape(_CONTROL.sub("", text), quote=False))
+    escaped = _AUTOLINK.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], escaped)
     return escaped.replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def short_resource(resource: str) -> str:
-    """``…/flexibleServers/pg`` for an ARM id; database objects and ``env:`` stay whole."""
-    if not resource.startswith("/"):
-        return resource
-    parts = resource.rstrip("/").split("/")
-    return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else resource
+    """The console's short form: ``resource-group/server``, ``database/schema.table``."""
+    return console.short_resource(resource)
 
 
 def _verdict(report: Report) -> str:
@@ -149,17 +179,18 @@ def _cause_line(group: tuple[str, list[Finding]]) -> str:
 
 
 def _failure_table(failures: Sequence[Finding], with_baseline: bool) -> list[str]:
-    header = ["Severity", "Rule", "Resource", "Expected", "Actual"]
+    # Narrow enough for GitHub's 1012 px column: long expected/actual text is cut here and
+    # shown whole in the collapsed details.
+    header = ["Severity", "Rule", "Resource", "Expected → Actual"]
     if with_baseline:
         header.append("Baseline")
     rows = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for finding in failures[:MAX_ROWS]:
         cells = [
             finding.severity.value,
-            esc(finding.rule),
-            esc(short_resource(finding.resource)),
-            esc(finding.expected),
-            esc(finding.actual),
+            code(finding.rule, in_table=True),
+            code(short_resource(finding.resource), in_table=True),
+            f"{esc(_cut(finding.expected))} → {esc(_cut(finding.actual))}",
         ]
         if with_baseline:
             cells.append(esc(finding.baseline_state or ""))
@@ -179,22 +210,58 @@ def _collapsed(title: str, items: Sequence[T], line: Callable[[T], str]) -> list
     return [f"<details><summary>{title} ({len(items)})</summary>", "", *body, "", "</details>", ""]
 
 
-def _detail(finding: Finding) -> str:
+def _detail(finding: Finding, context: RunContext | None = None) -> str:
     parts = [
-        f"- **{esc(finding.rule)}** ({finding.severity.value}, {finding.status.value}): "
+        f"- {code(finding.rule)} ({finding.severity.value}, {finding.status.value}): "
         + esc(finding.title),
-        f"  - Resource: {esc(finding.resource)}",
+        f"  - Resource: {code(finding.resource)}",
         f"  - Expected: {esc(finding.expected)}; actual: {esc(finding.actual)}",
     ]
     if finding.message:
         parts.append(f"  - {esc(finding.message)}")
     if finding.waiver:
         parts.append(f"  - Waiver: {esc(finding.waiver)}")
-    if finding.remediation:
-        parts.append(f"  - Remediation: {esc(finding.remediation)}")
+    if finding.remediation and finding.status is Status.FAIL:
+        parts.append(f"  - Fix: {code(finding.remediation)}")
     if finding.location is not None:
-        parts.append(f"  - Declared in {esc(finding.location.path)} line {finding.location.line}")
+        parts.append(f"  - Declared in {_policy_link(finding.location, context)}")
     return "\n".join(parts)
+
+
+_CUT = 60
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _CUT else text[: _CUT - 1] + "…"
+
+
+def code(text: str, *, in_table: bool = False) -> str:
+    """A GFM code span holding ``text`` verbatim: a fence longer than any backtick run inside,
+    one line, and ``|`` escaped in a table cell (GFM's table rule applies before code spans)."""
+    flat = " ".join(_CONTROL.sub("", text).split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat.strip() else ""
+    span = f"{fence}{pad}{flat}{pad}{fence}"
+    return span.replace("|", "\\|") if in_table else span
+
+
+def _policy_link(location: SourceLocation, context: RunContext | None) -> str:
+    """``policies/prod.yaml line 43``, linked to that line of the commit when a GitHub Actions
+    run is known (GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_SHA)."""
+    text = f"{esc(location.path)} line {location.line}"
+    if (
+        context is None
+        or context.ci != "github-actions"
+        or not (context.server_url and context.repository and context.commit)
+        or location.path.startswith(("/", "builtin-policies/"))
+    ):
+        return text
+    url = (
+        f"{context.server_url}/{context.repository}/blob/{context.commit}/"
+        f"{quote(location.path)}#L{location.line}"
+    )
+    return f"[{text}]({url})"
 
 
 def _more(count: int) -> list[str]:

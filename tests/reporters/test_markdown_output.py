@@ -37,18 +37,17 @@ def test_failures_are_ordered_by_severity_with_expected_and_actual() -> None:
     assert [row[0] for row in rows] == ["high", "high", "medium", "low", "info"]
     geo = rows[0]
     assert geo[1:] == [
-        "prod.backup.geo\\_redundant",
-        "…/flexibleServers/pg-engram-prod",
-        "Enabled",
-        "Disabled",
+        "`prod.backup.geo_redundant`",
+        "`rg-engram-prod/pg-engram-prod`",
+        "Enabled → Disabled",
         "unchanged",
     ]
 
 
 def test_cells_cannot_break_the_table_or_inject_html() -> None:
     text = markdown.render(sample_report())
-    vector_row = next(r for r in table_rows(text) if r[1] == "prod.pg.vector\\_index")
-    assert vector_row[4] == "ivfflat \\| none &lt;b&gt;"
+    vector_row = next(r for r in table_rows(text) if r[1] == "`prod.pg.vector_index`")
+    assert vector_row[3].endswith("→ ivfflat \\| none &lt;b&gt;")
     assert "<b>" not in text
     assert "<strict>" not in text
     assert "\x07" not in text
@@ -59,7 +58,7 @@ def test_errors_and_collection_issues_are_listed_apart() -> None:
     errors = text.split("### Errors: not evaluated", 1)[1].split("###", 1)[0]
     assert (
         "- parameters not collected: 403 AuthorizationFailed "
-        "(rules prod.tls.min\\_version; on …/flexibleServers/pg-engram-prod)"
+        "(rules prod.tls.min\\_version; on rg-engram-prod/pg-engram-prod)"
     ) in errors
     assert "prod.tls" not in text.split("### Failures by severity", 1)[1].split("###", 1)[0]
     assert "### Collection issues" in text

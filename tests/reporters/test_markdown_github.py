@@ -1,0 +1,121 @@
+"""The Markdown summary as GitHub renders it (cmark-gfm, GitHub's own Markdown library): tables
+keep their columns, fixes are code, rule ids are code, policy lines link to the commit, hostile
+text stays text, and a fleet-sized summary fits in a GitHub comment."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import cmarkgfm
+
+from engram_audit.engine import evaluate
+from engram_audit.model import ALL_SOURCES, Snapshot
+from engram_audit.model.report import RunContext
+from engram_audit.policy.loader import load_policy
+from engram_audit.reporters import markdown
+from tests.conftest import POLICIES, snapshot_data
+from tests.golden.sample import sample_report
+from tests.reporters.test_console_at_scale import _fleet_report
+
+
+class _Tables(HTMLParser):
+    """Column counts of every table row, code spans, links and any tag a cell should not hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[int] = []
+        self.codes: list[str] = []
+        self.links: list[str] = []
+        self.tags: set[str] = set()
+        self._cells = 0
+        self._in_code = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        if tag == "tr":
+            self._cells = 0
+        elif tag in ("td", "th"):
+            self._cells += 1
+        elif tag == "code":
+            self._in_code = True
+            self.codes.append("")
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self.rows.append(self._cells)
+        elif tag == "code":
+            self._in_code = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_code:
+            self.codes[-1] += data
+
+
+def _render(text: str) -> _Tables:
+    parser = _Tables()
+    parser.feed(cmarkgfm.github_flavored_markdown_to_html(text))
+    return parser
+
+
+def _drifted_prod(context: RunContext | None = None):  # type: ignore[no-untyped-def]
+    policy = load_policy(POLICIES / "prod.yaml")
+    report = evaluate(policy, Snapshot.model_validate(snapshot_data("prod-drifted")), ALL_SOURCES)
+    return report.model_copy(update={"context": context})
+
+
+def test_tables_keep_their_columns_and_hostile_text_stays_text() -> None:
+    parsed = _render(markdown.render(sample_report()))
+    assert parsed.rows and len(set(parsed.rows)) == 1, parsed.rows  # every row, same width
+    assert not parsed.tags & {"b", "strict", "script", "img"}
+
+
+def test_fixes_and_rule_ids_are_code_spans() -> None:
+    report = _drifted_prod()
+    parsed = _render(markdown.render(report))
+    assert "ZEP-AZ-BACKUP-RETENTION" in parsed.codes
+    fixes = [c for c in parsed.codes if c.startswith("az postgres flexible-server")]
+    assert fixes, parsed.codes
+    assert any("--backup-retention 35" in fix for fix in fixes)
+
+
+def test_policy_lines_link_to_the_commit_on_github() -> None:
+    context = RunContext(
+        ci="github-actions",
+        repository="engram/estate",
+        commit="0123456789abcdef0123456789abcdef01234567",
+        server_url="https://github.com",
+    )
+    links = _render(markdown.render(_drifted_prod(context))).links
+    assert any(
+        link.startswith(
+            "https://github.com/engram/estate/blob/0123456789abcdef0123456789abcdef01234567/"
+            "policies/prod.yaml#L"
+        )
+        for link in links
+    ), links
+    # Without a run there is nothing to link to; audited text never becomes a web link.
+    unlinked = _render(markdown.render(_drifted_prod())).links
+    assert [link for link in unlinked if not link.startswith("mailto:")] == []
+
+
+def test_backticks_in_text_cannot_break_a_code_span() -> None:
+    assert markdown.code("run `az login` first") == "``run `az login` first``"
+    parsed = _render(markdown.code("a ``b`` c"))
+    assert parsed.codes == ["a ``b`` c"]
+
+
+def test_a_fleet_summary_fits_in_a_github_comment() -> None:
+    text = markdown.render(_fleet_report())
+    assert len(text) <= markdown.MAX_CHARS
+    assert "left out to stay within GitHub's comment size" in text
+    assert "### Failures by severity" in text
+
+
+def test_audited_text_never_becomes_a_web_link() -> None:
+    html = cmarkgfm.github_flavored_markdown_to_html(
+        markdown.esc("open https://attacker.example/login or www.attacker.example now")
+    )
+    assert "<a " not in html
+    assert "https://attacker.example/login" in html.replace("\\", "")
