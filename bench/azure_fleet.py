@@ -12,7 +12,11 @@ backups, administrators per server; bodies and metric alerts from Resource Graph
 
 Printed per scenario: wall time, ARM reads per server, Resource Graph queries, 429 answers, the
 floor for the reads actually sent (the slowest subscription's (reads - 250) / 25 s: no client
-can be faster), the ratio to it, and the collector's peak RSS. Run from the repo root:
+can be faster), the ratio to it and the seconds above it, the bound at this concurrency (the
+floor, or reads x latency / concurrency when that is higher: with 10 subscriptions the
+requests in flight, not the budgets, are the limit), the seconds spent waiting for a budget
+(summed over the dispatcher and the workers), and the collector's peak RSS. Run from the repo
+root:
 
     .venv/bin/python bench/azure_fleet.py                      # 200 x 1 and 1,000 x 10
     .venv/bin/python bench/azure_fleet.py --scenario 50x2 --latency 0.05 --concurrency 16
@@ -109,6 +113,7 @@ class Run:
     graph_queries: int
     throttled: int
     floor: float
+    bound: float
     waited: float
     peak_rss_mb: float
     issues: int
@@ -170,7 +175,9 @@ def _child(
     )
 
 
-def _collect(url: str, ca: str, scenario: Scenario, parts: list[str], concurrency: int) -> Run:
+def _collect(
+    url: str, ca: str, scenario: Scenario, parts: list[str], concurrency: int, latency: float
+) -> Run:
     before = _stats(url, ca)
     context = multiprocessing.get_context("spawn")
     answer: Queue[dict[str, Any]] = context.Queue()
@@ -202,6 +209,8 @@ def _collect(url: str, ca: str, scenario: Scenario, parts: list[str], concurrenc
         throttled=(after["throttled"] - before["throttled"])
         + (after["graph_throttled"] - before["graph_throttled"]),
         floor=floor,
+        # With --concurrency requests in flight at the emulator's latency, no run can be faster.
+        bound=max(floor, reads * latency / concurrency),
         waited=result["waited"],
         peak_rss_mb=result["peak_rss_mb"],
         issues=result["issue_count"],
@@ -248,20 +257,21 @@ def main() -> None:
     print(f"parts read: {', '.join(parts)}")
     header = (
         f"{'servers':>7} {'subs':>4} {'wall s':>7} {'reads/srv':>9} {'graph q':>7} "
-        f"{'429s':>4} {'floor s':>7} {'x floor':>7} {'+ s':>5} {'wait s':>6} {'RSS MB':>6}"
+        f"{'429s':>4} {'floor s':>7} {'x floor':>7} {'+ s':>5} {'bound s':>7} {'wait s':>6} "
+        f"{'RSS MB':>6}"
     )
     print(header)
     print("-" * len(header))
     runs: list[Run] = []
     try:
         for scenario in scenarios:
-            run = _collect(url, ca, scenario, parts, args.concurrency)
+            run = _collect(url, ca, scenario, parts, args.concurrency, args.latency)
             runs.append(run)
             print(
                 f"{run.servers:>7} {run.subscriptions:>4} {run.seconds:>7.2f} "
                 f"{run.per_server:>9.2f} {run.graph_queries:>7} {run.throttled:>4} "
                 f"{run.floor:>7.2f} {run.ratio:>7.2f} {run.seconds - run.floor:>5.2f} "
-                f"{run.waited:>6.1f} {run.peak_rss_mb:>6.0f}"
+                f"{run.bound:>7.2f} {run.waited:>6.1f} {run.peak_rss_mb:>6.0f}"
             )
     finally:
         server.terminate()
