@@ -1,15 +1,30 @@
-"""Fleet speed of the Azure collector: wall time and ARM requests per server, by fleet size.
+"""Fleet speed of the Azure collector under ARM's real read throttling.
 
 The HTTPS ARM emulator runs in its own process (so it does not share the collector's GIL),
-adds a fixed latency to every request (50 ms by default, a fair figure for ARM reads), and
-serves each fleet as one resource group of its own subscription, so metric alerts and list
-pages scale with the fleet. Each fleet is collected through the real SDK at --concurrency and
-again at concurrency 1; the ratio is the pool's speed-up. Run from the repo root:
+adds a fixed latency to every request (50 ms by default) and models ARM's read throttling as
+Microsoft documents it: a token bucket per subscription and principal, 250 reads refilled at 25
+per second, 429 + ``Retry-After`` when empty, ``x-ms-ratelimit-remaining-subscription-reads``
+on every answer; Resource Graph with its quota of 15 queries per 5 seconds. Every list fits in
+one page. Each scenario is collected in a fresh interpreter (so its peak RSS is its own),
+through the real SDKs, finding the servers by tag through Resource Graph and reading the parts
+the production policy's rules read (``policies/prod.yaml``: configurations, firewall rules,
+backups, administrators per server; bodies and metric alerts from Resource Graph).
 
-    .venv/bin/python bench/azure_fleet.py                     # 1, 10, 100, 200, 500 servers
-    .venv/bin/python bench/azure_fleet.py --sizes 1,10 --latency 0.05 --concurrency 8,32
+Printed per scenario: wall time, ARM reads per server, Resource Graph queries, 429 answers, the
+floor for the reads actually sent (the slowest subscription's (reads - 250) / 25 s: no client
+can be faster), the ratio to it and the seconds above it, the bound at this concurrency (the
+floor, or reads x latency / concurrency when that is higher: with 10 subscriptions the
+requests in flight, not the budgets, are the limit), the seconds spent waiting for a budget
+(summed over the dispatcher and the workers), and the collector's peak RSS. Run from the repo
+root:
 
-Targets (issue 4): requests per server constant and at most 12; 200 servers within 15 s.
+    .venv/bin/python bench/azure_fleet.py                      # 200 x 1 and 1,000 x 10
+    .venv/bin/python bench/azure_fleet.py --scenario 50x2 --latency 0.05 --concurrency 16
+    .venv/bin/python bench/azure_fleet.py --extra-part azure.databases   # one more part
+
+Targets (issue "Fleet scale within ARM's real throttling"): 200 servers in one subscription
+in <= 25 s with <= 4 ARM reads per server and no 429; 1,000 servers over 10 subscriptions in
+<= 40 s; peak RSS <= 250 MB at 1,000 servers.
 """
 
 from __future__ import annotations
@@ -18,40 +33,70 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from engram_audit.collectors.azure.collector import AzureRequest, collect_azure  # noqa: E402
 from tests.support.arm_emulator import STATS_PATH, ArmEmulator  # noqa: E402
 from tests.support.arm_world import fleet_world, load_world  # noqa: E402
 
 TOKEN = "bench-token-" + "x" * 32
 TOKEN_VARIABLE = "ENGRAM_AUDIT_BENCH_TOKEN"
+TAG = ("fleet", "bench")
+CAPACITY, REFILL = 250, 25.0
+PAGE_SIZE = 1000
 
 
-def _subscription(size: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"engram-audit-bench-{size}"))
+@dataclass(frozen=True)
+class Scenario:
+    servers: int
+    subscriptions: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.servers}x{self.subscriptions}"
+
+    def subscription_ids(self) -> list[str]:
+        return [
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"engram-audit-bench-{self.label}-{index}"))
+            for index in range(self.subscriptions)
+        ]
+
+    def sizes(self) -> list[int]:
+        """Servers per subscription, spread as evenly as possible."""
+        base, extra = divmod(self.servers, self.subscriptions)
+        return [base + (1 if index < extra else 0) for index in range(self.subscriptions)]
 
 
-def _group(size: int) -> str:
-    return f"fleet-{size}"
+def _parse_scenario(text: str) -> Scenario:
+    servers, _, subscriptions = text.partition("x")
+    return Scenario(int(servers), int(subscriptions or 1))
 
 
-def _serve(sizes: list[int], latency: float, ready: Queue[tuple[str, str]]) -> None:
+def _serve(scenarios: list[Scenario], latency: float, ready: Queue[tuple[str, str]]) -> None:
     template = load_world("prod-unseen-compliant")
-    arm = ArmEmulator(token=TOKEN, latency=latency, page_size=100)
-    for size in sizes:
-        arm.add_world(fleet_world(template, _subscription(size), _group(size), size))
+    template["servers"][0]["server"]["tags"] = dict([TAG])
+    arm = ArmEmulator(
+        token=TOKEN,
+        latency=latency,
+        page_size=PAGE_SIZE,
+        read_capacity=CAPACITY,
+        read_refill_per_second=REFILL,
+    )
+    for scenario in scenarios:
+        for subscription, size in zip(scenario.subscription_ids(), scenario.sizes(), strict=True):
+            arm.add_world(fleet_world(template, subscription, f"fleet-{scenario.label}", size))
     arm.start()
     ready.put((arm.url, arm.ca_pem))
     threading.Event().wait()
@@ -59,93 +104,179 @@ def _serve(sizes: list[int], latency: float, ready: Queue[tuple[str, str]]) -> N
 
 @dataclass(frozen=True)
 class Run:
+    scenario: str
     servers: int
+    subscriptions: int
     concurrency: int
     seconds: float
-    requests: int
+    reads: int
+    graph_queries: int
+    throttled: int
+    floor: float
+    bound: float
+    waited: float
+    peak_rss_mb: float
     issues: int
 
     @property
     def per_server(self) -> float:
-        return self.requests / self.servers
+        return self.reads / self.servers
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.floor if self.floor else float("nan")
 
 
-def _requests_served(url: str, ca: str) -> int:
-    count: int = requests.get(f"{url}{STATS_PATH}", verify=ca, timeout=10).json()["requests"]
-    return count
+def _stats(url: str, ca: str) -> dict[str, int]:
+    answer: dict[str, int] = requests.get(f"{url}{STATS_PATH}", verify=ca, timeout=10).json()
+    return answer
 
 
-def _collect(url: str, ca: str, size: int, concurrency: int, timeout: float) -> Run:
-    before = _requests_served(url, ca)
+def _child(
+    url: str,
+    ca: str,
+    subscriptions: list[str],
+    parts: list[str],
+    concurrency: int,
+    answer: Queue[dict[str, Any]],
+) -> None:
+    """One collection in a fresh interpreter: its timings and its own peak RSS."""
+    os.environ["REQUESTS_CA_BUNDLE"] = ca
+    os.environ[TOKEN_VARIABLE] = TOKEN
+    from engram_audit.collectors.azure.collector import AzureRequest, collect_azure
+
     request = AzureRequest(
-        _subscription(size),
-        resource_group=_group(size),
+        subscriptions=tuple(subscriptions),
+        tag=TAG,
         arm_endpoint=url,
         token_env=TOKEN_VARIABLE,
-        timeout_seconds=timeout,
+        timeout_seconds=600,
         concurrency=concurrency,
     )
     started = time.perf_counter()
-    collection = collect_azure(request, show_progress=False)
+    collection = collect_azure(request, show_progress=False, parts=frozenset(parts))
     seconds = time.perf_counter() - started
-    found = len(collection.section.servers)
-    if found != size:
-        raise SystemExit(f"fleet {size}: collected {found} servers: {collection.issues[:3]}")
-    return Run(
-        size, concurrency, seconds, _requests_served(url, ca) - before, len(collection.issues)
+    per_subscription: dict[str, int] = {}
+    for server in collection.section.servers:
+        key = server.subscription_id.casefold()
+        per_subscription[key] = per_subscription.get(key, 0) + 1
+    answer.put(
+        {
+            "seconds": seconds,
+            "servers": len(collection.section.servers),
+            "issues": [issue.reason for issue in collection.issues[:3]],
+            "issue_count": len(collection.issues),
+            "reads": collection.reads_sent,
+            "waited": collection.budget_wait_seconds,
+            "per_subscription": per_subscription,
+            # Linux reports ru_maxrss in KiB.
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
     )
+
+
+def _collect(
+    url: str, ca: str, scenario: Scenario, parts: list[str], concurrency: int, latency: float
+) -> Run:
+    before = _stats(url, ca)
+    context = multiprocessing.get_context("spawn")
+    answer: Queue[dict[str, Any]] = context.Queue()
+    child = context.Process(
+        target=_child,
+        args=(url, ca, scenario.subscription_ids(), parts, concurrency, answer),
+    )
+    child.start()
+    result = answer.get(timeout=900)
+    child.join()
+    after = _stats(url, ca)
+    if result["servers"] != scenario.servers or result["issue_count"]:
+        raise SystemExit(f"{scenario.label}: {result['servers']} servers, {result['issues']}")
+    reads = after["reads"] - before["reads"]
+    # Reads per subscription: the parts of its servers (each list is one page here).
+    per_server_reads = reads / scenario.servers
+    floor = max(
+        max(count * per_server_reads - CAPACITY, 0) / REFILL
+        for count in result["per_subscription"].values()
+    )
+    return Run(
+        scenario=scenario.label,
+        servers=scenario.servers,
+        subscriptions=scenario.subscriptions,
+        concurrency=concurrency,
+        seconds=result["seconds"],
+        reads=reads,
+        graph_queries=after["graph_queries"] - before["graph_queries"],
+        throttled=(after["throttled"] - before["throttled"])
+        + (after["graph_throttled"] - before["graph_throttled"]),
+        floor=floor,
+        # With --concurrency requests in flight at the emulator's latency, no run can be faster.
+        bound=max(floor, reads * latency / concurrency),
+        waited=result["waited"],
+        peak_rss_mb=result["peak_rss_mb"],
+        issues=result["issue_count"],
+    )
+
+
+def _policy_parts(extra: list[str]) -> list[str]:
+    from engram_audit.policy.loader import load_policy
+    from engram_audit.policy.planning import plan_for
+
+    plan = plan_for(load_policy(REPO / "policies" / "prod.yaml"))
+    parts = set(plan.parts or ()) | set(extra)
+    return sorted(part for part in parts if part.startswith("azure."))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,10,100,200,500", help="fleet sizes, comma-separated")
-    parser.add_argument("--concurrency", default="8,32", help="pool sizes to compare with 1")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds added per request")
     parser.add_argument(
-        "--serial-max",
-        type=int,
-        default=500,
-        help="skip the concurrency-1 run above this fleet size (it takes ~0.5 s per server)",
+        "--scenario",
+        action="append",
+        help="SERVERSxSUBSCRIPTIONS, repeatable [default: 200x1 and 1000x10]",
+    )
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds added per request")
+    parser.add_argument("--concurrency", type=int, default=8, help="--concurrency of the runs")
+    parser.add_argument(
+        "--extra-part", action="append", default=[], help="another part to read (azure.*)"
     )
     parser.add_argument("--json", action="store_true", help="print the runs as JSON too")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    pools = [int(c) for c in args.concurrency.split(",")]
+    scenarios = [_parse_scenario(text) for text in args.scenario or ["200x1", "1000x10"]]
+    parts = _policy_parts(args.extra_part)
 
     context = multiprocessing.get_context("fork")
     ready: Queue[tuple[str, str]] = context.Queue()
-    server = context.Process(target=_serve, args=(sizes, args.latency, ready), daemon=True)
+    server = context.Process(target=_serve, args=(scenarios, args.latency, ready), daemon=True)
     server.start()
-    url, ca = ready.get(timeout=120)
-    os.environ["REQUESTS_CA_BUNDLE"] = ca
-    os.environ[TOKEN_VARIABLE] = TOKEN
+    url, ca = ready.get(timeout=300)
 
-    print(f"ARM emulator: {args.latency * 1000:.0f} ms per request, {os.cpu_count()} CPU(s)")
-    header = f"{'servers':>7} {'conc.':>5} {'wall s':>8} {'requests':>8} {'req/server':>10} {'vs conc. 1':>10}"
+    print(
+        f"ARM emulator: {args.latency * 1000:.0f} ms per request, read bucket {CAPACITY} "
+        f"refilled at {REFILL:g}/s per subscription, Resource Graph 15 queries / 5 s; "
+        f"{os.cpu_count()} CPU(s); --concurrency {args.concurrency}"
+    )
+    print(f"parts read: {', '.join(parts)}")
+    header = (
+        f"{'servers':>7} {'subs':>4} {'wall s':>7} {'reads/srv':>9} {'graph q':>7} "
+        f"{'429s':>4} {'floor s':>7} {'x floor':>7} {'+ s':>5} {'bound s':>7} {'wait s':>6} "
+        f"{'RSS MB':>6}"
+    )
     print(header)
     print("-" * len(header))
     runs: list[Run] = []
     try:
-        for size in sizes:
-            serial = _collect(url, ca, size, 1, timeout=3600) if size <= args.serial_max else None
-            if serial is not None:
-                runs.append(serial)
-                print(
-                    f"{size:>7} {1:>5} {serial.seconds:>8.2f} {serial.requests:>8} "
-                    f"{serial.per_server:>10.2f} {'1.0x':>10}"
-                )
-            for pool in pools:
-                run = _collect(url, ca, size, pool, timeout=3600)
-                runs.append(run)
-                ratio = f"{serial.seconds / run.seconds:.1f}x" if serial else "-"
-                print(
-                    f"{size:>7} {pool:>5} {run.seconds:>8.2f} {run.requests:>8} "
-                    f"{run.per_server:>10.2f} {ratio:>10}"
-                )
+        for scenario in scenarios:
+            run = _collect(url, ca, scenario, parts, args.concurrency, args.latency)
+            runs.append(run)
+            print(
+                f"{run.servers:>7} {run.subscriptions:>4} {run.seconds:>7.2f} "
+                f"{run.per_server:>9.2f} {run.graph_queries:>7} {run.throttled:>4} "
+                f"{run.floor:>7.2f} {run.ratio:>7.2f} {run.seconds - run.floor:>5.2f} "
+                f"{run.bound:>7.2f} {run.waited:>6.1f} {run.peak_rss_mb:>6.0f}"
+            )
     finally:
         server.terminate()
     if args.json:
-        print(json.dumps([run.__dict__ | {"per_server": run.per_server} for run in runs], indent=2))
+        print(json.dumps([asdict(run) | {"per_server": run.per_server} for run in runs], indent=2))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from engram_audit import __version__
 from engram_audit.cli.check import check_command, collect_command
 from engram_audit.cli.demo import demo_command
 from engram_audit.cli.diff import diff_command
+from engram_audit.cli.merge import merge_command
 from engram_audit.cli.policy import (
     checks_command,
     environments_command,
@@ -54,6 +55,7 @@ for command in (
     check_command,
     collect_command,
     diff_command,
+    merge_command,
     demo_command,
 ):
     cli.add_command(command)

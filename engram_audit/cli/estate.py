@@ -24,7 +24,7 @@ from engram_audit.model.inventory import EnvironmentEntry, Inventory
 from engram_audit.model.snapshot_io import load_snapshot
 from engram_audit.policy.inventory import find_inventory, load_inventory
 
-AZURE_TARGET_FLAGS = ("subscription", "resource_group", "server", "tag")
+AZURE_TARGET_FLAGS = ("subscription", "management_group", "resource_group", "server", "tag")
 POSTGRES_TARGET_FLAGS = ("dsn", "dsn_env")
 
 
@@ -165,17 +165,14 @@ def _inventory_options(
     merged = dict(options)
     azure = entry.azure
     if azure is not None and not any(options.get(flag) for flag in AZURE_TARGET_FLAGS):
-        if len(azure.subscriptions) > 1 or azure.management_group or len(azure.servers) > 1:
-            raise UsageError(
-                f"environment {name!r}: several subscriptions, a management group or several "
-                "servers need Resource Graph discovery, which this version does not have yet: "
-                "name one subscription and one server, a resource group, or a tag"
-            )
+        # Several subscriptions, a management group or several servers are found through
+        # Resource Graph (collectors.azure.graph); one server in one group stays a GET.
         if len(azure.tag) > 1:
             raise UsageError(f"environment {name!r}: discovery takes one tag, got {len(azure.tag)}")
-        merged["subscription"] = azure.subscriptions[0] if azure.subscriptions else None
+        merged["subscription"] = azure.subscriptions
+        merged["management_group"] = azure.management_group
         merged["resource_group"] = azure.resource_group
-        merged["server"] = azure.servers[0] if azure.servers else None
+        merged["server"] = azure.servers
         merged["tag"] = next(iter(azure.tag.items())) if azure.tag else None
         if azure.cloud and not options.get("cloud"):
             merged["cloud"] = azure.cloud

@@ -90,7 +90,7 @@ def collect_live(
         from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
 
         try:
-            collected = collect_azure(targets.azure, show_progress=show_progress)
+            collected = collect_azure(targets.azure, show_progress=show_progress, parts=plan.parts)
         except AzureTargetError as error:  # the settings are wrong: input, not the cloud
             raise UsageError(f"Azure: {error}") from None
         except AzureCollectionError as error:

@@ -34,10 +34,13 @@ def arm(tls: TlsMaterial, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmEmulat
 
 @pytest.fixture
 def collect(arm: ArmEmulator) -> Collect:
-    def run(subscription_id: str, **fields: Any) -> AzureCollection:
+    def run(subscription_id: str | None, **fields: Any) -> AzureCollection:
+        """Collect through the real SDK; ``parts`` (the plan's parts) defaults to every part."""
+        parts = fields.pop("parts", None)
         fields.setdefault("arm_endpoint", arm.url)
         fields.setdefault("token_env", TOKEN_VARIABLE)
         fields.setdefault("timeout_seconds", 30.0)
-        return collect_azure(AzureRequest(subscription_id, **fields), show_progress=False)
+        request = AzureRequest(subscription_id, **fields)
+        return collect_azure(request, show_progress=False, parts=parts)
 
     return run

@@ -1,4 +1,5 @@
-"""Finding servers (one, a group, or by tag), paging, and the read-only, one-list-call contract."""
+"""Finding servers (one, a group, or by tag through Resource Graph), paging, and the read-only,
+one-list-call contract."""
 
 from __future__ import annotations
 
@@ -43,8 +44,12 @@ def test_tag_discovery_audits_the_tagged_servers_and_no_others(
     }
     assert touched == PROD_SERVERS
     assert not untouched & touched
-    # Discovery lists once: no per-server GET of the server body itself.
+    # Discovery is one Resource Graph query: no listing, no per-server GET of the body.
     assert arm.requests_matching(r"/flexibleServers/[^/]+$") == []
+    assert arm.requests_matching(r"/flexibleServers$") == []
+    (query, _) = arm.graph_queries()  # the servers, then the metric alerts
+    assert query["subscriptions"] == [SUB]
+    assert "environment" not in query["query"]  # tags are matched here, in any case
 
 
 def test_tag_discovery_with_no_match_is_an_issue_naming_the_tag(
@@ -86,7 +91,8 @@ def test_an_empty_subscription_is_an_issue(arm: ArmEmulator, collect: Collect) -
     (issue,) = collection.issues
     assert issue.resource == f"/subscriptions/{empty}"
     assert issue.reason.startswith(
-        f"no flexible server matched tag environment=prod in subscription {empty}: ARM listed none"
+        f"no flexible server matched tag environment=prod in subscription {empty}: "
+        f"Resource Graph listed none"
     )
 
 
@@ -107,9 +113,9 @@ def test_allow_empty_does_not_hide_a_failure_or_a_refused_entry(
     arm: ArmEmulator, collect: Collect
 ) -> None:
     arm.add_world(FLEET)
-    arm.inject(r"/flexibleServers$", Fault(status=403, error_code="AuthorizationFailed"))
+    arm.inject(r"/Microsoft.ResourceGraph/resources$", Fault(status=403, error_code="Forbidden"))
 
-    failed = collect(SUB, tag=("environment", "prod"), allow_empty=True)
+    failed = collect(SUB, tag=("environment", "prod"), allow_empty=True, timeout_seconds=5)
 
     (issue,) = failed.issues
     assert "403" in issue.reason
@@ -138,41 +144,36 @@ def test_a_resource_group_alone_audits_every_server_in_it(
 
 
 def test_server_lists_are_paged_and_every_page_is_read(arm: ArmEmulator, collect: Collect) -> None:
-    arm.world.page_size = 2
+    arm.world.page_size = 1
     arm.add_world(FLEET)
 
-    collection = collect(SUB, tag=("app", "zep"))
+    collection = collect(SUB, resource_group="rg-zep-dev", tag=("environment", "dev"))
 
-    assert {s.name for s in collection.section.servers} == {"zep-prod-neu-db"}
-    listing = arm.requests_matching(
-        r"/subscriptions/[^/]+/providers/Microsoft.DBforPostgreSQL/flexibleServers$"
-    )
-    assert len(listing) == 3  # five servers, two per page
-    assert [r.continuation for r in listing] == [False, True, True]
+    assert {s.name for s in collection.section.servers} == {"zep-dev-db"}
+    listing = arm.requests_matching(r"/resourceGroups/rg-zep-dev/providers/[^/]+/flexibleServers$")
+    assert [r.continuation for r in listing] == [False, True]  # two servers, one per page
 
 
 def test_official_list_pages_pointing_at_the_real_arm_host_are_followed_on_the_emulator(
     arm: ArmEmulator, collect: Collect
 ) -> None:
-    first = example_body("2025-08-01/ServersListBySubscription.json")
+    first = example_body("2025-08-01/ServersListByResourceGroup.json")
     assert first["nextLink"].startswith("https://management.azure.com/")
-    second = example_body("2024-08-01/ServerList.json")
-    servers = [s for s in first["value"] + second["value"] if "id" in s]
-    subscription = servers[0]["id"].split("/")[2]
-    arm.add_world(
-        {
-            "subscriptionId": subscription,
-            "servers": [{"server": s} for s in servers],
-        }
-    )
-    path = f"/subscriptions/{subscription}/providers/Microsoft.DBforPostgreSQL/flexibleServers"
-    arm.world.add_pages(path, [first, second])
-    on_second_page = [s for s in second["value"] if "ElasticServer" in (s.get("tags") or {})]
-    assert on_second_page
+    servers = [s for s in first["value"] if "id" in s]
+    later = json.loads(json.dumps(servers[0]).replace("exampleserver1", "exampleserver9"))
+    subscription, group = servers[0]["id"].split("/")[2], servers[0]["id"].split("/")[4]
+    arm.add_world({"subscriptionId": subscription, "servers": [{"server": s} for s in servers]})
+    path = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{FLEX}"
+    arm.world.add_pages(path, [first, {"value": [later]}])
+    arm.world.add_server({"server": later})
 
-    collection = collect(subscription, tag=("ElasticServer", "1"))
+    collection = collect(subscription, resource_group=group)
 
-    assert {s.id for s in collection.section.servers} == {s["id"] for s in on_second_page}
+    assert {s.name for s in collection.section.servers} == {
+        "exampleserver1",
+        "exampleserver2",
+        "exampleserver9",
+    }
     listing = arm.requests_matching(f"{path}$")
     assert [r.query.get("$skiptoken") for r in listing] == [None, ["skiptoken"]]
 
@@ -206,12 +207,16 @@ def test_a_full_collection_sends_only_gets_with_the_token(
     collection = collect(SUB, tag=("environment", "prod"))
 
     assert len(collection.section.servers) == 2
-    assert arm.methods() == {"GET"}
+    assert arm.methods() == {"GET", "POST"}
+    assert {r.path for r in arm.requests if r.method == "POST"} == {
+        "/providers/Microsoft.ResourceGraph/resources"
+    }
     assert arm.violations == []
     assert all(r.authorized for r in arm.requests)
-    # 9 parts per server, the listing and the subscription's alerts (once for both servers)
-    assert collection.requests_sent == len(arm.requests) == 2 * 9 + 1 + 1
-    assert len(arm.requests_matching("/metricAlerts$")) == 1
+    # 9 parts per server; one Resource Graph query for the servers, one for the alerts
+    assert collection.requests_sent == len(arm.requests) == 2 * 9 + 2
+    assert collection.graph_queries == 2 and collection.reads_sent == 2 * 9
+    assert arm.requests_matching("/metricAlerts$") == []
 
 
 def test_the_emulator_refuses_and_records_anything_but_get(arm: ArmEmulator) -> None:

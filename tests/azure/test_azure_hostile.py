@@ -13,9 +13,11 @@ import copy
 from collections.abc import Iterator
 
 import pytest
+import requests
 from azure.core.rest import HttpRequest
 
 from engram_audit.collectors.azure.clients import ArmClients, build_credential, resolve_target
+from engram_audit.collectors.azure.graph import alerts_query
 from engram_audit.collectors.azure.pipeline import Budget, RequestRefused
 from tests.azure.conftest import TOKEN_VARIABLE, Collect
 from tests.support.arm_emulator import ArmEmulator, ForeignHost
@@ -113,16 +115,15 @@ def test_a_next_link_elsewhere_in_discovery_fails_discovery_not_silently(
     fleet = load_world("fleet")
     arm.add_world(fleet)
     sub = fleet["subscriptionId"]
-    arm.hostile_next_link(
-        f"/subscriptions/[^/]+{FLEX}$", f"{foreign.origin}/subscriptions/{sub}{FLEX}?$skiptoken=2"
-    )
+    group = f"/subscriptions/{sub}/resourceGroups/rg-zep-dev"
+    arm.hostile_next_link(f"{group}{FLEX}$", f"{foreign.origin}{group}{FLEX}?$skiptoken=2")
 
-    collection = collect(sub, tag=("environment", "prod"))
+    collection = collect(sub, resource_group="rg-zep-dev")
 
     # Servers on page one are not audited as if the list were complete.
     assert collection.section.servers == ()
     (issue,) = collection.issues
-    assert (issue.resource, issue.part) == (f"/subscriptions/{sub}", None)
+    assert (issue.resource, issue.part) == (group, None)
     assert f"https://127.0.0.1:{foreign.port}" in issue.reason
     assert foreign.connections == 0
     assert arm.requests_matching("/flexibleServers/") == []
@@ -136,7 +137,6 @@ def clients(arm: ArmEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmCl
     target = resolve_target("AzureCloud", arm.url)
     credential, _ = build_credential(TOKEN_VARIABLE, target.authority)
     built = ArmClients(
-        subscription_id=SUB,
         target=target,
         credential=credential,
         budget=Budget(30),
@@ -175,7 +175,7 @@ def test_a_forged_write_is_refused_before_it_leaves(
     request = HttpRequest(method, f"{arm.url}{path}", params={"api-version": "2025-08-01"})
 
     with pytest.raises(RequestRefused) as refused:
-        clients.postgres.send_request(request)
+        clients.postgres(SUB).send_request(request)
 
     assert f"refused to send {method}" in str(refused.value)
     assert arm.requests == [] and arm.violations == []
@@ -186,7 +186,7 @@ def test_a_forged_get_to_another_host_is_refused_before_connecting(
     arm: ArmEmulator, clients: ArmClients, foreign: ForeignHost
 ) -> None:
     with pytest.raises(RequestRefused, match=f"https://127.0.0.1:{foreign.port}"):
-        clients.postgres.send_request(HttpRequest("GET", f"{foreign.origin}{SERVER_ID}"))
+        clients.postgres(SUB).send_request(HttpRequest("GET", f"{foreign.origin}{SERVER_ID}"))
 
     assert foreign.connections == 0
     assert arm.requests == []
@@ -198,19 +198,35 @@ def test_reads_pass_the_guard_and_the_emulator_still_refuses_any_write(
     arm.add_world(WORLD)
     graph = "/providers/Microsoft.ResourceGraph/resources"
 
-    read = clients.postgres.send_request(
+    read = clients.postgres(SUB).send_request(
         HttpRequest("GET", f"{arm.url}{SERVER_ID}", params={"api-version": "2025-08-01"})
     )
-    query = clients.postgres.send_request(
-        HttpRequest("POST", f"{arm.url}{graph}", json={"query": "resources | take 1"})
+    query = clients.postgres(SUB).send_request(
+        HttpRequest(
+            "POST",
+            f"{arm.url}{graph}",
+            params={"api-version": "2021-03-01"},
+            json={"subscriptions": [SUB], "query": alerts_query()},
+        )
+    )
+    write = clients.postgres(SUB).send_request(
+        HttpRequest("GET", f"{arm.url}{SERVER_ID}", params={"api-version": "2025-08-01"})
     )
 
-    assert read.status_code == 200
-    # The one POST a later Resource Graph collector may send leaves the process; the emulator,
-    # which serves no Resource Graph yet, still fails and records it like any non-GET.
-    assert query.status_code == 405
-    assert [(r.method, r.path) for r in arm.requests] == [("GET", SERVER_ID), ("POST", graph)]
-    assert arm.violations == [f"POST {graph}"]
+    assert read.status_code == write.status_code == 200
+    # The one POST the guard lets out is a Resource Graph query: the emulator answers it.
+    assert query.status_code == 200 and "data" in query.json()
+    assert [(r.method, r.path) for r in arm.requests] == [
+        ("GET", SERVER_ID),
+        ("POST", graph),
+        ("GET", SERVER_ID),
+    ]
+    assert arm.violations == []
+    # ... and still refuses any other POST
+    response = requests.post(
+        f"{arm.url}{SERVER_ID}/restart", headers={"Authorization": "Bearer x"}, verify=arm.ca_pem
+    )
+    assert response.status_code == 405 and arm.violations == [f"POST {SERVER_ID}/restart"]
 
 
 # --- identity: a server is what was requested or what its id says, never its body's name -------

@@ -262,7 +262,8 @@ def test_progress_goes_to_a_terminal_stderr_only(
             break
         shown += chunk
     os.close(leader)
-    assert b"Azure: 1/1 servers read" in shown
+    assert b"Azure: 1/1 servers, 11 ARM reads, " in shown
+    assert b"s waiting for the read budget" in shown
     assert TOKEN.encode() not in shown
 
 

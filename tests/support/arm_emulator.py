@@ -4,7 +4,18 @@ It serves ARM-shaped JSON from routes built by :mod:`tests.support.arm_world` (t
 REST examples and the project's fixtures), pages long lists and rewrites every ``nextLink`` to
 itself, checks the bearer token, injects faults on demand (latency, 429 + Retry-After, 401,
 403, 404, 500, dropped connections), records every request, and answers anything that is not
-a GET with 405 plus a recorded violation: the collector must never write to Azure.
+a GET with 405 plus a recorded violation: the collector must never write to Azure. The one
+POST it answers is a Resource Graph query at exactly ``/providers/Microsoft.ResourceGraph/
+resources`` (``tests.support.resource_graph``: the KQL it understands, paging, the quota).
+
+ARM's read throttling is modelled as Microsoft documents it ("Understand how Azure Resource
+Manager throttles requests", token bucket model; shared/reference/README.md): one bucket of
+``read_capacity`` tokens (250) per subscription and principal (here: per bearer token), refilled
+at ``read_refill_per_second`` (25); every answer to a request under ``/subscriptions/{id}``
+carries ``x-ms-ratelimit-remaining-subscription-reads``, and a request that finds the bucket
+empty is answered 429 with ``Retry-After`` (whole seconds until a token is back) and takes no
+token. ``read_capacity=None`` switches it off. Tenant-level requests (Resource Graph) draw on
+Resource Graph's own quota instead.
 
 Hostile answers on demand: ``hostile_next_link`` makes a list's first page name a ``nextLink``
 on another host (served verbatim, not rewritten), and ``ForeignHost`` is a loopback listener
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import socket
 import ssl
@@ -39,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 import trustme
 
 from tests.support.arm_world import ArmWorld, normalise_path
+from tests.support.resource_graph import GRAPH_PATH, ResourceGraph, UnsupportedQuery
 
 STATS_PATH = "/_emulator/stats"
 
@@ -161,6 +174,7 @@ class TlsMaterial:
 
 
 _ERROR_CODES = {
+    400: "BadRequest",
     401: "InvalidAuthenticationToken",
     403: "AuthorizationFailed",
     404: "ResourceNotFound",
@@ -168,6 +182,44 @@ _ERROR_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
 }
+
+
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
+REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class ReadThrottle:
+    """ARM's per-subscription, per-principal read token bucket."""
+
+    def __init__(self, capacity: int, refill_per_second: float) -> None:
+        self.capacity = capacity
+        self.refill_per_second = refill_per_second
+        self.throttled = 0
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, subscription: str, principal: str) -> dict[str, str]:
+        """Spend one token; the answer's headers (with ``Retry-After`` when throttled)."""
+        with self._lock:
+            now = time.monotonic()
+            key = (subscription.casefold(), principal)
+            bucket = self._buckets.setdefault(key, _Bucket(float(self.capacity), now))
+            bucket.tokens = min(
+                self.capacity, bucket.tokens + (now - bucket.stamp) * self.refill_per_second
+            )
+            bucket.stamp = now
+            if bucket.tokens < 1:
+                self.throttled += 1
+                wait = math.ceil((1 - bucket.tokens) / self.refill_per_second)
+                return {REMAINING_READS: "0", "Retry-After": str(max(wait, 1))}
+            bucket.tokens -= 1
+            return {REMAINING_READS: str(math.floor(bucket.tokens))}
 
 
 class ArmEmulator:
@@ -178,11 +230,22 @@ class ArmEmulator:
         tls: TlsMaterial | None = None,
         latency: float = 0.0,
         page_size: int = 100,
+        read_capacity: int | None = 250,
+        read_refill_per_second: float = 25.0,
+        graph_quota: int = 15,
+        graph_window_seconds: float = 5.0,
     ) -> None:
         self.token = token
         self.tls = tls or TlsMaterial()
         self.latency = latency
         self.world = ArmWorld(page_size=page_size)
+        self.throttle = (
+            ReadThrottle(read_capacity, read_refill_per_second)
+            if read_capacity is not None
+            else None
+        )
+        self.graph = ResourceGraph(quota=graph_quota, window_seconds=graph_window_seconds)
+        self.graph.rows = self.world.graph_rows
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self._faults: list[_ActiveFault] = []
@@ -234,6 +297,29 @@ class ArmEmulator:
 
     def add_world(self, document: dict[str, Any]) -> None:
         self.world.add_document(document)
+
+    def add_management_group(self, group: str, subscriptions: list[str]) -> None:
+        """Resource Graph queries scoped to ``group`` see these subscriptions."""
+        self.graph.add_management_group(group, subscriptions)
+
+    def graph_queries(self) -> list[dict[str, Any]]:
+        """The bodies of every Resource Graph query received, in order."""
+        with self._lock:
+            return list(self.graph.queries)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            count = len(self.requests)
+            ok_reads = sum(
+                1 for r in self.requests if r.method == "GET" and r.status not in (0, 429)
+            )
+        return {
+            "requests": count,
+            "reads": ok_reads,
+            "throttled": self.throttle.throttled if self.throttle else 0,
+            "graph_queries": len(self.graph.queries),
+            "graph_throttled": self.graph.throttled,
+        }
 
     # --- faults -------------------------------------------------------------------------
 
@@ -329,16 +415,17 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = re.sub(r"/{2,}", "/", parts.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        self._drain_body()
+        payload = self._read_body()
 
         if path == STATS_PATH:
-            with emulator._lock:
-                count = len(emulator.requests)
-            self._send_json(200, {"requests": count})
+            self._send_json(200, emulator.stats())
             return
 
         authorized = self.headers.get("Authorization") == f"Bearer {emulator.token}"
-        status, body, headers = self._resolve(emulator, path, query, authorized)
+        if self.command == "POST" and path.casefold() == GRAPH_PATH.casefold():
+            status, body, headers = self._graph(emulator, path, payload, authorized)
+        else:
+            status, body, headers = self._resolve(emulator, path, query, authorized)
         if status < 0:  # dropped connection
             emulator.record(RecordedRequest(self.command, path, query, authorized, 0))
             self.close_connection = True
@@ -360,6 +447,32 @@ class _Handler(BaseHTTPRequestHandler):
                 emulator.violations.append(f"{self.command} {path}")
             return _error(405, f"engram-audit must only read: {self.command} is refused")
 
+        throttled: dict[str, str] = {}
+        subscription = _SUBSCRIPTION.match(path)
+        if emulator.throttle is not None and subscription is not None:
+            throttled = emulator.throttle.take(
+                subscription[1], self.headers.get("Authorization") or ""
+            )
+        status, body, headers = self._routed(emulator, path, query, authorized, throttled)
+        return status, body, {**throttled, **headers}
+
+    def _routed(
+        self,
+        emulator: ArmEmulator,
+        path: str,
+        query: dict[str, list[str]],
+        authorized: bool,
+        throttled: dict[str, str],
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if "Retry-After" in throttled:
+            if emulator.latency:
+                time.sleep(emulator.latency)
+            return _error(
+                429,
+                "Number of 'read' requests for subscription actor exceeded. Please try again "
+                "after some time.",
+                "SubscriptionRequestsThrottled",
+            )
         fault = emulator._take_fault(path)
         delay = emulator.latency + (fault.latency if fault else 0.0)
         if delay:
@@ -386,10 +499,41 @@ class _Handler(BaseHTTPRequestHandler):
             body = {**body, "nextLink": hostile}
         return 200, body, {}
 
-    def _drain_body(self) -> None:
+    def _graph(
+        self, emulator: ArmEmulator, path: str, payload: bytes, authorized: bool
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """A Resource Graph query: quota first, then faults, token, body."""
+        admitted, quota = emulator.graph.admit(self.headers.get("Authorization") or "")
+        fault = emulator._take_fault(path)
+        delay = emulator.latency + (fault.latency if fault else 0.0)
+        if delay:
+            time.sleep(delay)
+        if not admitted:
+            status, body, _ = _error(429, "Too many requests, please retry later.", "RateLimiting")
+            return status, body, quota
+        if fault is not None and fault.drop:
+            return -1, {}, {}
+        if fault is not None and fault.status is not None:
+            status, body, headers = _error(fault.status, fault.message, fault.error_code)
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            return status, body, {**quota, **headers}
+        if not authorized:
+            status, body, headers = _error(401, "The access token is missing or invalid.")
+            return status, body, quota
+        try:
+            request = json.loads(payload or b"{}")
+            if not isinstance(request, dict):
+                raise UnsupportedQuery("the body is not a JSON object")
+            answer = emulator.graph.answer(request, emulator.world.subscriptions())
+        except (ValueError, UnsupportedQuery) as error:
+            status, body, headers = _error(400, str(error), "UnsupportedQuery")
+            return status, body, quota
+        return 200, answer, quota
+
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        return self.rfile.read(length) if length else b""
 
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None

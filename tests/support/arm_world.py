@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from engram_audit.model.snapshot import AzureServer, MetricAlert
+from tests.support.resource_graph import alert_row, server_row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "fixtures" / "arm"
@@ -79,6 +80,9 @@ class ArmWorld:
         self._pages: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._subscriptions: set[str] = set()
         self._groups: set[str] = set()
+        # Resource Graph's ``resources`` table (tests.support.resource_graph): the servers' and
+        # metric alerts' bodies as rows.
+        self.graph_rows: list[dict[str, Any]] = []
 
     # --- building -----------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class ArmWorld:
         subscription, group = match["sub"], match["rg"]
         self.add_group(subscription, group)
         self._resources[normalise_path(server_id)] = server
+        self.graph_rows.append(server_row(server))
         for listing in (
             f"/subscriptions/{subscription}{PROVIDER}",
             f"/subscriptions/{subscription}/resourceGroups/{group}{PROVIDER}",
@@ -133,6 +138,7 @@ class ArmWorld:
         self.add_subscription(subscription)
         path = f"/subscriptions/{subscription}/providers/Microsoft.Insights/metricAlerts"
         self._lists[normalise_path(path)][1].extend(alerts)
+        self.graph_rows.extend(alert_row(alert) for alert in alerts)
 
     def add_list(self, path: str, items: list[dict[str, Any]]) -> None:
         self._lists[normalise_path(path)] = (path, list(items))
@@ -169,6 +175,9 @@ class ArmWorld:
 
     def add_page(self, path: str, skiptoken: str | None, body: dict[str, Any]) -> None:
         self._pages[(normalise_path(path), skiptoken)] = body
+
+    def subscriptions(self) -> set[str]:
+        return set(self._subscriptions)
 
     # --- serving ------------------------------------------------------------------------
 

@@ -24,10 +24,13 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
 from azure.mgmt.core.tools import get_arm_endpoints
 from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+from azure.mgmt.resourcegraph import ResourceGraphClient
 
 from engram_audit import __version__
 from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
+from engram_audit.collectors.azure.pacing import Pacers
 from engram_audit.collectors.azure.pipeline import (
+    RESOURCE_GRAPH_PATH,
     Budget,
     BudgetExhausted,
     RequestCounter,
@@ -217,16 +220,19 @@ def check_credential(credential: TokenCredential, scopes: list[str]) -> None:
 
 
 class ArmClients:
-    """The SDK client on a pooled session, with the run's budget and request counter.
+    """The SDK clients on one pooled session, with the run's budget, pacers and request counter.
 
-    Monitor resources (metric alerts, diagnostic settings) are read as wire JSON through this
-    same client's ``send_request``, so every request takes the same read-only pipeline.
+    One ``PostgreSQLManagementClient`` per subscription (the SDK binds a client to one), made on
+    first use, and one ``ResourceGraphClient``; every client has its own copy of the same
+    read-only pipeline (policies hold their successor, so they cannot be shared), and all of
+    them share the session, the counter and the pacers: one read budget per subscription,
+    whichever client sends. Monitor resources (metric alerts, diagnostic settings) are read as
+    wire JSON through the subscription's client's ``send_request``, on the same pipeline.
     """
 
     def __init__(
         self,
         *,
-        subscription_id: str,
         target: Target,
         credential: TokenCredential,
         budget: Budget,
@@ -235,6 +241,10 @@ class ArmClients:
     ) -> None:
         self.endpoint = target.endpoint
         self.counter = RequestCounter()
+        self.pacers = Pacers(urlsplit(target.endpoint).path.rstrip("/") + RESOURCE_GRAPH_PATH)
+        self._target = target
+        self._credential = credential
+        self._budget = budget
         self._session = requests.Session()
         # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once for the one endpoint instead of
         # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
@@ -243,31 +253,51 @@ class ArmClients:
         # One connection per worker; the default pool (10) would churn connections above that.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
         self._session.mount("https://", adapter)
-        transport = RequestsTransport(
+        self._transport = RequestsTransport(
             session=self._session, session_owner=False, connection_verify=verify
         )
-        common: dict[str, Any] = {
-            "base_url": target.endpoint,
-            "transport": transport,
-            "credential_scopes": target.scopes,
-        }
-        self.postgres = PostgreSQLManagementClient(
-            credential,
-            subscription_id,
-            api_version=POSTGRES_API_VERSION,
-            policies=self._policies(credential, target, budget),
-            **common,
-        )
+        self._postgres: dict[str, PostgreSQLManagementClient] = {}
+        self._graph: ResourceGraphClient | None = None
+        self._lock = threading.Lock()
 
-    def _policies(self, credential: TokenCredential, target: Target, budget: Budget) -> Any:
-        return read_only_policies(
-            endpoint=target.endpoint,
-            credential=credential,
-            scopes=target.scopes,
-            budget=budget,
-            counter=self.counter,
-            user_agent=f"engram-audit/{__version__}",
-        )
+    def _common(self) -> dict[str, Any]:
+        return {
+            "base_url": self._target.endpoint,
+            "transport": self._transport,
+            "credential_scopes": self._target.scopes,
+            "policies": read_only_policies(
+                endpoint=self._target.endpoint,
+                credential=self._credential,
+                scopes=self._target.scopes,
+                budget=self._budget,
+                counter=self.counter,
+                user_agent=f"engram-audit/{__version__}",
+                pacers=self.pacers,
+            ),
+        }
+
+    def postgres(self, subscription_id: str) -> PostgreSQLManagementClient:
+        key = subscription_id.casefold()
+        with self._lock:
+            client = self._postgres.get(key)
+            if client is None:
+                client = PostgreSQLManagementClient(
+                    self._credential,
+                    subscription_id,
+                    api_version=POSTGRES_API_VERSION,
+                    **self._common(),
+                )
+                self._postgres[key] = client
+            return client
+
+    @property
+    def graph(self) -> ResourceGraphClient:
+        with self._lock:
+            if self._graph is None:
+                # azure-mgmt-resourcegraph 8.0.x: ResourceGraphClient(credential, base_url, ...);
+                # its default api-version is 2021-03-01 (the 8.1 betas change the constructor).
+                self._graph = ResourceGraphClient(self._credential, **self._common())
+            return self._graph
 
     def close(self) -> None:
         self._session.close()

@@ -1,8 +1,18 @@
-"""Live Azure collector: flexible servers and everything the ``azure.*`` checks read, via ARM.
+"""Live Azure collector: flexible servers and what the enabled rules read of them, via ARM.
 
 Read-only and confined to the ARM endpoint (``pipeline.ReadOnlyGuardPolicy`` refuses anything
-else before it is sent), concurrent (a bounded pool runs every request of every server), and
-bounded in time: ``timeout_seconds`` is a deadline for the whole run, signing in included.
+else before it is sent), paced (``pacing``: one read budget per subscription, shared by every
+worker; subscriptions proceed side by side), and bounded in time: ``timeout_seconds`` is a
+deadline for the whole run, signing in included.
+
+Servers are found one of three ways (``request.Discovery``): one GET (``--server``), one ARM
+list (``--resource-group``), or one paged Resource Graph query (``graph``: tags, several
+subscriptions or servers, a management group), which also brings each server's body. Then each
+server's parts are read, one request (page) each, but only the parts the enabled rules read
+(``parts``, from ``CollectionPlan.parts``): a part no rule reads is never requested, so a
+permission missing for it cannot make the run incomplete. ``--shard I/N`` keeps one
+deterministic slice of the servers found.
+
 Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
 ``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
 unless ``allow_empty``. Only "cannot even start" problems raise ``AzureCollectionError``
@@ -14,6 +24,8 @@ from __future__ import annotations
 import queue
 import re
 import sys
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,18 +45,40 @@ from engram_audit.collectors.azure.errors import (
     arm_error_code,
     describe_failure,
 )
+from engram_audit.collectors.azure.graph import (
+    GRAPH_PERMISSION,
+    UnsafeLiteral,
+    alert_body,
+    alerts_query,
+    query_rows,
+    server_body,
+    servers_query,
+)
+from engram_audit.collectors.azure.pacing import Pacer
 from engram_audit.collectors.azure.parts import (
     METRIC_ALERTS_PERMISSION,
     PARTS,
     SERVER_PERMISSION,
     Part,
     ServerRef,
+    metric_alert,
     read_metric_alerts,
 )
 from engram_audit.collectors.azure.pipeline import Budget, BudgetExhausted
-from engram_audit.collectors.azure.request import MAX_CONCURRENCY, AzureRequest, no_server_found
+from engram_audit.collectors.azure.request import (
+    MAX_CONCURRENCY,
+    AzureRequest,
+    Discovery,
+    no_server_found,
+)
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import AzureSection, AzureServer, CollectionIssue, MetricAlert
+from engram_audit.model.snapshot import (
+    AZURE_PARTS,
+    AzureSection,
+    AzureServer,
+    CollectionIssue,
+    MetricAlert,
+)
 from engram_audit.model.values import dig
 
 __all__ = [
@@ -56,11 +90,15 @@ __all__ = [
 ]
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9._()\-]{1,90}$")
 _SERVER_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"/providers/microsoft\.dbforpostgresql/flexibleservers/(?P<name>[^/]+)/?$",
     re.IGNORECASE,
 )
+# The snapshot part (model.snapshot.PARTS) each AzureServer field belongs to.
+_PART_OF_FIELD = {field: part for part, fields in AZURE_PARTS.items() for field in fields}
+METRIC_ALERTS_PART = "azure.metric_alerts"
 
 
 @dataclass(frozen=True)
@@ -68,9 +106,19 @@ class AzureCollection:
     section: AzureSection
     issues: tuple[CollectionIssue, ...]
     requests_sent: int = 0
+    # Beyond the snapshot: what the run cost, for the CLI's progress and the benchmark.
+    reads_sent: int = 0
+    graph_queries: int = 0
+    throttled: int = 0
+    budget_wait_seconds: float = 0.0
+    servers_found: int = 0
 
 
-def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollection:
+def collect_azure(
+    request: AzureRequest, *, show_progress: bool, parts: frozenset[str] | None = None
+) -> AzureCollection:
+    """Collect what ``request`` names; ``parts`` are the snapshot parts the enabled rules read
+    (``CollectionPlan.parts``; None: every part)."""
     _validate(request)
     target = resolve_target(request.cloud, request.arm_endpoint)
     verify = ca_bundle()
@@ -81,7 +129,6 @@ def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollect
     if secret is None:
         check_credential(credential, target.scopes)
     clients = ArmClients(
-        subscription_id=request.subscription_id,
         target=target,
         credential=credential,
         budget=budget,
@@ -90,25 +137,43 @@ def collect_azure(request: AzureRequest, *, show_progress: bool) -> AzureCollect
     )
     try:
         progress = _Progress(enabled=show_progress and sys.stderr.isatty())
-        return _Run(request, clients, budget, secret, progress).execute()
+        return _Run(request, clients, budget, secret, progress, parts).execute()
     finally:
         clients.close()
 
 
 def _validate(request: AzureRequest) -> None:
-    if not _GUID.match(request.subscription_id):
+    if not request.subscription_ids and not request.management_group:
+        raise AzureTargetError("give a subscription id or a management group")
+    for subscription in request.subscription_ids:
+        if not _GUID.match(subscription):
+            raise AzureTargetError(
+                f"subscription id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), "
+                f"got {subscription[:60]!r}"
+            )
+    if request.management_group is not None and not _MANAGEMENT_GROUP.match(
+        request.management_group
+    ):
         raise AzureTargetError(
-            f"subscription id must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), "
-            f"got {request.subscription_id[:60]!r}"
+            f"management group id must be 1-90 letters, digits, '-', '_', '.', '(' or ')', "
+            f"got {request.management_group[:60]!r}"
         )
     if request.server_name and not request.resource_group:
         raise AzureTargetError("a server name needs its resource group")
+    if request.discovery is Discovery.GRAPH:
+        try:
+            servers_query(request)
+        except UnsafeLiteral as error:
+            raise AzureTargetError(f"cannot search Resource Graph for {error}") from None
     if not 1 <= request.concurrency <= MAX_CONCURRENCY:
         raise AzureTargetError(
             f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {request.concurrency}"
         )
     if not request.timeout_seconds > 0:
         raise AzureTargetError(f"timeout must be positive, got {request.timeout_seconds:g}")
+    shard = request.shard
+    if shard is not None and not 1 <= shard.index <= shard.count:
+        raise AzureTargetError(f"--shard must be I/N with 1 <= I <= N, got {shard}")
 
 
 def server_id(subscription: str, group: str, name: str) -> str:
@@ -118,17 +183,32 @@ def server_id(subscription: str, group: str, name: str) -> str:
     )
 
 
+def scope_id(request: AzureRequest) -> str:
+    """The resource an issue about the whole scope is recorded on."""
+    subscriptions = request.subscription_ids
+    if request.server_name and request.resource_group and request.discovery is Discovery.SERVER:
+        return server_id(subscriptions[0], request.resource_group, request.server_name)
+    if request.management_group and not subscriptions:
+        return f"/providers/Microsoft.Management/managementGroups/{request.management_group}"
+    scopes = [f"/subscriptions/{s}" for s in subscriptions]
+    if request.resource_group:
+        scopes = [f"{s}/resourceGroups/{request.resource_group}" for s in scopes]
+    return ", ".join(scopes)
+
+
 # --- one run ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Targets:
-    """Task: find the servers (one GET, or a listing filtered by tag)."""
+    """Task: find the servers (one GET, an ARM list, or a Resource Graph query)."""
 
 
 @dataclass(frozen=True)
 class _Alerts:
-    """Task: the subscription's metric alerts, read once for all servers."""
+    """Task: metric alerts, once for the run (Resource Graph) or once per subscription (ARM)."""
+
+    subscription_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +233,8 @@ class _Discovery:
 class _Found:
     ref: ServerRef
     body: dict[str, Any]
+    outstanding: int
     values: dict[str, Any] = field(default_factory=dict)
-    outstanding: int = len(PARTS)
 
 
 class _Run:
@@ -165,44 +245,48 @@ class _Run:
         budget: Budget,
         secret: str | None,
         progress: _Progress,
+        parts: frozenset[str] | None,
     ) -> None:
         self.request = request
         self.clients = clients
+        self.pacers = clients.pacers
         self.budget = budget
         self.secret = secret
         self.progress = progress
+        self.parts = tuple(p for p in PARTS if parts is None or _PART_OF_FIELD[p.field] in parts)
+        self.want_alerts = parts is None or METRIC_ALERTS_PART in parts
         self.found: dict[str, _Found] = {}
+        self.discovered = 0
         self.done_servers = 0
-        self.alerts: tuple[MetricAlert, ...] | None = None
-        self.alerts_failure: str | None = None
+        self.alerts: dict[str, tuple[MetricAlert, ...]] = {}
+        self.alerts_failure: dict[str, str] = {}
         self.issues: list[CollectionIssue] = []
         self.pending: dict[Future[Any], _Task] = {}
+        self.ready: dict[int, deque[tuple[_Task, Pacer, Callable[[], Any]]]] = {}
+        self.order: deque[int] = deque()
         self.finished: queue.Queue[Future[Any]] = queue.Queue()
         self.pool = ThreadPoolExecutor(
             max_workers=request.concurrency, thread_name_prefix="engram-audit-arm"
         )
+        self.started = time.monotonic()
+
+    # --- the loop -------------------------------------------------------------------------
 
     def execute(self) -> AzureCollection:
         request = self.request
         try:
-            self._submit(_Targets(), self._find_servers)
-            self._submit(
-                _Alerts(), lambda: read_metric_alerts(self.clients, request.subscription_id)
-            )
-            while self.pending:
-                remaining = self.budget.remaining()
-                if remaining <= 0:
-                    break
-                try:
-                    future = self.finished.get(timeout=remaining)
-                except queue.Empty:
-                    break
-                self._settle(self.pending.pop(future), future)
-                self.progress.show(
-                    self._servers_done(), len(self.found), self.clients.counter.count
-                )
-            for task in self.pending.values():
-                self._fail(task, BudgetExhausted(self._ran_out()))
+            self._queue(_Targets(), self._discovery_pacer(), self._find_servers)
+            if self.want_alerts:
+                if request.discovery is Discovery.GRAPH:
+                    self._queue(_Alerts(), self.pacers.graph, self._graph_alerts)
+                else:
+                    for subscription in request.subscription_ids:
+                        self._queue(
+                            _Alerts(subscription),
+                            self.pacers.subscription(subscription),
+                            _bind_alerts(self.clients, subscription),
+                        )
+            self._loop()
         finally:
             # Running requests end by themselves: their timeouts are capped by the deadline.
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -212,44 +296,165 @@ class _Run:
             section=AzureSection(servers=servers),
             issues=tuple(sorted(self.issues, key=_issue_order)),
             requests_sent=self.clients.counter.count,
+            reads_sent=self.pacers.reads_sent(),
+            graph_queries=self.pacers.graph.stats().sent,
+            throttled=self.pacers.throttled(),
+            budget_wait_seconds=self.pacers.waited,
+            servers_found=self.discovered,
         )
 
-    def _ran_out(self) -> str:
-        return f"the {self.budget.total_seconds:g} s --timeout ran out"
+    def _loop(self) -> None:
+        while self.pending or self.order:
+            waiting_for_budget = self._dispatch()
+            remaining = self.budget.remaining()
+            if remaining <= 0 or not (self.pending or self.order):
+                break
+            timeout = remaining
+            if waiting_for_budget is not None:
+                timeout = min(timeout, waiting_for_budget)
+            started = time.monotonic()
+            try:
+                future = self.finished.get(timeout=timeout)
+            except queue.Empty:
+                future = None
+            if waiting_for_budget is not None:
+                self.pacers.add_wait(time.monotonic() - started)
+            if future is not None:
+                self._settle(self.pending.pop(future), future)
+            self._show_progress()
+        for task in [*self.pending.values(), *self._unsent()]:
+            self._fail(task, BudgetExhausted(self._ran_out()))
 
-    def _submit(self, task: _Task, work: Callable[[], Any]) -> None:
-        future = self.pool.submit(work)
+    def _dispatch(self) -> float | None:
+        """Hand ready tasks to free workers, round-robin over budgets that allow a request now.
+
+        Returns how long until a budget allows the next one, when work is held back only by
+        budgets (None: nothing is held back by a budget).
+        """
+        soonest: float | None = None
+        skipped = 0
+        while self.order and len(self.pending) < self.request.concurrency:
+            if skipped >= len(self.order):
+                break
+            key = self.order[0]
+            tasks = self.ready[key]
+            task, pacer, work = tasks[0]
+            if not pacer.try_take():
+                delay = pacer.delay()
+                soonest = delay if soonest is None else min(soonest, delay)
+                self.order.rotate(-1)
+                skipped += 1
+                continue
+            skipped = 0
+            tasks.popleft()
+            self.order.popleft()
+            if tasks:
+                self.order.append(key)
+            else:
+                del self.ready[key]
+            self._submit(task, pacer, work)
+        if not self.order or len(self.pending) >= self.request.concurrency:
+            return None
+        return soonest
+
+    def _queue(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
+        key = id(pacer)
+        if key not in self.ready:
+            self.ready[key] = deque()
+            self.order.append(key)
+        self.ready[key].append((task, pacer, work))
+
+    def _unsent(self) -> list[_Task]:
+        tasks = [task for entries in self.ready.values() for task, _, _ in entries]
+        self.ready.clear()
+        self.order.clear()
+        return tasks
+
+    def _submit(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
+        pacers = self.pacers
+
+        def run() -> Any:
+            with pacers.prepaid(pacer):
+                return work()
+
+        future = self.pool.submit(run)
         self.pending[future] = task
         # A completion queue keeps the main loop O(1) per finished request, whatever the fleet.
         future.add_done_callback(self.finished.put)
 
+    def _ran_out(self) -> str:
+        return f"the {self.budget.total_seconds:g} s --timeout ran out"
+
+    def _show_progress(self) -> None:
+        if not self.progress.enabled:
+            return
+        queued = sum(len(entries) for entries in self.ready.values()) + len(self.pending)
+        self.progress.show(
+            done=self.done_servers,
+            total=len(self.found),
+            reads=self.pacers.reads_sent(),
+            waited=self.pacers.waited,
+            left=self._time_left(queued),
+        )
+
+    def _time_left(self, queued: int) -> float | None:
+        """Seconds left: the slower of the pace so far and what the budgets allow."""
+        elapsed = time.monotonic() - self.started
+        sent = self.pacers.reads_sent() + self.pacers.graph.stats().sent
+        if not sent or not elapsed:
+            return None
+        by_pace = queued * elapsed / sent
+        by_budget = 0.0
+        for entries in self.ready.values():
+            _, pacer, _ = entries[0]
+            estimate = pacer.stats().estimate or 0.0
+            rate = getattr(pacer, "refill_per_second", None)
+            if rate:
+                by_budget = max(by_budget, (len(entries) - estimate) / rate)
+        return max(by_pace, by_budget)
+
     # --- finding servers ------------------------------------------------------------------
 
+    def _discovery_pacer(self) -> Pacer:
+        if self.request.discovery is Discovery.GRAPH:
+            return self.pacers.graph
+        return self.pacers.subscription(self.request.subscription_ids[0])
+
     def _find_servers(self) -> _Discovery:
-        """The servers to audit, each identified by its ARM id (or by what was requested).
+        if self.request.discovery is Discovery.SERVER:
+            return self._get_server()
+        if self.request.discovery is Discovery.GROUP:
+            return self._list_group()
+        return self._query_servers()
+
+    def _get_server(self) -> _Discovery:
+        """The one server asked for, identified by its ARM id (or by what was requested).
 
         The body's ``name`` is never used to address or label a server: a hostile answer whose
         ``name`` disagrees with its ``id`` must not redirect the child GETs to another server.
         """
-        request, servers = self.request, self.clients.postgres.servers
-        if request.server_name and request.resource_group:
-            body = servers.get(request.resource_group, request.server_name).as_dict()
-            requested = ServerRef(
-                id=server_id(request.subscription_id, request.resource_group, request.server_name),
-                subscription_id=request.subscription_id,
-                resource_group=request.resource_group,
-                name=request.server_name,
-            )
-            ref = _requested_ref(body, requested)
-            if isinstance(ref, str):
-                return _Discovery(rejected=(_issue(requested.id, None, ref),), listed=1)
-            return _Discovery(found=((ref, body),), listed=1)
-        listing = (
-            servers.list_by_resource_group(request.resource_group)
-            if request.resource_group
-            else servers.list_by_subscription()
+        request = self.request
+        subscription = request.subscription_ids[0]
+        group, name = request.resource_group or "", request.server_name or ""
+        body = self.clients.postgres(subscription).servers.get(group, name).as_dict()
+        requested = ServerRef(
+            id=server_id(subscription, group, name),
+            subscription_id=subscription,
+            resource_group=group,
+            name=name,
         )
-        scope = self._scope()
+        ref = _requested_ref(body, requested)
+        if isinstance(ref, str):
+            return _Discovery(rejected=(_issue(requested.id, None, ref),), listed=1)
+        return _Discovery(found=((ref, body),), listed=1)
+
+    def _list_group(self) -> _Discovery:
+        request = self.request
+        subscription = request.subscription_ids[0]
+        listing = self.clients.postgres(subscription).servers.list_by_resource_group(
+            request.resource_group or ""
+        )
+        scope = scope_id(request)
         found: list[tuple[ServerRef, dict[str, Any]]] = []
         rejected: list[CollectionIssue] = []
         listed = 0
@@ -258,22 +463,53 @@ class _Run:
             body = server.as_dict()
             if request.tag is not None and not _has_tag(body, request.tag):
                 continue
-            ref = _listed_ref(body, request, scope)
+            ref = _listed_ref(body, request, f"the flexible servers list of {scope}")
             if isinstance(ref, str):
                 rejected.append(_issue(scope, None, ref))
             else:
                 found.append((ref, body))
         return _Discovery(tuple(found), tuple(rejected), listed)
 
-    def _scope(self) -> str:
+    def _query_servers(self) -> _Discovery:
+        """One paged Resource Graph query; every filter it applied is applied again here."""
         request = self.request
-        if request.server_name and request.resource_group:
-            return server_id(request.subscription_id, request.resource_group, request.server_name)
-        if request.resource_group:
-            return (
-                f"/subscriptions/{request.subscription_id}/resourceGroups/{request.resource_group}"
-            )
-        return f"/subscriptions/{request.subscription_id}"
+        scope = scope_id(request)
+        found: list[tuple[ServerRef, dict[str, Any]]] = []
+        rejected: list[CollectionIssue] = []
+        listed = 0
+        for row in query_rows(self.clients, request, servers_query(request)):
+            body = server_body(row)
+            if str(row.get("type", "")).casefold() != "microsoft.dbforpostgresql/flexibleservers":
+                rejected.append(
+                    _issue(
+                        scope,
+                        None,
+                        f"Resource Graph answered with a resource that is not a flexible server "
+                        f"({_shown_id(row.get('id'))}): not audited",
+                    )
+                )
+                continue
+            ref = _listed_ref(body, request, f"Resource Graph's answer for {scope}")
+            if isinstance(ref, str):
+                rejected.append(_issue(scope, None, ref))
+                continue
+            listed += 1
+            if request.tag is not None and not _has_tag(body, request.tag):
+                continue
+            found.append((ref, body))
+        return _Discovery(tuple(found), tuple(rejected), listed)
+
+    def _graph_alerts(self) -> tuple[MetricAlert, ...]:
+        subscriptions = {s.casefold() for s in self.request.subscription_ids}
+        alerts = []
+        for row in query_rows(self.clients, self.request, alerts_query()):
+            match = re.match(r"^/subscriptions/([^/]+)/", str(row.get("id") or ""), re.I)
+            if subscriptions and (match is None or match[1].casefold() not in subscriptions):
+                continue
+            if str(row.get("type", "")).casefold() != "microsoft.insights/metricalerts":
+                continue
+            alerts.append(metric_alert(alert_body(row)))
+        return tuple(alerts)
 
     # --- results ------------------------------------------------------------------------
 
@@ -284,29 +520,47 @@ class _Run:
             return
         result = future.result()
         if isinstance(task, _Targets):
-            self.issues.extend(result.rejected)
-            if not result.found and not result.rejected and not self.request.allow_empty:
-                self.issues.append(self._empty_issue(result.listed))
-            for ref, body in result.found:
-                if ref.id.casefold() in self.found:
-                    continue
-                self.found[ref.id.casefold()] = _Found(ref, body)
-                for part in PARTS:
-                    self._submit(_PartOf(ref, part), _bind(part, self.clients, ref))
+            self._servers_found(result)
         elif isinstance(task, _Alerts):
-            self.alerts = result
+            self.alerts[_alerts_key(task)] = result
         else:
             entry = self.found[task.server.id.casefold()]
             entry.values[task.part.field] = result
             self._part_settled(entry)
 
+    def _servers_found(self, result: _Discovery) -> None:
+        self.issues.extend(result.rejected)
+        if not result.found and not result.rejected and not self.request.allow_empty:
+            self.issues.append(self._empty_issue(result.listed))
+        unique: dict[str, tuple[ServerRef, dict[str, Any]]] = {}
+        for ref, body in result.found:
+            unique.setdefault(ref.id.casefold(), (ref, body))
+        ordered = sorted(
+            unique.values(), key=lambda f: (f[0].subscription_id.casefold(), f[0].id.casefold())
+        )
+        self.discovered = len(ordered)
+        if self.request.shard is not None:
+            start, end = self.request.shard.bounds(len(ordered))
+            ordered = ordered[start:end]
+        for ref, body in ordered:
+            entry = _Found(ref, body, outstanding=len(self.parts))
+            self.found[ref.id.casefold()] = entry
+            if not self.parts:
+                self.done_servers += 1
+            pacer = self.pacers.subscription(ref.subscription_id)
+            for part in self.parts:
+                self._queue(_PartOf(ref, part), pacer, _bind(part, self.clients, ref))
+
     def _fail(self, task: _Task, error: BaseException) -> None:
         if isinstance(task, _Alerts):
-            self.alerts_failure = describe_failure(
+            graph = task.subscription_id is None
+            self.alerts_failure[_alerts_key(task)] = describe_failure(
                 error,
-                what="metric alerts",
-                resource=f"/subscriptions/{self.request.subscription_id}",
-                permission=METRIC_ALERTS_PERMISSION,
+                what="metric alerts" + (" (Resource Graph query)" if graph else ""),
+                resource=scope_id(self.request)
+                if graph
+                else f"/subscriptions/{task.subscription_id}",
+                permission=GRAPH_PERMISSION if graph else METRIC_ALERTS_PERMISSION,
                 secret=self.secret,
             )
         elif isinstance(task, _Targets):
@@ -326,12 +580,13 @@ class _Run:
     def _empty_issue(self, listed: int) -> CollectionIssue:
         """An empty answer is not a green gate: a typo in --tag must not pass as "0 of 0"."""
         request = self.request
+        source = "Resource Graph" if request.discovery is Discovery.GRAPH else "ARM"
         if request.tag is not None and listed:
             found = f": {listed} listed, none with that tag"
         else:
-            found = ": ARM listed none"
+            found = f": {source} listed none"
         return _issue(
-            self._scope(),
+            scope_id(request),
             None,
             f"{no_server_found(request)}{found} (give --allow-empty if that is expected)",
         )
@@ -339,26 +594,36 @@ class _Run:
     def _target_issue(self, error: BaseException) -> CollectionIssue:
         request = self.request
         code = (arm_error_code(error) or "").casefold()
-        subscription = f"/subscriptions/{request.subscription_id}"
+        scope = scope_id(request)
+        if request.discovery is Discovery.GRAPH:
+            reason = describe_failure(
+                error,
+                what="Resource Graph query of flexible servers",
+                resource=scope,
+                permission=GRAPH_PERMISSION,
+                secret=self.secret,
+            )
+            return _issue(scope, None, reason)
+        subscription_id = request.subscription_ids[0]
+        subscription = f"/subscriptions/{subscription_id}"
         if code == "subscriptionnotfound":
-            return _issue(subscription, None, f"subscription {request.subscription_id} not found")
+            return _issue(subscription, None, f"subscription {subscription_id} not found")
         if code == "resourcegroupnotfound" and request.resource_group:
             group = f"{subscription}/resourceGroups/{request.resource_group}"
             return _issue(
                 group,
                 None,
                 f"resource group {request.resource_group} not found in subscription "
-                f"{request.subscription_id}",
+                f"{subscription_id}",
             )
-        scope = self._scope()
         if getattr(error, "status_code", None) == 404 and request.server_name:
             return _issue(
                 scope,
                 None,
                 f"server {request.server_name} not found in resource group "
-                f"{request.resource_group} of subscription {request.subscription_id}",
+                f"{request.resource_group} of subscription {subscription_id}",
             )
-        what = "server" if request.server_name else "flexible servers list"
+        what = "server" if request.discovery is Discovery.SERVER else "flexible servers list"
         reason = describe_failure(
             error, what=what, resource=scope, permission=SERVER_PERMISSION, secret=self.secret
         )
@@ -369,21 +634,19 @@ class _Run:
         if entry.outstanding == 0:
             self.done_servers += 1
 
-    def _servers_done(self) -> int:
-        return self.done_servers
-
     def _servers(self) -> tuple[AzureServer, ...]:
-        alerts_by_scope = _by_scope(self.alerts) if self.alerts is not None else None
         servers: list[AzureServer] = []
+        indexes = {key: _by_scope(alerts) for key, alerts in self.alerts.items()}
         for entry in sorted(self.found.values(), key=lambda e: e.ref.id.casefold()):
             ref = entry.ref
             covering: tuple[MetricAlert, ...] | None = None
-            if alerts_by_scope is not None:
-                covering = _covering(alerts_by_scope, ref.id)
-            else:
-                self.issues.append(
-                    _issue(ref.id, "metric_alerts", self.alerts_failure or self._ran_out())
-                )
+            if self.want_alerts:
+                key = self._alerts_key_for(ref)
+                if key in indexes:
+                    covering = _covering(indexes[key], ref.id)
+                else:
+                    reason = self.alerts_failure.get(key) or self._ran_out()
+                    self.issues.append(_issue(ref.id, "metric_alerts", reason))
             servers.append(
                 AzureServer(
                     id=ref.id,
@@ -396,6 +659,19 @@ class _Run:
                 )
             )
         return tuple(servers)
+
+    def _alerts_key_for(self, ref: ServerRef) -> str:
+        if self.request.discovery is Discovery.GRAPH:
+            return ""
+        return ref.subscription_id.casefold()
+
+
+def _alerts_key(task: _Alerts) -> str:
+    return (task.subscription_id or "").casefold()
+
+
+def _bind_alerts(clients: ArmClients, subscription: str) -> Callable[[], Any]:
+    return lambda: read_metric_alerts(clients, subscription)
 
 
 def _by_scope(alerts: tuple[MetricAlert, ...]) -> dict[str, list[tuple[int, MetricAlert]]]:
@@ -483,28 +759,32 @@ def _requested_ref(body: dict[str, Any], requested: ServerRef) -> ServerRef | st
     return answered
 
 
-def _listed_ref(body: dict[str, Any], request: AzureRequest, scope: str) -> ServerRef | str:
+def _listed_ref(body: dict[str, Any], request: AzureRequest, answer: str) -> ServerRef | str:
     """A listed server, identified by its id alone; the reason when it cannot be audited.
 
-    The id must be a flexible server inside the listed scope: a list answer naming a server of
-    another subscription or group would otherwise send child GETs (with the token) there.
+    The id must be a flexible server inside the scope asked for (subscriptions, resource group,
+    names): an answer naming a server elsewhere would otherwise send child GETs (with the
+    token) there. ``answer`` names the list or query, for the reason.
     """
     raw_id = body.get("id")
     ref = _parse_server_id(raw_id)
     if ref is None:
         return (
-            f"the flexible servers list of {scope} has an entry whose id is not a flexible "
-            f"server id ({_shown_id(raw_id)}): not audited"
+            f"{answer} has an entry whose id is not a flexible server id ({_shown_id(raw_id)}): "
+            f"not audited"
         )
-    inside = ref.subscription_id.casefold() == request.subscription_id.casefold() and (
-        request.resource_group is None
-        or ref.resource_group.casefold() == request.resource_group.casefold()
+    subscriptions = {s.casefold() for s in request.subscription_ids}
+    names = {n.casefold() for n in request.names}
+    inside = (
+        (not subscriptions or ref.subscription_id.casefold() in subscriptions)
+        and (
+            request.resource_group is None
+            or ref.resource_group.casefold() == request.resource_group.casefold()
+        )
+        and (not names or ref.name.casefold() in names)
     )
     if not inside:
-        return (
-            f"the flexible servers list of {scope} named {_shown_id(ref.id)}, which is outside "
-            f"that scope: not audited"
-        )
+        return f"{answer} named {_shown_id(ref.id)}, which is outside that scope: not audited"
     return ref
 
 
@@ -530,16 +810,25 @@ def _issue_order(issue: CollectionIssue) -> tuple[str, str, str]:
 
 
 class _Progress:
-    """A one-line counter on stderr, only for a terminal; silent in CI logs and pipes."""
+    """One status line on stderr, only for a terminal; silent in CI logs and pipes."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self._shown = False
+        self._last = 0.0
 
-    def show(self, done: int, total: int, requests: int) -> None:
+    def show(self, *, done: int, total: int, reads: int, waited: float, left: float | None) -> None:
         if not self.enabled:
             return
-        sys.stderr.write(f"\rAzure: {done}/{total} servers read, {requests} ARM requests ")
+        now = time.monotonic()
+        if now - self._last < 0.2 and done < total:
+            return
+        self._last = now
+        estimate = f", ~{left:.0f} s left" if left is not None and done < total else ""
+        sys.stderr.write(
+            f"\rAzure: {done}/{total} servers, {reads} ARM reads, "
+            f"{waited:.1f} s waiting for the read budget{estimate}   "
+        )
         sys.stderr.flush()
         self._shown = True
 

@@ -86,7 +86,9 @@ def _timestamp(value: Any) -> datetime | None:
 
 def read_parameters(clients: ArmClients, ref: ServerRef) -> dict[str, ServerParameter]:
     # One paged list for all ~430 parameters; never one GET per parameter.
-    listing = clients.postgres.configurations.list_by_server(ref.resource_group, ref.name)
+    listing = clients.postgres(ref.subscription_id).configurations.list_by_server(
+        ref.resource_group, ref.name
+    )
     parameters: dict[str, ServerParameter] = {}
     for item in map(_wire, listing):
         name = item.get("name")
@@ -103,7 +105,9 @@ def read_parameters(clients: ArmClients, ref: ServerRef) -> dict[str, ServerPara
 
 
 def read_firewall_rules(clients: ArmClients, ref: ServerRef) -> tuple[FirewallRule, ...]:
-    listing = clients.postgres.firewall_rules.list_by_server(ref.resource_group, ref.name)
+    listing = clients.postgres(ref.subscription_id).firewall_rules.list_by_server(
+        ref.resource_group, ref.name
+    )
     return tuple(
         FirewallRule(
             name=str(item.get("name", "")),
@@ -115,7 +119,7 @@ def read_firewall_rules(clients: ArmClients, ref: ServerRef) -> tuple[FirewallRu
 
 
 def read_backups(clients: ArmClients, ref: ServerRef) -> tuple[Backup, ...]:
-    operations = clients.postgres.backups_automatic_and_on_demand
+    operations = clients.postgres(ref.subscription_id).backups_automatic_and_on_demand
     return tuple(
         Backup(
             name=str(item.get("name", "")),
@@ -128,12 +132,14 @@ def read_backups(clients: ArmClients, ref: ServerRef) -> tuple[Backup, ...]:
 
 
 def read_databases(clients: ArmClients, ref: ServerRef) -> tuple[str, ...]:
-    listing = clients.postgres.databases.list_by_server(ref.resource_group, ref.name)
+    listing = clients.postgres(ref.subscription_id).databases.list_by_server(
+        ref.resource_group, ref.name
+    )
     return tuple(str(item.get("name", "")) for item in map(_wire, listing))
 
 
 def read_administrators(clients: ArmClients, ref: ServerRef) -> tuple[EntraAdministrator, ...]:
-    operations = clients.postgres.administrators_microsoft_entra
+    operations = clients.postgres(ref.subscription_id).administrators_microsoft_entra
     return tuple(
         EntraAdministrator(
             object_id=_text(dig(item, "properties", "objectId")),
@@ -148,17 +154,19 @@ def read_administrators(clients: ArmClients, ref: ServerRef) -> tuple[EntraAdmin
 def read_private_endpoint_connections(
     clients: ArmClients, ref: ServerRef
 ) -> tuple[dict[str, Any], ...]:
-    operations = clients.postgres.private_endpoint_connections
+    operations = clients.postgres(ref.subscription_id).private_endpoint_connections
     return tuple(map(_wire, operations.list_by_server(ref.resource_group, ref.name)))
 
 
 def read_replicas(clients: ArmClients, ref: ServerRef) -> tuple[str, ...]:
-    listing = clients.postgres.replicas.list_by_server(ref.resource_group, ref.name)
+    listing = clients.postgres(ref.subscription_id).replicas.list_by_server(
+        ref.resource_group, ref.name
+    )
     return tuple(str(item.get("id") or item.get("name") or "") for item in map(_wire, listing))
 
 
 def read_threat_protection_state(clients: ArmClients, ref: ServerRef) -> str:
-    operations = clients.postgres.advanced_threat_protection_settings
+    operations = clients.postgres(ref.subscription_id).advanced_threat_protection_settings
     settings = [_wire(item) for item in operations.list_by_server(ref.resource_group, ref.name)]
     default = next(
         (s for s in settings if str(s.get("name", "")).casefold() == "default"),
@@ -173,7 +181,7 @@ def read_diagnostic_settings(clients: ArmClients, ref: ServerRef) -> tuple[dict[
     # azure-mgmt-monitor 7 has no diagnostic-settings operations: plain GETs on the same
     # read-only pipeline instead.
     path = f"{_server_path(ref)}/providers/Microsoft.Insights/diagnosticSettings"
-    return tuple(_raw_list(clients, path, DIAGNOSTIC_SETTINGS_API_VERSION))
+    return tuple(_raw_list(clients, ref.subscription_id, path, DIAGNOSTIC_SETTINGS_API_VERSION))
 
 
 def _server_path(ref: ServerRef) -> str:
@@ -194,20 +202,24 @@ def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[Metri
     """
     path = f"/subscriptions/{subscription_id}/providers/Microsoft.Insights/metricAlerts"
     return tuple(
-        _metric_alert(item) for item in _raw_list(clients, path, METRIC_ALERTS_API_VERSION)
+        metric_alert(item)
+        for item in _raw_list(clients, subscription_id, path, METRIC_ALERTS_API_VERSION)
     )
 
 
-def _raw_list(clients: ArmClients, path: str, api_version: str) -> Iterator[dict[str, Any]]:
+def _raw_list(
+    clients: ArmClients, subscription_id: str, path: str, api_version: str
+) -> Iterator[dict[str, Any]]:
     """GET an ARM list and its pages, following ``nextLink`` as ARM gives it.
 
     A link to any other scheme, host or port is refused by the pipeline's ``ReadOnlyGuardPolicy``
     before anything is sent, which fails this part with an issue naming that host.
     """
+    client = clients.postgres(subscription_id)
     url: str | None = f"{clients.endpoint}{path}"
     params: dict[str, str] = {"api-version": api_version}
     while url:
-        response = clients.postgres.send_request(HttpRequest("GET", url, params=params))
+        response = client.send_request(HttpRequest("GET", url, params=params))
         if response.status_code != 200:
             map_error(response.status_code, response, _ERROR_MAP)
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)
@@ -219,7 +231,8 @@ def _raw_list(clients: ArmClients, path: str, api_version: str) -> Iterator[dict
         url, params = (link if isinstance(link, str) and link else None), {}
 
 
-def _metric_alert(item: dict[str, Any]) -> MetricAlert:
+def metric_alert(item: dict[str, Any]) -> MetricAlert:
+    """A metric alert from its wire JSON (an ARM list item or a Resource Graph row)."""
     enabled = as_bool(dig(item, "properties", "enabled"))
     severity = as_int(dig(item, "properties", "severity"))
     scopes = dig(item, "properties", "scopes") or ()

@@ -13,6 +13,11 @@ The SDK's default pipeline is unsafe for an auditor in three ways, all fixed her
   added, so it sees every attempt and every hop: it refuses, before anything is sent, a request
   to any origin but the ARM endpoint's and any method but GET (and POST to exactly the Resource
   Graph query path).
+
+A fourth addition paces requests: ``PacingPolicy`` makes every attempt wait for its
+subscription's read budget (or Resource Graph's quota) and feeds every answer's throttling
+headers back to it (``pacing.py``), so a fleet is read at the rate ARM allows instead of being
+throttled.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.pipeline.transport import HttpTransport
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+
+from engram_audit.collectors.azure.pacing import BudgetTimeout, Pacers
 
 # Attempts after the first one; with exponential backoff 0.5 s, 1 s, 2 s between them.
 RETRIES = 3
@@ -240,6 +247,40 @@ class ReadOnlyGuardPolicy(SansIOHTTPPolicy[Any, Any]):
         )
 
 
+class PacingPolicy(HTTPPolicy[Any, Any]):
+    """Each attempt waits for its budget; each answer (or 429) updates it.
+
+    Sits after the retry policy and the read-only guard, so a retried attempt is paced like any
+    other and a refused request takes no budget; before the deadline policy, so each attempt's
+    timeouts are capped by the time left after the wait.
+    """
+
+    def __init__(self, pacers: Pacers, budget: Budget) -> None:
+        super().__init__()
+        self._pacers = pacers
+        self._budget = budget
+
+    def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        pacer = self._pacers.for_path(urlsplit(str(request.http_request.url)).path)
+        if pacer is None:
+            return self.next.send(request)
+        try:
+            self._pacers.take(pacer, self._budget.deadline)
+        except BudgetTimeout as error:
+            raise BudgetExhausted(
+                f"{error} (the {self._budget.total_seconds:g} s --timeout)"
+            ) from None
+        try:
+            response = self.next.send(request)
+        except BaseException:
+            pacer.failed()
+            raise
+        http = response.http_response
+        headers = {str(k).casefold(): str(v) for k, v in http.headers.items()}
+        pacer.answered(int(http.status_code), headers)
+        return response
+
+
 def read_only_policies(
     *,
     endpoint: str,
@@ -248,10 +289,14 @@ def read_only_policies(
     budget: Budget,
     counter: RequestCounter,
     user_agent: str,
+    pacers: Pacers | None = None,
 ) -> list[HTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]]:
     """The SDK's default ARM pipeline minus provider registration, with our retry, deadline and
     read-only guard (after redirects and retries, so it sees every attempt and hop; before
-    authentication, so a refused request never even gets a token)."""
+    authentication, so a refused request never even gets a token), and the pacer."""
+    paced: list[HTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]] = (
+        [PacingPolicy(pacers, budget)] if pacers is not None else []
+    )
     return [
         RequestIdPolicy(),
         HeadersPolicy(),
@@ -261,6 +306,7 @@ def read_only_policies(
         RedirectPolicy(),
         BudgetedRetryPolicy(budget),
         ReadOnlyGuardPolicy(endpoint),
+        *paced,
         ARMChallengeAuthenticationPolicy(credential, *scopes),
         DeadlinePolicy(budget, counter),
         CustomHookPolicy(),

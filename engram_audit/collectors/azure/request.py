@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 MAX_CONCURRENCY = 64
 # The clouds ``--cloud`` accepts; ``clients.CLOUDS`` maps each to the SDK's endpoints.
 CLOUD_NAMES = ("AzureChinaCloud", "AzureCloud", "AzureUSGovernment")
 
 
+class Discovery(Enum):
+    """How the servers of a request are found."""
+
+    SERVER = "server"  # one GET through ARM: --resource-group RG --server NAME
+    GROUP = "group"  # one ARM list: --resource-group RG (one subscription)
+    GRAPH = "graph"  # one paged Resource Graph query: tag, several subscriptions or servers, MG
+
+
+@dataclass(frozen=True)
+class Shard:
+    """``--shard I/N``: the I-th of N parts (1-based) of the run's servers."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def bounds(self, total: int) -> tuple[int, int]:
+        """The slice of ``total`` servers (ordered by subscription, then id) this shard takes:
+        contiguous, so a subscription's servers (and its read budget) mostly stay in one shard."""
+        return (self.index - 1) * total // self.count, self.index * total // self.count
+
+
 @dataclass(frozen=True)
 class AzureRequest:
-    subscription_id: str
+    # One subscription (``--subscription ID`` given once); several go to ``subscriptions``.
+    subscription_id: str | None = None
     resource_group: str | None = None
     server_name: str | None = None
     tag: tuple[str, str] | None = None
@@ -23,15 +49,61 @@ class AzureRequest:
     # ``--allow-empty``: a scope in which no flexible server is found is accepted (its rules are
     # SKIP) instead of being recorded as a collection issue (exit 3).
     allow_empty: bool = False
+    # ``--subscription`` repeated: every subscription to search (Resource Graph discovery).
+    subscriptions: tuple[str, ...] = ()
+    # ``--management-group ID``: every subscription under it (Resource Graph discovery).
+    management_group: str | None = None
+    # Several servers by name (the inventory's ``servers`` list): Resource Graph discovery.
+    server_names: tuple[str, ...] = ()
+    shard: Shard | None = None
+
+    @property
+    def subscription_ids(self) -> tuple[str, ...]:
+        """Every subscription named, in the order given, without repeats (in any case)."""
+        named = ((self.subscription_id,) if self.subscription_id else ()) + self.subscriptions
+        seen: dict[str, str] = {}
+        for subscription in named:
+            seen.setdefault(subscription.casefold(), subscription)
+        return tuple(seen.values())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every server name asked for (``server_name`` and ``server_names``)."""
+        named = ((self.server_name,) if self.server_name else ()) + self.server_names
+        return tuple(dict.fromkeys(named))
+
+    @property
+    def discovery(self) -> Discovery:
+        single = len(self.subscription_ids) == 1 and self.management_group is None
+        if single and self.resource_group and len(self.names) == 1 and self.tag is None:
+            return Discovery.SERVER
+        if single and self.resource_group and not self.names:
+            return Discovery.GROUP
+        return Discovery.GRAPH
+
+
+def scope_text(request: AzureRequest) -> str:
+    """Where a request looks, in words: subscriptions, management group, resource group."""
+    subscriptions = request.subscription_ids
+    if request.management_group:
+        where = f"management group {request.management_group}"
+        if subscriptions:
+            where += f" (subscriptions {', '.join(subscriptions)})"
+    elif len(subscriptions) == 1:
+        where = f"subscription {subscriptions[0]}"
+    else:
+        where = f"subscriptions {', '.join(subscriptions)}"
+    if request.resource_group:
+        where = f"resource group {request.resource_group} of {where}"
+    return where
 
 
 def no_server_found(request: AzureRequest) -> str:
     """What an empty discovery means, in the request's own terms (for issues and notes)."""
-    if request.resource_group:
-        where = f"resource group {request.resource_group} of subscription {request.subscription_id}"
-    else:
-        where = f"subscription {request.subscription_id}"
+    where = scope_text(request)
     if request.tag is not None:
         key, value = request.tag
         return f"no flexible server matched tag {key}={value} in {where}"
+    if request.names and request.discovery is Discovery.GRAPH:
+        return f"no flexible server named {', '.join(request.names)} in {where}"
     return f"no flexible server in {where}"

@@ -1,0 +1,156 @@
+"""``merge``: join JSON reports (the shards of a CI matrix) into one report, in any format.
+
+Reports are grouped by environment; each environment's reports must come from the same policy
+(the same ``policy_files`` and rules). A finding on a resource (rule, resource id in any case)
+may appear in one input only: a duplicate means two shards audited the same server (or the
+same database), and the merge is refused (exit 2) rather than counting it twice. Rule-wide
+placeholders (resource ``*``: "no resources examined", "source not selected") are not
+duplicates: a rule that examined something in any report drops its ``*`` SKIP; otherwise one
+``*`` finding is kept (ERROR over SKIP). The exit code is recomputed from the merged reports,
+as ``check`` computes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from engram_audit.cli.check import worst
+from engram_audit.cli.common import check_report_targets, emit_reports, parse_show, report_options
+from engram_audit.cli.terminal import verbose_option
+from engram_audit.errors import InputError, UsageError
+from engram_audit.gate.baseline import report_from_document
+from engram_audit.gate.exit_codes import ExitCode, exit_code
+from engram_audit.inputs.json_source import load_json_document
+from engram_audit.model import Finding, Report, Severity, Status, Summary
+from engram_audit.model.report import RuleInfo
+from engram_audit.model.snapshot import CollectionIssue
+
+ALL_RESOURCES = "*"
+# Which rule-wide placeholder survives when several inputs have one: the worst.
+_PLACEHOLDER_RANK = {Status.ERROR: 0, Status.FAIL: 1, Status.WAIVED: 2, Status.PASS: 3}
+
+
+def read_reports(path: Path) -> list[Report]:
+    """The reports in one JSON file: one report, or ``{"environments": [report, ...]}``
+    (read with the same bounded, strict JSON reader as baselines and diffs)."""
+    document = load_json_document(path)
+    data = document.data
+    if isinstance(data, dict) and isinstance(data.get("environments"), list):
+        reports = []
+        for index, entry in enumerate(data["environments"]):
+            try:
+                reports.append(Report.model_validate(entry))
+            except ValueError as error:
+                raise InputError(
+                    [document.problem(("environments", index), f"not a report: {error}")]
+                ) from None
+        return reports
+    return [report_from_document(document)]
+
+
+def merge_reports(named: list[tuple[str, Report]]) -> list[Report]:
+    """One report per environment, in the order environments first appear."""
+    by_environment: dict[str, list[tuple[str, Report]]] = {}
+    for source, report in named:
+        by_environment.setdefault(report.environment, []).append((source, report))
+    return [_merge_one(environment, group) for environment, group in by_environment.items()]
+
+
+def _merge_one(environment: str, group: list[tuple[str, Report]]) -> Report:
+    first_source, first = group[0]
+    for source, report in group[1:]:
+        if report.policy_files != first.policy_files:
+            raise UsageError(
+                f"{source} and {first_source} are reports of {environment!r} from different "
+                f"policies ({', '.join(report.policy_files) or 'none'} vs "
+                f"{', '.join(first.policy_files) or 'none'}): merge the shards of one run"
+            )
+    owners: dict[tuple[str, str], str] = {}
+    findings: list[Finding] = []
+    placeholders: dict[str, Finding] = {}
+    examined: set[str] = set()
+    for source, report in group:
+        for finding in report.findings:
+            if finding.resource == ALL_RESOURCES:
+                kept = placeholders.get(finding.rule)
+                if kept is None or _rank(finding) < _rank(kept):
+                    placeholders[finding.rule] = finding
+                continue
+            key = finding.identity
+            if key in owners:
+                raise UsageError(
+                    f"finding {finding.rule} on {finding.resource} is in both {owners[key]} and "
+                    f"{source}: the shards overlap (give each the same --shard N and its own I)"
+                )
+            owners[key] = source
+            examined.add(finding.rule)
+            findings.append(finding)
+    for rule_id, finding in placeholders.items():
+        if rule_id in examined and finding.status is Status.SKIP:
+            continue
+        findings.append(finding)
+    ordered = tuple(sorted(findings, key=lambda f: f.sort_key))
+    rules: dict[str, RuleInfo] = {}
+    issues: dict[tuple[str, str, str | None, str], CollectionIssue] = {}
+    for _, report in group:
+        for info in report.rules:
+            rules.setdefault(info.id, info)
+        for issue in report.collection_issues:
+            issues.setdefault((issue.source.value, issue.resource, issue.part, issue.reason), issue)
+    return first.model_copy(
+        update={
+            "generated_at": max(report.generated_at for _, report in group),
+            "sources": tuple(
+                sorted({s for _, r in group for s in r.sources}, key=lambda s: s.value)
+            ),
+            "summary": Summary.of(ordered),
+            "findings": ordered,
+            "rules": tuple(rules[key] for key in sorted(rules)),
+            "collection_issues": tuple(
+                sorted(issues.values(), key=lambda i: (i.source.value, i.resource, i.part or ""))
+            ),
+            # The strictest gate any shard ran with.
+            "fail_on": min(report.fail_on for _, report in group),
+        }
+    )
+
+
+def _rank(finding: Finding) -> int:
+    return _PLACEHOLDER_RANK.get(finding.status, 4)
+
+
+@click.command("merge")
+@verbose_option
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--fail-on-new",
+    is_flag=True,
+    help="Exit 1 only for failures the reports marked new against a baseline.",
+)
+@report_options
+def merge_command(
+    reports: tuple[Path, ...],
+    fail_on_new: bool,
+    fail_on: str | None,
+    fmt: str,
+    show: str | None,
+    quiet: bool,
+    output: Path | None,
+    extra_outputs: tuple[str, ...],
+) -> int:
+    """Combine JSON reports (e.g. the shards of a CI matrix) into one report.
+
+    Reports of the same environment become one (a finding present in two reports is refused,
+    exit 2); several environments stay apart, as with `check --all`. Write any format; the exit
+    code is recomputed from the merged findings.
+    """
+    named = [(str(path), report) for path in reports for report in read_reports(path)]
+    merged = merge_reports(named)
+    if fail_on is not None:
+        merged = [report.model_copy(update={"fail_on": Severity(fail_on)}) for report in merged]
+    check_report_targets(output, fmt, extra_outputs)
+    emit_reports(merged, fmt, output, extra_outputs, show=parse_show(show), quiet=quiet)
+    codes: list[ExitCode] = [exit_code(report, only_new=fail_on_new) for report in merged]
+    return worst(codes)
