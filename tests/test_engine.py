@@ -179,6 +179,32 @@ def test_crashing_check_is_error_not_pass(
     assert finding.status is Status.ERROR and "KeyError" in finding.message
 
 
+@check("test.fails_then_raises", sources=[Source.AZURE], params=NoParams, reads=("azure.server",))
+def _fails_then_raises(params: NoParams, context: CheckContext) -> Iterator[Outcome]:
+    """Fails on the first server, then hits a bug on the next."""
+    yield Outcome("server-a", Status.FAIL, "x", "y")
+    raise KeyError("boom on server-b")
+
+
+def test_a_failure_before_a_crash_is_kept(
+    monkeypatch: pytest.MonkeyPatch, prod_compliant: Snapshot
+) -> None:
+    """Losing A's FAIL would close its SARIF alert and make a baseline call it fixed."""
+    from engram_audit import engine
+
+    monkeypatch.setattr(engine, "get_check", lambda check_id: _fails_then_raises)
+    policy = Policy(
+        environment="prod",
+        rules=(Rule(id="X", check="test.fails_then_raises", severity=Severity.HIGH, title="x"),),
+    )
+    report = evaluate(policy, prod_compliant, ALL_SOURCES)
+    assert [(f.resource, f.status) for f in report.findings] == [
+        ("*", Status.ERROR),
+        ("server-a", Status.FAIL),
+    ]
+    assert exit_code(report) == ExitCode.INCOMPLETE
+
+
 def test_same_input_gives_byte_identical_report(
     prod_policy: Policy, prod_drifted: Snapshot
 ) -> None:
