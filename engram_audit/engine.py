@@ -80,6 +80,7 @@ def _finding(item: ResolvedRule, status: Status, resource: str, **fields: str) -
         resource=resource,
         remediation=rule.remediation or item.check.remediation,
         location=rule.location,
+        controls=rule.controls,
         **fields,
     )
 
@@ -147,6 +148,7 @@ def _rule_info(item: ResolvedRule) -> RuleInfo:
         remediation=rule.remediation or item.check.remediation,
         check_summary=item.check.summary,
         location=rule.location,
+        controls=rule.controls,
     )
 
 

@@ -23,6 +23,10 @@ Sample::
     ### Errors: not evaluated
     - parameters not collected: 403 ... (prod.tls.min\\_version on …/flexibleServers/pg-prod)
 
+    ### Controls by framework
+
+    <details><summary>azure-policy: 12 controls, 2 failing or not evaluated</summary> ...
+
     <details><summary>Failure details (5)</summary> ... </details>
 """
 
@@ -34,7 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import TypeVar
 
-from engram_audit.model import Finding, Report, Status
+from engram_audit.model import STATUS_ORDER, Finding, Report, Status
 from engram_audit.reporters import matrix
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
@@ -79,6 +83,7 @@ def render(report: Report) -> str:
         )
         lines.append("")
 
+    lines += _controls_by_framework(findings)
     lines += _collapsed(
         "Failure and error details",
         [*failures, *by_status[Status.ERROR]],
@@ -195,6 +200,44 @@ def _detail(finding: Finding) -> str:
     if finding.location is not None:
         parts.append(f"  - Declared in {esc(finding.location.path)} line {finding.location.line}")
     return "\n".join(parts)
+
+
+def _controls_by_framework(findings: Sequence[Finding]) -> list[str]:
+    """Findings grouped by the framework controls their rules implement: for each framework a
+    collapsed table of control, rules and statuses (the worst first), so a reviewer reads the
+    report in the framework they brought."""
+    by_control: dict[tuple[str, str], tuple[str, list[Finding]]] = {}
+    for finding in findings:
+        for control in finding.controls:
+            entry = by_control.setdefault((control.framework, control.id), (control.name, []))
+            entry[1].append(finding)
+    if not by_control:
+        return []
+    lines = ["### Controls by framework", ""]
+    for framework in sorted({framework for framework, _ in by_control}):
+        rows = sorted((key, value) for key, value in by_control.items() if key[0] == framework)
+        worst = [_worst(found) for _, (_, found) in rows]
+        failing = sum(status in (Status.FAIL, Status.ERROR) for status in worst)
+        plural = "s" if len(rows) != 1 else ""
+        summary = (
+            f"{esc(framework)}: {len(rows)} control{plural}, {failing} failing or not evaluated"
+        )
+        table = ["| Control | Rules | Findings |", "| --- | --- | --- |"]
+        for ((_, control_id), (name, found)), _status in zip(rows, worst, strict=True):
+            label = esc(control_id) + (f" {esc(name)}" if name else "")
+            rules = ", ".join(esc(rule) for rule in sorted({f.rule for f in found}))
+            table.append(f"| {label} | {rules} | {_status_counts(found)} |")
+        lines += [f"<details><summary>{summary}</summary>", "", *table, "", "</details>", ""]
+    return lines
+
+
+def _worst(findings: Sequence[Finding]) -> Status:
+    return min((f.status for f in findings), key=STATUS_ORDER.index)
+
+
+def _status_counts(findings: Sequence[Finding]) -> str:
+    counts = {status: sum(f.status is status for f in findings) for status in STATUS_ORDER}
+    return ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
 
 
 def _more(count: int) -> list[str]:
