@@ -333,3 +333,22 @@ def policy_path_for(environment: str, policy_dir: Path) -> Path:
             )
         ]
     )
+
+
+def environment_policies(policy_dir: Path) -> list[Policy]:
+    """Every environment policy in ``policy_dir``: the files that declare or inherit an
+    ``environment:`` (base files that declare none are layers, not environments)."""
+    policies: list[Policy] = []
+    problems: list[Problem] = []
+    for path in policy_files([policy_dir]):
+        reader = _PolicyReader()
+        layered = reader.read(path)
+        if layered.environment is None and not reader.problems:
+            continue
+        try:
+            policies.append(load_policy(path))
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(_unique(problems))
+    return policies
