@@ -17,9 +17,6 @@ class SourceLocation(FrozenModel):
     column: int = Field(default=1, ge=1)
 
 
-CONTROL_PATTERN = r"^[a-z0-9][a-z0-9.-]*:\S+$"
-
-
 class ControlRef(FrozenModel):
     """A control of a framework that a rule implements (``azure-policy:<definition id>``,
     ``mcsb:LT-3``, ``cis-azure-3.0.0:5.2.2``, ``prowler:<check id>``), with its name."""
@@ -31,14 +28,6 @@ class ControlRef(FrozenModel):
     @property
     def key(self) -> str:
         return f"{self.framework}:{self.id}"
-
-    @classmethod
-    def parse(cls, text: str, name: str = "") -> ControlRef:
-        """``framework:id`` (the id may itself contain colons)."""
-        framework, separator, control = text.strip().partition(":")
-        if not separator or not framework or not control:
-            raise ValueError(f"a control is framework:id, not {text!r}")
-        return cls(framework=framework, id=control, name=name)
 
 
 class Rule(FrozenModel):
