@@ -80,6 +80,7 @@ def _finding(item: ResolvedRule, status: Status, resource: str, **fields: str) -
         resource=resource,
         remediation=rule.remediation or item.check.remediation,
         location=rule.location,
+        controls=rule.controls,
         **fields,
     )
 
@@ -148,6 +149,7 @@ def _rule_info(item: ResolvedRule) -> RuleInfo:
         check_summary=item.check.summary,
         location=rule.location,
         reads=tuple(sorted(item.check.reads)),
+        controls=rule.controls,
     )
 
 

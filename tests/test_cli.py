@@ -252,7 +252,7 @@ def test_unwritable_report_path_is_input_error_after_showing_findings() -> None:
     )
     assert result.returncode == 2
     assert "cannot write the json report" in result.stderr
-    assert "18 failed" in result.stdout, "findings are printed even when a file cannot be written"
+    assert "22 failed" in result.stdout, "findings are printed even when a file cannot be written"
 
 
 def test_verbose_after_the_subcommand_and_empty_sources() -> None:

@@ -6,8 +6,13 @@ from typing import Any
 
 from engram_audit.checks import dsn
 from engram_audit.checks.azure import backup as azure_backup
+from engram_audit.checks.azure import defender as azure_defender
+from engram_audit.checks.azure import diagnostics as azure_diagnostics
 from engram_audit.checks.azure import monitor as azure_monitor
+from engram_audit.checks.azure import param_value as azure_param_value
 from engram_audit.checks.azure import params as azure_params
+from engram_audit.checks.azure import pgaudit as azure_pgaudit
+from engram_audit.checks.azure import private_access as azure_private_access
 from engram_audit.checks.azure import security as azure_security
 from engram_audit.checks.azure import server as azure_server
 from engram_audit.checks.base import Check, CheckContext, Outcome, Params
@@ -35,15 +40,21 @@ CATALOGUE: tuple[Check[Any], ...] = (
     azure_params.shared_preload_libraries,
     azure_params.pgbouncer,
     azure_params.autovacuum_parameter,
+    azure_param_value.parameter_value,
+    azure_pgaudit.pgaudit_log,
     azure_security.firewall_open,
     azure_security.allow_azure_services,
     azure_security.public_access,
+    azure_private_access.private_connectivity,
     azure_security.encryption_at_rest,
     azure_security.entra_auth,
+    azure_defender.threat_protection,
     azure_monitor.monitor_alerts,
+    azure_diagnostics.diagnostic_settings,
     pg_server.pg_server_version,
     pg_extensions.pg_extension_vector,
     pg_extensions.pg_extension_pg_stat_statements,
+    pg_extensions.pg_extension_installed,
     pg_indexes.pg_vector_index,
     pg_indexes.pg_index_valid,
     pg_maintenance.pg_autovacuum_enabled,

@@ -13,6 +13,7 @@ import click
 
 from engram_audit import __version__
 from engram_audit.cli.check import check_command, collect_command
+from engram_audit.cli.controls import controls_command
 from engram_audit.cli.demo import demo_command
 from engram_audit.cli.diff import diff_command
 from engram_audit.cli.merge import merge_command
@@ -51,6 +52,7 @@ for command in (
     checks_command,
     explain_command,
     environments_command,
+    controls_command,
     schema_command,
     check_command,
     collect_command,

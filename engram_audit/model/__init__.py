@@ -9,7 +9,7 @@ from engram_audit.model.base import (
     Source,
     Status,
 )
-from engram_audit.model.policy import Policy, PostgresScope, Rule, SourceLocation
+from engram_audit.model.policy import ControlRef, Policy, PostgresScope, Rule, SourceLocation
 from engram_audit.model.report import Finding, Report, RuleInfo, Summary
 from engram_audit.model.snapshot import Snapshot
 
@@ -17,6 +17,7 @@ __all__ = [
     "ALL_SOURCES",
     "SEVERITIES_ASCENDING",
     "STATUS_ORDER",
+    "ControlRef",
     "Finding",
     "FrozenModel",
     "Policy",

@@ -17,6 +17,19 @@ class SourceLocation(FrozenModel):
     column: int = Field(default=1, ge=1)
 
 
+class ControlRef(FrozenModel):
+    """A control of a framework that a rule implements (``azure-policy:<definition id>``,
+    ``mcsb:LT-3``, ``cis-azure-3.0.0:5.2.2``, ``prowler:<check id>``), with its name."""
+
+    framework: str
+    id: str
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}:{self.id}"
+
+
 class Rule(FrozenModel):
     id: str
     check: str
@@ -27,6 +40,9 @@ class Rule(FrozenModel):
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
     location: SourceLocation | None = None
+    controls: tuple[ControlRef, ...] = Field(
+        default=(), description="Framework controls this rule implements in this environment"
+    )
 
 
 class PostgresScope(FrozenModel):

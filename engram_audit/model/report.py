@@ -16,7 +16,7 @@ from engram_audit.model.base import (
     UtcDatetime,
     read_schema_version,
 )
-from engram_audit.model.policy import SourceLocation
+from engram_audit.model.policy import ControlRef, SourceLocation
 from engram_audit.model.snapshot import CollectionIssue, ToolInfo
 
 
@@ -38,6 +38,10 @@ class Finding(FrozenModel):
         default=None, description="Why the finding is waived, or whose waiver expired"
     )
     baseline_state: str | None = Field(default=None, description="new | unchanged, with --baseline")
+    controls: tuple[ControlRef, ...] = Field(
+        default=(),
+        description="Framework controls the rule implements (Azure Policy, MCSB, CIS, ...)",
+    )
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -66,6 +70,7 @@ class RuleInfo(FrozenModel):
     remediation: str = ""
     check_summary: str = ""
     location: SourceLocation | None = None
+    controls: tuple[ControlRef, ...] = ()
     reads: tuple[str, ...] = Field(
         default=(), description="Snapshot parts the rule's check reads: its evidence"
     )
@@ -102,7 +107,8 @@ class Summary(FrozenModel):
 
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
-REPORT_SCHEMA_VERSION = "1.1"
+# 1.2: findings[].controls and rules[].controls.
+REPORT_SCHEMA_VERSION = "1.2"
 
 
 class Report(FrozenModel):

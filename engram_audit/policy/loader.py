@@ -15,10 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from engram_audit.checks import get_check
+from engram_audit.checks.azure.controls import control_catalogue
 from engram_audit.errors import InputError, Problem
 from engram_audit.inputs.files import path_name_problem, special_kind
 from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
-from engram_audit.model import Policy, PostgresScope, Rule, Severity, SourceLocation
+from engram_audit.model import ControlRef, Policy, PostgresScope, Rule, Severity, SourceLocation
 from engram_audit.policy.builtin import BUILTIN_DISPLAY, is_builtin
 from engram_audit.schemas import POLICY_SCHEMA, shipped
 
@@ -272,6 +273,9 @@ class _PolicyReader:
                 severity = Severity(fields["severity"])
             except ValueError:
                 continue  # reported by the schema
+            controls = self._controls(fields.get("controls"), draft)
+            if controls is None:
+                continue
             built.append(
                 Rule(
                     id=rule_id,
@@ -283,9 +287,38 @@ class _PolicyReader:
                     params=draft.params,
                     enabled=enabled,
                     location=draft.anchor.location(),
+                    controls=controls,
                 )
             )
         return sorted(built, key=lambda r: r.id)
+
+    def _controls(self, raw: Any, draft: _RuleDraft) -> tuple[ControlRef, ...] | None:
+        """``controls:`` as references with their names; None (and a problem) when one is not
+        in the shipped controls catalogue. Malformed lists are the schema's to report."""
+        if not isinstance(raw, list):
+            return ()
+        catalogue = control_catalogue()
+        found: list[ControlRef] = []
+        unknown = False
+        for index, item in enumerate(raw):
+            if not isinstance(item, str):
+                unknown = True
+                continue
+            control = catalogue.get(item.strip())
+            if control is None:
+                problem = draft.anchor.problem(
+                    f"unknown control {item!r}: see engram-audit controls for the known ones",
+                    suffix=("controls", index),
+                )
+                if not self._already_reported(problem):
+                    self.problems.append(problem)
+                unknown = True
+                continue
+            if control.key not in {c.key for c in found}:
+                found.append(
+                    ControlRef(framework=control.framework, id=control.id, name=control.name)
+                )
+        return None if unknown else tuple(found)
 
 
 def _scope(layered: _Layered) -> PostgresScope:
@@ -424,3 +457,22 @@ def policy_path_for(environment: str, policy_dir: Path) -> Path:
             )
         ]
     )
+
+
+def environment_policies(policy_dir: Path) -> list[Policy]:
+    """Every environment policy in ``policy_dir``: the files that declare or inherit an
+    ``environment:`` (base files that declare none are layers, not environments)."""
+    policies: list[Policy] = []
+    problems: list[Problem] = []
+    for path in policy_files([policy_dir]):
+        reader = _PolicyReader()
+        layered = reader.read(path)
+        if layered.environment is None and not reader.problems:
+            continue
+        try:
+            policies.append(load_policy(path))
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(_unique(problems))
+    return policies

@@ -2,7 +2,9 @@
 
 Top-level keys ``tool``, ``environment``, ``generated_at``, ``summary`` and ``findings`` (each
 with ``rule``, ``check``, ``title``, ``severity``, ``status``, ``resource``, ``expected``,
-``actual``, ``message``, ``remediation``) are stable; further keys may be added. ``gate`` states
+``actual``, ``message``, ``remediation``) are stable; further keys may be added (1.2: each
+finding's and rule's ``controls``, ``{framework, id, name}``, the framework controls its rule
+implements). ``gate`` states
 how many failures fail the gate at ``fail_on`` and how many are reported below it. Sample::
 
     {"tool": {"name": "engram-audit", "version": "0.1.0"}, "environment": "prod",

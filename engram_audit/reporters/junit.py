@@ -1,6 +1,7 @@
 """JUnit XML for Azure DevOps PublishTestResults, GitLab, Jenkins: valid against the junit-10 XSD.
 
-One ``testsuite`` per (environment, resource), one ``testcase`` per (rule, resource):
+One ``testsuite`` per (environment, resource), one ``testcase`` per (rule, resource); a rule's
+framework controls are a suite property ``controls <rule>`` and a ``Controls:`` line in details:
 ``failure`` for fail, ``error`` for error, ``skipped`` for skip and waived (with the reason).
 Test names are unique and stable: GitLab keeps only the first of duplicate
 (classname, name) pairs, so a repeated (rule, resource) gets `` #2``, `` #3``.
@@ -111,6 +112,9 @@ def _suite(
         # every suite, so a reader of any one suite knows why a failure is a passing test.
         ("fail_on", split.fail_on),
         ("below_gate_failures", str(split.below_gate)),
+        # Test cases carry no properties in the junit-10 XSD: each rule's controls are stated
+        # on its suite, one property per rule.
+        *_controls_properties(findings),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
 
@@ -126,6 +130,15 @@ def _suite(
     if issues:
         ET.SubElement(suite, "system-err").text = clean("\n".join(map(_issue_line, issues)))
     return suite, counts
+
+
+def _controls_properties(findings: list[Finding]) -> list[tuple[str, str]]:
+    """``controls <rule>`` -> ``framework:id, ...`` for each rule in the suite with controls."""
+    by_rule: dict[str, str] = {}
+    for finding in findings:
+        if finding.controls and finding.rule not in by_rule:
+            by_rule[finding.rule] = ", ".join(control.key for control in finding.controls)
+    return [(f"controls {rule}", keys) for rule, keys in sorted(by_rule.items())]
 
 
 def _testcase(finding: Finding, name: str, classname: str, *, gating: bool) -> ET.Element:
@@ -176,6 +189,11 @@ def _details(finding: Finding) -> str:
         lines.append(f"Baseline: {finding.baseline_state}")
     if finding.remediation:
         lines.append(f"Remediation: {finding.remediation}")
+    if finding.controls:
+        lines.append(
+            "Controls: "
+            + "; ".join(f"{c.key} ({c.name})" if c.name else c.key for c in finding.controls)
+        )
     if finding.location is not None:
         lines.append(f"Declared in: {finding.location.path}:{finding.location.line}")
     return "\n".join(lines)

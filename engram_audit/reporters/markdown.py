@@ -23,6 +23,10 @@ Sample::
     ### Errors: not evaluated
     - parameters not collected: 403 ... (prod.tls.min\\_version on …/flexibleServers/pg-prod)
 
+    ### Controls by framework
+
+    <details><summary>azure-policy: 12 controls, 2 failing or not evaluated</summary> ...
+
     <details><summary>Failure details (5)</summary> ... </details>
 """
 
@@ -35,7 +39,7 @@ from datetime import UTC
 from typing import TypeVar
 from urllib.parse import quote
 
-from engram_audit.model import Finding, Report, SourceLocation, Status
+from engram_audit.model import STATUS_ORDER, Finding, Report, SourceLocation, Status
 from engram_audit.model.report import RunContext
 from engram_audit.reporters import console, matrix
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
@@ -84,6 +88,7 @@ def render(report: Report) -> str:
         )
         lines.append("")
 
+    lines += _controls_by_framework(findings)
     # Collapsed sections, most important first; the least important are dropped whole when
     # the summary would exceed what GitHub takes in a comment (MAX_CHARS).
     optional = [
@@ -96,7 +101,7 @@ def render(report: Report) -> str:
             "Waived",
             by_status[Status.WAIVED],
             lambda f: (
-                f"- {code(f.rule)} on {esc(short_resource(f.resource))}: "
+                f"- {code(f.rule)} on {code(short_resource(f.resource))}: "
                 f"{esc(f.waiver or 'waived')}"
             ),
         ),
@@ -104,7 +109,7 @@ def render(report: Report) -> str:
             "Skipped",
             by_status[Status.SKIP],
             lambda f: (
-                f"- {code(f.rule)} on {esc(short_resource(f.resource))}: "
+                f"- {code(f.rule)} on {code(short_resource(f.resource))}: "
                 f"{esc(f.message or 'not applicable')}"
             ),
         ),
@@ -262,6 +267,44 @@ def _policy_link(location: SourceLocation, context: RunContext | None) -> str:
         f"{quote(location.path)}#L{location.line}"
     )
     return f"[{text}]({url})"
+
+
+def _controls_by_framework(findings: Sequence[Finding]) -> list[str]:
+    """Findings grouped by the framework controls their rules implement: for each framework a
+    collapsed table of control, rules and statuses (the worst first), so a reviewer reads the
+    report in the framework they brought."""
+    by_control: dict[tuple[str, str], tuple[str, list[Finding]]] = {}
+    for finding in findings:
+        for control in finding.controls:
+            entry = by_control.setdefault((control.framework, control.id), (control.name, []))
+            entry[1].append(finding)
+    if not by_control:
+        return []
+    lines = ["### Controls by framework", ""]
+    for framework in sorted({framework for framework, _ in by_control}):
+        rows = sorted((key, value) for key, value in by_control.items() if key[0] == framework)
+        worst = [_worst(found) for _, (_, found) in rows]
+        failing = sum(status in (Status.FAIL, Status.ERROR) for status in worst)
+        plural = "s" if len(rows) != 1 else ""
+        summary = (
+            f"{esc(framework)}: {len(rows)} control{plural}, {failing} failing or not evaluated"
+        )
+        table = ["| Control | Rules | Findings |", "| --- | --- | --- |"]
+        for ((_, control_id), (name, found)), _status in zip(rows, worst, strict=True):
+            label = esc(control_id) + (f" {esc(name)}" if name else "")
+            rules = ", ".join(esc(rule) for rule in sorted({f.rule for f in found}))
+            table.append(f"| {label} | {rules} | {_status_counts(found)} |")
+        lines += [f"<details><summary>{summary}</summary>", "", *table, "", "</details>", ""]
+    return lines
+
+
+def _worst(findings: Sequence[Finding]) -> Status:
+    return min((f.status for f in findings), key=STATUS_ORDER.index)
+
+
+def _status_counts(findings: Sequence[Finding]) -> str:
+    counts = {status: sum(f.status is status for f in findings) for status in STATUS_ORDER}
+    return ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
 
 
 def _more(count: int) -> list[str]:

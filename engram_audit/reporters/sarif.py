@@ -1,5 +1,10 @@
 """SARIF 2.1.0 for GitHub code scanning: one run per environment, one result per finding to act on.
 
+Rules that implement framework controls (``controls:`` in the policy) list them as tags
+(``azure-policy:<definition id>``, ``mcsb:LT-3``, ``cis-azure-3.0.0:5.2.2`` ...), in
+``rules[].properties.controls`` with their names, in the help text, and on each result as
+``properties.controls``.
+
 What becomes a result, and why:
 - ``fail``: a result of the policy rule, at the policy file line that declared it (GitHub
   rejects a whole upload if any result lacks a physical location); the Azure resource id or
@@ -40,7 +45,15 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from engram_audit.model import Finding, Report, RuleInfo, Severity, SourceLocation, Status
+from engram_audit.model import (
+    ControlRef,
+    Finding,
+    Report,
+    RuleInfo,
+    Severity,
+    SourceLocation,
+    Status,
+)
 from engram_audit.model.snapshot import CollectionIssue
 from engram_audit.reporters.summary import gate_split
 
@@ -182,6 +195,7 @@ def _rules(
                 severity=finding.severity,
                 remediation=finding.remediation,
                 location=finding.location,
+                controls=finding.controls,
             ),
         )
     rules = [_rule(infos[rule_id]) for rule_id in sorted(infos)]
@@ -204,10 +218,24 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
     help_markdown.append(
         f"Check `{info.check}`" + (f": {_md(info.check_summary)}" if info.check_summary else "")
     )
+    if info.controls:
+        help_text.append("Controls: " + "; ".join(_control_text(c) for c in info.controls))
+        help_markdown.append(
+            "**Controls:** " + "; ".join(_md(_control_text(c)) for c in info.controls)
+        )
     if info.location is not None:
         declared = f"{info.location.path}:{info.location.line}"
         help_text.append(f"Declared in {declared}.")
         help_markdown.append(f"Declared in `{declared}`.")
+    properties: dict[str, Any] = {
+        "security-severity": SECURITY_SEVERITY[info.severity],
+        "severity": info.severity.value,
+        "check": info.check,
+        "precision": "very-high",
+        "tags": _tags(info.check, info.controls),
+    }
+    if info.controls:
+        properties["controls"] = [control.model_dump(mode="json") for control in info.controls]
     return {
         "id": info.id,
         "name": _pascal(info.id),
@@ -215,13 +243,7 @@ def _rule(info: RuleInfo) -> dict[str, Any]:
         "fullDescription": {"text": _sentence(full)},
         "help": {"text": "\n\n".join(help_text), "markdown": "\n\n".join(help_markdown)},
         "defaultConfiguration": {"level": LEVEL[info.severity]},
-        "properties": {
-            "security-severity": SECURITY_SEVERITY[info.severity],
-            "severity": info.severity.value,
-            "check": info.check,
-            "precision": "very-high",
-            "tags": _tags(info.check),
-        },
+        "properties": properties,
     }
 
 
@@ -293,6 +315,8 @@ def _result(
     }
     if finding.waiver:
         properties["waiver"] = finding.waiver
+    if finding.controls:
+        properties["controls"] = [control.key for control in finding.controls]
     if not is_error:
         properties["security-severity"] = SECURITY_SEVERITY[finding.severity]
     result["properties"] = properties
@@ -350,9 +374,14 @@ def _short_name(resource: str) -> str:
     return resource.rstrip("/").rsplit("/", 1)[-1] or resource
 
 
-def _tags(check: str) -> list[str]:
+def _tags(check: str, controls: Sequence[ControlRef] = ()) -> list[str]:
+    """The check's family, and each control as ``framework:id`` (GitHub filters alerts by tag)."""
     family = check.split(".", 1)[0]
-    return sorted({"security", "compliance", "engram-audit", family})
+    return sorted({"security", "compliance", "engram-audit", family}) + [c.key for c in controls]
+
+
+def _control_text(control: ControlRef) -> str:
+    return f"{control.key} ({control.name})" if control.name else control.key
 
 
 def _pascal(rule_id: str) -> str:

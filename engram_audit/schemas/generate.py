@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from engram_audit.checks import CATALOGUE
+from engram_audit.checks.azure.controls import control_catalogue
 from engram_audit.model.base import SEVERITIES_ASCENDING
 from engram_audit.model.inventory import ENVIRONMENT_PATTERN, Inventory
 from engram_audit.model.report import Report
@@ -29,6 +30,20 @@ def _partial_params_schema(check_schema: dict[str, Any], defs: dict[str, Any]) -
     schema.pop("required", None)
     schema.pop("title", None)
     return schema
+
+
+def _controls_schema() -> dict[str, Any]:
+    """``controls:``: references the shipped controls catalogue knows, as ``framework:id``."""
+    catalogue = control_catalogue()
+    frameworks = ", ".join(catalogue.frameworks)
+    return {
+        "type": "array",
+        "uniqueItems": True,
+        "description": f"Framework controls this rule implements, as framework:id ({frameworks}); "
+        "an environment repeating the rule replaces the list (an empty list: this environment's "
+        "rule does not implement them). engram-audit controls lists them.",
+        "items": {"enum": sorted(catalogue.controls)},
+    }
 
 
 def build_policy_schema() -> dict[str, Any]:
@@ -63,6 +78,7 @@ def build_policy_schema() -> dict[str, Any]:
             "remediation": {"type": "string"},
             "params": {"type": "object"},
             "enabled": {"type": "boolean"},
+            "controls": _controls_schema(),
         },
         "allOf": per_check,
     }

@@ -148,6 +148,17 @@ def test_done_when_an_unseen_drifted_server_fails_with_expected_and_actual(
             "Entra auth Disabled, 0 admin(s), password auth Enabled",
         ),
         "ZEP-AZ-ALERTS": verdicts["ZEP-AZ-ALERTS"],
+        # Security-review parity rules, judged through the SDK as ARM sends them.
+        "ZEP-AZ-LOG-CHECKPOINTS": ("fail", "= on", "OFF"),
+        "ZEP-AZ-LOG-RETENTION": ("fail", ">= 7", "3"),
+        "ZEP-AZ-PGAUDIT-ALLOWLIST": ("fail", "includes pgaudit", "PG_TRGM"),
+        "ZEP-AZ-PGAUDIT-LOG": ("fail", "logs DDL, ROLE", "NONE"),
+        "ZEP-AZ-DEFENDER": ("fail", "Enabled", "disabled"),
+        "ZEP-AZ-DIAGNOSTIC-LOGS": (
+            "fail",
+            "PostgreSQLLogs or allLogs sent to a Log Analytics workspace",
+            "no diagnostic setting",
+        ),
     }
     assert verdicts["ZEP-AZ-BACKUP-RECENT"][2].startswith("newest ")
     assert "80." in verdicts["ZEP-AZ-BACKUP-RECENT"][2]  # hours old, as served

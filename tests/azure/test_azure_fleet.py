@@ -121,15 +121,31 @@ def test_only_the_parts_the_rules_read_are_requested(arm: ArmEmulator, collect: 
     assert len(arm.graph_queries()) == 1  # no rule reads alerts: no alerts query
 
 
-def test_the_production_policy_reads_four_parts_per_server(
+GRAPH_PARTS = ("azure.server", "azure.metric_alerts")
+
+
+def test_the_production_policy_costs_one_read_per_part_per_server(
     arm: ArmEmulator, collect: Collect
 ) -> None:
     arm.add_world(FLEET)
     parts = plan_for(load_policy(REPO / "policies" / "prod.yaml")).parts
+    assert parts is not None
+    # Resource Graph brings the server bodies and the metric alerts; every other part the
+    # rules read is one ARM read per server, no more.
+    per_server = sorted(p for p in parts if p.startswith("azure.") and p not in GRAPH_PARTS)
+    assert per_server == [
+        "azure.administrators",
+        "azure.backups",
+        "azure.diagnostic_settings",
+        "azure.firewall_rules",
+        "azure.parameters",
+        "azure.private_endpoint_connections",
+        "azure.threat_protection",
+    ]
 
     collection = collect(SUB, tag=("environment", "prod"), parts=parts)
 
-    assert collection.reads_sent == 2 * 4
+    assert collection.reads_sent == 2 * len(per_server)
     assert collection.graph_queries == 2
 
 

@@ -73,7 +73,28 @@ def test_details_are_collapsed() -> None:
         ("Passed", 2),
     ):
         assert f"<details><summary>{title} ({count})</summary>" in text
-    assert text.count("<details>") == text.count("</details>") == 4
+    # ... and one per framework the sample's rules cite (azure-policy, mcsb, prowler).
+    assert text.count("<details>") == text.count("</details>") == 4 + 3
+
+
+def test_findings_are_grouped_by_the_frameworks_their_rules_cite() -> None:
+    text = markdown.render(sample_report())
+    section = text.split("### Controls by framework", 1)[1].split("<details><summary>Failure", 1)[0]
+    assert (
+        "<details><summary>azure-policy: 2 controls, 2 failing or not evaluated</summary>"
+        in section
+    )
+    assert "<details><summary>mcsb: 1 control, 1 failing or not evaluated</summary>" in section
+    # The geo-redundancy control: one failure and one waiver, the worst first.
+    assert "| prod.backup.geo\\_redundant | 1 fail, 1 waived |" in section
+
+
+def test_no_controls_no_section() -> None:
+    report = sample_report()
+    bare = report.model_copy(
+        update={"findings": tuple(f.model_copy(update={"controls": ()}) for f in report.findings)}
+    )
+    assert "Controls by framework" not in markdown.render(bare)
 
 
 @pytest.mark.parametrize(

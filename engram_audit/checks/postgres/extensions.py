@@ -184,3 +184,64 @@ def pg_extension_pg_stat_statements(
             else ""
         )
         yield verdict(below is None, resource, expected, actual, message)
+
+
+class ExtensionInstalledParams(Params):
+    name: str = Field(
+        min_length=1, description="Extension name as pg_extension lists it, e.g. pgaudit"
+    )
+    min_version: str | None = Field(
+        default=None, description="Oldest acceptable version (compared with missing parts as zeros)"
+    )
+
+
+@check(
+    "pg.extension.installed",
+    sources=[Source.POSTGRES],
+    params=ExtensionInstalledParams,
+    reads=("postgres.extensions", "postgres.server_version"),
+)
+def pg_extension_installed(
+    params: ExtensionInstalledParams, context: CheckContext
+) -> Iterator[Outcome]:
+    """A named extension is installed (`CREATE EXTENSION` done) in the audited database.
+
+    Some server features need the extension object as well as a server parameter: PgAudit logs
+    with `pgaudit` only in `shared_preload_libraries`, but "CREATE EXTENSION pgaudit must be
+    called before pgaudit.log is set": the extension installs the event triggers that give DDL
+    audit records their object type and name (pgaudit's README). An extension available on the
+    server but not created in the database is not installed. When it is missing the finding says
+    what Azure offers for it on the server's major version (Microsoft's extension table, shipped
+    in `checks/postgres/data/extensions.json`); with `min_version` an older version FAILs, saying
+    whether `ALTER EXTENSION ... UPDATE` can reach the minimum on this major version.
+
+    Remediation: allow-list the extension in `azure.extensions` (and preload it where it needs
+    that), then `CREATE EXTENSION IF NOT EXISTS <name>;` in the database.
+    """
+    name = params.name.strip()
+    expected = "installed" + (f", >= {params.min_version}" if params.min_version else "")
+    for database in each_database(context):
+        resource = pg_resource(database)
+        if database.extensions is None:
+            yield pg_not_collected(context, database, "extensions", expected)
+            continue
+        major = _major(database)
+        folded = name.casefold()
+        extension = next(
+            (e for e in database.extensions if e.name.casefold() == folded and e.version), None
+        )
+        if extension is None or extension.version is None:
+            note = _not_installed_note(name.lower(), major)
+            yield verdict(False, resource, expected, f"{name} not installed", note)
+            continue
+        below = (
+            _below_minimum(extension.version, params.min_version, name.lower(), major)
+            if params.min_version
+            else None
+        )
+        message = below or (
+            _minimum_above_azure(params.min_version, name.lower(), major)
+            if params.min_version
+            else ""
+        )
+        yield verdict(below is None, resource, expected, f"{name} {extension.version}", message)
