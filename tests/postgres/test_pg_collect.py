@@ -239,6 +239,8 @@ def test_table_stats_and_autovacuum_overrides(pg: SeededServer, database: Postgr
     assert set(tables) == expected
     assert tables["messages"].autovacuum_enabled is False
     assert all(t.autovacuum_enabled is None for name, t in tables.items() if name != "messages")
+    # No toast.autovacuum_enabled anywhere (the legacy layout's test sets one).
+    assert all(t.toast_autovacuum_enabled is None for t in tables.values())
     assert tables["sessions"].last_analyze is not None  # the seed ran ANALYZE
     assert tables["messages"].n_dead_tup is not None
 

@@ -58,7 +58,7 @@ from engram_audit.model.snapshot import (
     VectorColumn,
     VectorIndex,
 )
-from engram_audit.model.values import as_bool
+from engram_audit.model.values import as_bool, pg_bool
 from engram_audit.redaction import SECRETS
 
 __all__ = ["ENTRA_SCOPE", "PostgresCollection", "PostgresRequest", "collect_postgres"]
@@ -561,6 +561,9 @@ class _Collector:
                     autovacuum_enabled=as_bool(
                         _reloptions(row["reloptions"]).get("autovacuum_enabled")
                     ),
+                    # ``toast.autovacuum_enabled`` is stored on the TOAST table itself, as its
+                    # own ``autovacuum_enabled`` (reloptions.c, RELOPT_KIND_TOAST).
+                    toast_autovacuum_enabled=_toast_autovacuum(row["toast_reloptions"]),
                 )
                 for row in rows
                 if self._in_scope(row["schema_name"], row["table_name"])
@@ -776,6 +779,11 @@ def _count_problem(schema: str, table: str, age: str, rows: list[Row]) -> str | 
                 "be timestamp with time zone, timestamp or date"
             )
     return None
+
+
+def _toast_autovacuum(options: Sequence[str] | None) -> bool | None:
+    value = _reloptions(options).get("autovacuum_enabled")
+    return None if value is None else pg_bool(value)
 
 
 def _reloptions(options: Sequence[str] | None) -> dict[str, str]:

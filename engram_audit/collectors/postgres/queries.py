@@ -188,9 +188,11 @@ SELECT s.schemaname::pg_catalog.text AS schema_name,
        s.last_autovacuum,
        s.last_analyze,
        s.last_autoanalyze,
-       c.reloptions
+       c.reloptions,
+       toast.reloptions AS toast_reloptions
 FROM pg_catalog.pg_stat_all_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
+LEFT JOIN pg_catalog.pg_class AS toast ON toast.oid = c.reltoastrelid
 WHERE s.schemaname = ANY(%(schemas)s::pg_catalog.name[])
   AND c.relkind IN ('r', 'p', 'm')
 ORDER BY 1, 2
