@@ -176,7 +176,16 @@ class VectorIndex(FrozenModel):
     schema_name: str
     table: str
     name: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...] = Field(
+        description="Each key as pg_get_indexdef shows it: a column (quoted when it needs "
+        "quotes) or an expression such as (embedding::halfvec(1536))"
+    )
+    table_columns: tuple[str, ...] | None = Field(
+        default=None,
+        description="The table's columns the index covers: its key columns (pg_index.indkey) "
+        "and the columns its expressions use (pg_depend), by name as stored; null: not recorded "
+        "(snapshots before 1.2)",
+    )
     method: str
     opclasses: tuple[str, ...] = ()
     options: dict[str, str] = Field(default_factory=dict)

@@ -207,9 +207,10 @@ def test_vector_indexes_with_method_opclass_options_validity(
     indexes = {index.table: index for index in database.vector_indexes}
     assert set(indexes) == {"entity_embeddings", "fact_embeddings", "message_embeddings"}
     good = indexes["message_embeddings"]
-    assert (good.method, good.opclasses, good.columns) == (
+    assert (good.method, good.opclasses, good.columns, good.table_columns) == (
         "hnsw",
         ("vector_cosine_ops",),
+        ("embedding",),
         ("embedding",),
     )
     assert good.options == {"m": "16", "ef_construction": "64"}
@@ -365,3 +366,67 @@ def test_secrets_in_recorded_statements_are_masked(pg: SeededServer) -> None:
     recorded = [s.query for s in statements if "statement_probe" in s.query]
     assert recorded, "the CREATE ROLE statement is recorded"
     assert literal not in collection.section.model_dump_json()
+
+
+VECTOR_SHAPES = """
+CREATE EXTENSION vector;
+CREATE TABLE "Docs" (id integer, "Embedding" vector(3), other vector(3));
+CREATE INDEX "Docs_hnsw" ON "Docs" USING hnsw ("Embedding" vector_cosine_ops);
+CREATE TABLE chunks (id integer, embedding vector(4), note text);
+CREATE INDEX chunks_id_idx ON chunks (id) WHERE note IS NOT NULL;
+"""
+# pgvector 0.7.0 brought halfvec: "Index vectors at half precision" (README, Half-Precision
+# Indexing) with an expression index over a cast.
+HALFVEC_INDEX = (
+    "CREATE INDEX chunks_half_idx ON chunks USING hnsw ((embedding::halfvec(4)) halfvec_cosine_ops)"
+)
+
+
+def test_indexes_match_their_columns_by_attribute_and_expression(pg: SeededServer) -> None:
+    """A quoted column name, and an expression index over a halfvec cast (pgvector 0.7+)."""
+    if pg.kind.vector_version is None:
+        pytest.skip("no pgvector in this PostgreSQL 17 build")
+    halfvec = tuple(int(p) for p in pg.kind.vector_version.split(".")) >= (0, 7)
+    with psycopg.connect(pg.server.dsn, autocommit=True) as admin:
+        if not admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = 'vector_shapes'"
+        ).fetchone():
+            admin.execute("CREATE DATABASE vector_shapes")
+            with psycopg.connect(pg.server.dsn_for("vector_shapes"), autocommit=True) as shapes:
+                shapes.execute(VECTOR_SHAPES)
+                if halfvec:
+                    shapes.execute(HALFVEC_INDEX)
+    plan = CollectionPlan(environment="prod", database="vector_shapes")
+    collection = collect_postgres(PostgresRequest(dsn=pg.server.dsn), plan)
+    [database] = collection.section.databases
+    indexes = {index.name: index for index in database.vector_indexes or ()}
+    quoted = indexes["Docs_hnsw"]
+    assert (quoted.columns, quoted.table_columns) == (('"Embedding"',), ("Embedding",))
+    assert "chunks_id_idx" not in indexes  # a plain btree on another column
+    if halfvec:
+        half = indexes["chunks_half_idx"]
+        # Shown as PostgreSQL shows it under the session's search_path=pg_catalog.
+        assert half.columns == ("(embedding::public.halfvec(4))",)
+        assert half.table_columns == ("embedding",)  # the column its expression uses
+        assert half.opclasses == ("halfvec_cosine_ops",)
+
+    from engram_audit.collectors.run import assemble
+    from engram_audit.engine import evaluate
+    from engram_audit.model import Policy, Rule, Severity, Source
+
+    rule = Rule(
+        id="R",
+        check="pg.vector.index",
+        severity=Severity.HIGH,
+        title="t",
+        params={"allowed_methods": ["hnsw"]},
+    )
+    report = evaluate(
+        Policy(environment="prod", rules=(rule,)),
+        assemble("prod", postgres=collection.section, issues=collection.issues),
+        {Source.POSTGRES},
+    )
+    by_column = {f.resource.rsplit("/", 1)[1]: f.status.value for f in report.findings}
+    assert by_column["public.Docs.Embedding"] == "pass"
+    assert by_column["public.Docs.other"] == "fail"
+    assert by_column["public.chunks.embedding"] == ("pass" if halfvec else "fail")

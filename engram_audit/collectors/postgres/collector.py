@@ -517,6 +517,7 @@ class _Collector:
                     table=row["table_name"],
                     name=row["index_name"],
                     columns=tuple(row["columns"]),
+                    table_columns=tuple(row["table_columns"]),
                     method=row["method"],
                     opclasses=tuple(row["opclasses"]),
                     options=_reloptions(row["reloptions"]),

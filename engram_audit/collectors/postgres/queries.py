@@ -31,7 +31,9 @@ from psycopg import sql
 
 # pgvector's column types; an index over one of them is a vector index whatever its method.
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
-VECTOR_METHODS = ("hnsw", "ivfflat")
+# pgvector's index methods (README "Indexing") and Azure's pg_diskann (access method diskann,
+# https://learn.microsoft.com/azure/postgresql/flexible-server/how-to-use-pgdiskann).
+VECTOR_METHODS = ("hnsw", "ivfflat", "diskann")
 # Built-in types a retention age column may have: compared with pg_catalog's operators only.
 AGE_TYPES = ("timestamptz", "timestamp", "date")
 
@@ -136,7 +138,12 @@ ORDER BY 1, 2, a.attnum
 """
 
 # Key columns come from pg_get_indexdef(index, k) so expression indexes show their
-# expression; opclasses follow ``indclass`` in key order.
+# expression; opclasses follow ``indclass`` in key order. ``table_columns`` names the table's
+# columns the index is built on, by attribute number, never by parsing text: the key columns
+# of ``pg_index.indkey`` (attnum > 0), and for an index with expressions (attnum 0 in indkey,
+# e.g. ``USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops)``) the columns PostgreSQL
+# recorded as the index's dependencies in ``pg_depend`` (index_create() records one per column
+# its expressions and predicate use; pgvector's methods have no INCLUDE columns).
 VECTOR_INDEXES = """
 SELECT n.nspname::pg_catalog.text AS schema_name,
        t.relname::pg_catalog.text AS table_name,
@@ -150,7 +157,25 @@ SELECT n.nspname::pg_catalog.text AS schema_name,
        ARRAY(SELECT opc.opcname::pg_catalog.text
              FROM pg_catalog.unnest(x.indclass::pg_catalog.oid[]) WITH ORDINALITY AS u(opclass, k)
              JOIN pg_catalog.pg_opclass AS opc ON opc.oid = u.opclass
-             ORDER BY u.k) AS opclasses
+             ORDER BY u.k) AS opclasses,
+       ARRAY(SELECT a.attname::pg_catalog.text
+             FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = x.indrelid
+               AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attnum IN (SELECT u.attnum
+                                 FROM pg_catalog.unnest(x.indkey::pg_catalog.int2[])
+                                      WITH ORDINALITY AS u(attnum, k)
+                                 WHERE u.k <= x.indnkeyatts)
+                    OR (x.indexprs IS NOT NULL
+                        AND EXISTS (SELECT 1
+                                    FROM pg_catalog.pg_depend AS d
+                                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                      AND d.objid = x.indexrelid
+                                      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                      AND d.refobjid = x.indrelid
+                                      AND d.refobjsubid = a.attnum)))
+             ORDER BY a.attnum) AS table_columns
 FROM pg_catalog.pg_index AS x
 JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid
