@@ -17,7 +17,7 @@ from engram_audit.model.base import (
     read_schema_version,
 )
 from engram_audit.model.policy import SourceLocation
-from engram_audit.model.snapshot import CollectionIssue, ToolInfo
+from engram_audit.model.snapshot import CollectionIssue, CollectionNote, ToolInfo
 
 
 class Finding(FrozenModel):
@@ -86,7 +86,8 @@ class Summary(FrozenModel):
 
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
-REPORT_SCHEMA_VERSION = "1.1"
+# 1.2: collection_notes (which database was audited, an empty scope accepted).
+REPORT_SCHEMA_VERSION = "1.2"
 
 
 class Report(FrozenModel):
@@ -102,6 +103,11 @@ class Report(FrozenModel):
     findings: tuple[Finding, ...]
     rules: tuple[RuleInfo, ...] = ()
     collection_issues: tuple[CollectionIssue, ...] = ()
+    collection_notes: tuple[CollectionNote, ...] = Field(
+        default=(),
+        description="What the collectors want readers to know that is not a failure: the "
+        "database audited when the DSN named another, a scope accepted as empty",
+    )
     fail_on: Severity = Field(
         default=Severity.LOW,
         description="Lowest severity of a failure that fails the gate (--fail-on) in this run",

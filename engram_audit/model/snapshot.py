@@ -39,6 +39,20 @@ class CollectionIssue(FrozenModel):
     reason: str
 
 
+class CollectionNote(FrozenModel):
+    """Something a reader of the results must know that is not a failure: which database was
+    audited when the DSN named another, a scope accepted as empty (``--allow-empty``)."""
+
+    source: Source
+    resource: str
+    part: str | None = Field(
+        default=None,
+        description="Snapshot field the note accounts for (left null on purpose: its rules are "
+        "SKIP with this note as the reason); null: about the resource as a whole",
+    )
+    note: str
+
+
 # --- Azure Resource Manager -------------------------------------------------------------
 
 
@@ -317,6 +331,7 @@ class Snapshot(FrozenModel):
     postgres: PostgresSection | None = None
     dsn: DsnSection | None = None
     issues: tuple[CollectionIssue, ...] = ()
+    notes: tuple[CollectionNote, ...] = ()
 
     @field_validator("schema_version", mode="before")
     @classmethod

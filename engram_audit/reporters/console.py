@@ -87,6 +87,12 @@ def render(report: Report, *, color: bool = False) -> str:
             f"  {i.source.value}  {v(i.resource)}{f' [{v(i.part)}]' if i.part else ''}: {v(i.reason)}"
             for i in report.collection_issues
         ]
+    if report.collection_notes:
+        lines += ["", f"COLLECTION NOTES ({len(report.collection_notes)})"]
+        lines += [
+            f"  {n.source.value}  {v(n.resource)}{f' [{v(n.part)}]' if n.part else ''}: {v(n.note)}"
+            for n in report.collection_notes
+        ]
     lines += ["", summary_line(report)]
     gate = gate_line(report)
     if gate:

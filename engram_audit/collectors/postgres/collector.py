@@ -21,6 +21,7 @@ connection strings point at ``postgres`` and the policy, not the caller, decides
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -42,6 +43,7 @@ from engram_audit.model.base import Source
 from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import (
     CollectionIssue,
+    CollectionNote,
     ConnectionState,
     ExpiredFactsCount,
     Extension,
@@ -96,6 +98,7 @@ class PostgresCollection:
     # Catalog and data queries sent, for the benchmark's "fixed cost" claim; transaction
     # control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK) is not counted.
     queries: int = 0
+    notes: tuple[CollectionNote, ...] = ()
 
 
 def collect_postgres(
@@ -113,6 +116,36 @@ def collect_postgres(
         target = f"{_target_host(loose_target(request.dsn), environment)}/{plan.database}"
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
+    named = parameters.get("dbname") or environment.get("PGDATABASE") or None
+    collection = _collect(request, plan, parameters, environment, target, named, credential)
+    if named is None or named == plan.database:
+        return collection
+    note = CollectionNote(
+        source=Source.POSTGRES,
+        resource=target,
+        note=database_note(plan.database, named),
+    )
+    return dataclasses.replace(collection, notes=(note, *collection.notes))
+
+
+def database_note(audited: str, named: str) -> str:
+    """Which database is audited when the DSN names another, and why."""
+    return (
+        f"audited database {audited!r}, the policy's scope.database, not {named!r}, which the "
+        f"connection string names: the policy decides what is audited (Azure's connection "
+        f"strings name 'postgres'); to audit {named!r}, set scope.database: {named} in the policy"
+    )
+
+
+def _collect(
+    request: PostgresRequest,
+    plan: CollectionPlan,
+    parameters: dict[str, str],
+    environment: Mapping[str, str],
+    target: str,
+    named: str | None,
+    credential: TokenCredential | None,
+) -> PostgresCollection:
     try:
         tls = pg_session.tls_choice(parameters, environment, entra_auth=request.entra_auth)
         scope = pg_session.entra_scope(request.cloud) if request.entra_auth else ""
@@ -137,7 +170,8 @@ def collect_postgres(
             row_factory=dict_row,
         )
     except psycopg.Error as error:
-        return _unreachable(target, scrub(_connect_failure(target, request, error), secrets))
+        reason = _connect_failure(target, request, error, plan.database, named)
+        return _unreachable(target, scrub(reason, secrets))
     with connection:
         return _Collector(connection, plan, request, secrets).collect()
 
@@ -189,11 +223,25 @@ def _target_host(parameters: Mapping[str, str], environ: Mapping[str, str]) -> s
     return f"{host or 'localhost'}:{port}"
 
 
-def _connect_failure(target: str, request: PostgresRequest, error: psycopg.Error) -> str:
+def _connect_failure(
+    target: str,
+    request: PostgresRequest,
+    error: psycopg.Error,
+    database: str,
+    named: str | None,
+) -> str:
     if isinstance(error, psycopg.errors.ConnectionTimeout):
         why = f"no answer within the {request.connect_timeout_seconds} s connect timeout"
     else:
         why = _first_meaningful(error)
+        if f'database "{database}" does not exist' in why:
+            dsn = f"the connection string names {named!r}" if named else "the DSN names none"
+            why += (
+                f". The database audited is the policy's scope.database ({database!r}); {dsn}. "
+                "Set scope.database in the policy to the database Zep uses (Zep's own default "
+                "is 'postgres': github.com/getzep/zep config.yaml@v0.27.2 and zep.yaml@v1.0.2), "
+                "or connect to the server that holds it"
+            )
     return f"cannot connect to {target}: {why}"
 
 
@@ -250,6 +298,7 @@ class _Collector:
         self.target = f"{info.host}:{info.port}/{info.dbname}"
         self.sslmode = _conninfo(connection).get("sslmode")
         self.issues: list[CollectionIssue] = []
+        self.notes: list[CollectionNote] = []
         self.queries = 0
         self.scope = {
             "schemas": list(plan.schemas),
@@ -283,6 +332,7 @@ class _Collector:
             section=PostgresSection(databases=(database,)),
             issues=tuple(self.issues),
             queries=self.queries,
+            notes=tuple(self.notes),
         )
 
     def _verify_session(self) -> None:
@@ -467,9 +517,18 @@ class _Collector:
 
     def _schemas_exist(self) -> bool:
         """Whether every schema of the policy's scope exists; if not, the parts read within
-        the scope are not collected (an issue each), rather than read as empty."""
+        the scope are not collected (an issue each), rather than read as empty.
+
+        With ``allow_empty`` (``--allow-empty``) a missing schema counts as an empty one: the
+        parts are read in the schemas that exist, and when none does they stay uncollected
+        with a note each instead of an issue, so their rules are SKIP with the note's reason.
+        """
         if not self.plan.schemas:
-            self._note(SCHEMA_PARTS, "the policy's scope.schemas is empty: nothing to read")
+            reason = "the policy's scope.schemas is empty: nothing to read"
+            if self.request.allow_empty:
+                self._accept_empty(SCHEMA_PARTS, f"{reason} (accepted by --allow-empty)")
+            else:
+                self._note(SCHEMA_PARTS, reason)
             return False
         rows = self._read(
             pg_queries.SCHEMAS_IN_SCOPE,
@@ -483,13 +542,30 @@ class _Collector:
         missing = [row["schema_name"] for row in rows if not row["found"]]
         if missing:
             names = ", ".join(f'"{name}"' for name in missing)
-            self._note(
-                SCHEMA_PARTS,
+            reason = (
                 f"the policy's scope.schemas names schema(s) that do not exist in database "
-                f"{self.plan.database}: {names}",
+                f"{self.plan.database}: {names}"
             )
-            return False
+            if not self.request.allow_empty:
+                self._note(SCHEMA_PARTS, reason)
+                return False
+            if len(missing) == len(rows):
+                self._accept_empty(SCHEMA_PARTS, f"{reason}; --allow-empty accepts an empty scope")
+                return False
+            self.notes.append(
+                CollectionNote(
+                    source=Source.POSTGRES,
+                    resource=self.target,
+                    note=f"{reason}; --allow-empty counts them as empty",
+                )
+            )
         return True
+
+    def _accept_empty(self, parts: Sequence[str], reason: str) -> None:
+        self.notes.extend(
+            CollectionNote(source=Source.POSTGRES, resource=self.target, part=part, note=reason)
+            for part in parts
+        )
 
     def _vector_columns(self) -> tuple[VectorColumn, ...] | None:
         def convert(rows: list[Row]) -> tuple[VectorColumn, ...]:
