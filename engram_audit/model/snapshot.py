@@ -21,7 +21,9 @@ from pydantic import Field, field_validator
 from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schema_version
 
 # 1.1: parts, schema version as MAJOR.MINOR. Snapshots written as version 1 read as 1.0.
-SNAPSHOT_SCHEMA_VERSION = "1.1"
+# 1.2: retention counts per table (``retention``), soft-deleted counts, collection notes, the
+# columns a vector index covers. A 1.1 snapshot's ``session_retention`` is still read.
+SNAPSHOT_SCHEMA_VERSION = "1.2"
 
 
 class ToolInfo(FrozenModel):
@@ -249,7 +251,7 @@ class TenantCount(FrozenModel):
 class RetentionCounts(FrozenModel):
     """Rows past their retention age, counted (never read) with the criteria used."""
 
-    table: str
+    table: str = Field(description="The table as the policy names it")
     schema_name: str | None = Field(
         default=None,
         description="Schema the table was found in (the first scope schema for an unqualified "
@@ -259,7 +261,24 @@ class RetentionCounts(FrozenModel):
     tenant_column: str | None = None
     default_max_age_days: int
     tenant_max_age_days: dict[str, int] = Field(default_factory=dict)
+    deleted_column: str | None = Field(
+        default=None,
+        description="Soft-delete column: rows where it is set are not counted (not active); "
+        "null: every row counted (no such column, or a snapshot before 1.2)",
+    )
     counts: tuple[TenantCount, ...] = ()
+
+
+class SoftDeletedCount(FrozenModel):
+    """Soft-deleted rows of a table, counted (never read): all of them, and those deleted
+    longer ago than the purge should allow."""
+
+    table: str = Field(description="The table as the policy names it")
+    schema_name: str | None = Field(default=None, description="Schema the table was found in")
+    deleted_column: str
+    max_age_hours: float
+    soft_deleted: int = Field(description="Rows whose deleted_column is set")
+    stale: int = Field(description="Of those, rows deleted more than max_age_hours ago")
 
 
 class ExpiredFactsCount(FrozenModel):
@@ -292,7 +311,19 @@ class PostgresDatabase(FrozenModel):
     tables: tuple[TableStats, ...] | None = None
     database_size_bytes: int | None = None
     statements: tuple[StatementStat, ...] | None = None
-    session_retention: RetentionCounts | None = None
+    session_retention: RetentionCounts | None = Field(
+        default=None,
+        description="Snapshots before 1.2: the one retention count; since 1.2 see retention",
+    )
+    retention: tuple[RetentionCounts, ...] | None = Field(
+        default=None,
+        description="One entry per table and criteria the retention rules asked for; a table "
+        "missing here was not counted (its issue names the table); null: none asked for",
+    )
+    soft_deleted: tuple[SoftDeletedCount, ...] | None = Field(
+        default=None,
+        description="One entry per table the soft-delete rules asked for; null: none asked for",
+    )
     expired_facts: ExpiredFactsCount | None = None
 
 
@@ -376,7 +407,8 @@ POSTGRES_PARTS: dict[str, tuple[str, ...]] = {
     "postgres.tables": ("tables",),
     "postgres.database_size": ("database_size_bytes",),
     "postgres.statements": ("statements",),
-    "postgres.session_retention": ("session_retention",),
+    "postgres.session_retention": ("session_retention", "retention"),
+    "postgres.soft_deleted": ("soft_deleted",),
     "postgres.expired_facts": ("expired_facts",),
 }
 DSN_PARTS: dict[str, tuple[str, ...]] = {"dsn.entries": ("entries",)}

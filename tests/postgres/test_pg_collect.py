@@ -12,13 +12,18 @@ from engram_audit.collectors.postgres.collector import (
     PostgresRequest,
     collect_postgres,
 )
-from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
+from engram_audit.model.plan import (
+    CollectionPlan,
+    ExpiredFactsPlan,
+    SessionRetentionPlan,
+    SoftDeletedPlan,
+)
 from engram_audit.model.snapshot import PostgresDatabase
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
 
 PLAN = CollectionPlan(
     environment="prod",
-    session_retention=SessionRetentionPlan(),
+    retention=(SessionRetentionPlan(),),
     expired_facts=ExpiredFactsPlan(),
 )
 EMBEDDING_TABLES = (
@@ -264,33 +269,38 @@ def test_statements_when_installed_else_absent_without_an_issue(
 
 
 def test_retention_counts_old_sessions_and_expired_facts(database: PostgresDatabase) -> None:
-    retention = database.session_retention
-    assert retention is not None
-    assert (retention.table, retention.age_column, retention.tenant_column) == (
+    assert database.retention is not None
+    [retention] = database.retention
+    assert (retention.table, retention.schema_name, retention.age_column) == (
         "sessions",
+        "public",
         "created_at",
-        None,
     )
+    assert retention.tenant_column is None
+    # The seed's sessions table has deleted_at: soft-deleted rows are not active sessions.
+    assert retention.deleted_column == "deleted_at"
     assert retention.default_max_age_days == 90
     assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [(None, 90, 5)]
     assert database.expired_facts is not None
     assert database.expired_facts.count == 5
-    assert (database.expired_facts.table, database.expired_facts.valid_to_column) == (
-        "facts",
-        "valid_to",
-    )
+    assert (
+        database.expired_facts.table,
+        database.expired_facts.schema_name,
+        database.expired_facts.valid_to_column,
+    ) == ("facts", "public", "valid_to")
 
 
 def test_retention_per_tenant_with_an_override(pg: SeededServer) -> None:
     plan = CollectionPlan(
         environment="prod",
-        session_retention=SessionRetentionPlan(
-            tenant_column="tenant_id", tenant_max_age_days={"initech": 30, "globex": 365}
+        retention=(
+            SessionRetentionPlan(
+                tenant_column="tenant_id", tenant_max_age_days={"initech": 30, "globex": 365}
+            ),
         ),
     )
     collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
-    retention = collection.section.databases[0].session_retention
-    assert retention is not None
+    [retention] = collection.section.databases[0].retention or ()
     assert retention.tenant_max_age_days == {"initech": 30, "globex": 365}
     # globex's two old sessions (95 and 200 days) are within its 365 days.
     assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [
@@ -302,16 +312,20 @@ def test_retention_per_tenant_with_an_override(pg: SeededServer) -> None:
 def test_missing_retention_table_or_column_is_an_issue_not_a_crash(pg: SeededServer) -> None:
     plan = CollectionPlan(
         environment="prod",
-        session_retention=SessionRetentionPlan(table="episodes"),
+        retention=(SessionRetentionPlan(table="episodes"), SessionRetentionPlan()),
         expired_facts=ExpiredFactsPlan(valid_to_column="invalid_at"),
     )
     collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
     database = collection.section.databases[0]
-    assert database.session_retention is None
+    # The missing table is not counted; the other retention table still is.
+    assert [r.table for r in database.retention or ()] == ["sessions"]
     assert database.expired_facts is None
-    reasons = {issue.part: issue.reason for issue in collection.issues}
-    assert 'relation "public.episodes" does not exist' in reasons["session_retention"]
-    assert 'column "invalid_at" does not exist' in reasons["expired_facts"]
+    reasons = {(issue.resource, issue.part): issue.reason for issue in collection.issues}
+    target = database.target
+    assert (
+        'relation "public.episodes" does not exist' in reasons[(f"{target}/episodes", "retention")]
+    )
+    assert 'column "invalid_at" does not exist' in reasons[(target, "expired_facts")]
     assert database.tables is not None  # the rest is still collected
 
 
@@ -337,14 +351,22 @@ def test_a_schema_that_does_not_exist_is_an_issue_not_an_empty_scope(pg: SeededS
 
 
 def test_a_fixed_number_of_queries(pg: SeededServer, collected: PostgresCollection) -> None:
-    """The session check, ten catalog queries, pg_stat_statements when installed, and per
-    retention plan one look at the table's columns and one count."""
+    """The session check, ten catalog queries, pg_stat_statements when installed, one look at
+    the columns of every counted table together, and one count per counted table."""
     statements = 1 if pg.kind.statements else 0
-    assert collected.queries == 11 + statements + 2 * 2
+    assert collected.queries == 11 + statements + 1 + 2
     bare = collect_postgres(
         PostgresRequest(dsn=pg.auditor_dsn()), CollectionPlan(environment="prod")
     )
     assert bare.queries == 11 + statements
+    several = PLAN.model_copy(
+        update={
+            "retention": (SessionRetentionPlan(), SessionRetentionPlan(table="messages")),
+            "soft_deleted": (SoftDeletedPlan(table="sessions"),),
+        }
+    )
+    more = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), several)
+    assert more.queries == 11 + statements + 1 + 4
 
 
 def test_the_password_appears_nowhere_in_the_collection(collected: PostgresCollection) -> None:

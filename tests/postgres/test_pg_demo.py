@@ -11,7 +11,7 @@ from engram_audit.model.plan import CollectionPlan, SessionRetentionPlan
 
 def test_collect_demo_plants_every_problem_and_leaves_nothing_running() -> None:
     messages: list[str] = []
-    plan = CollectionPlan(environment="prod", session_retention=SessionRetentionPlan())
+    plan = CollectionPlan(environment="prod", retention=(SessionRetentionPlan(),))
     collection = collect_demo(plan, messages.append)
     assert messages[0].startswith("starting")
     assert messages[-1].startswith("stopping")
@@ -29,5 +29,5 @@ def test_collect_demo_plants_every_problem_and_leaves_nothing_running() -> None:
     assert database.vector_indexes is not None
     assert {index.method for index in database.vector_indexes} == {"hnsw", "ivfflat"}
     assert database.statements is not None
-    assert database.session_retention is not None
-    assert database.session_retention.counts[0].count == 5
+    [retention] = database.retention or ()
+    assert retention.counts[0].count == 5

@@ -68,11 +68,10 @@ def test_check_reports_every_planted_problem_and_hides_the_password(
     planted = {
         ("ZEP-PG-INDEX-VALID", f"{base}/public.sessions_user_id_unique_idx"),
         ("ZEP-PG-TLS-CLIENTS", base),
-        # Retention findings name the schema the collector records in schema_name; until it
-        # does, the policy's unqualified table stays unqualified (no schema is assumed).
-        ("ZEP-PG-SESSION-RETENTION", f"{base}/sessions"),
+        # Retention findings name the schema the collector counted in (schema_name).
+        ("ZEP-PG-SESSION-RETENTION", f"{base}/public.sessions"),
         ("ZEP-PG-AUTOVACUUM", f"{base}/public.messages"),
-        ("ZEP-PG-EXPIRED-FACTS", f"{base}/facts"),
+        ("ZEP-PG-EXPIRED-FACTS", f"{base}/public.facts"),
     }
     if pg.kind.vector_version is not None:
         planted |= {

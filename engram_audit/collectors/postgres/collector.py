@@ -40,7 +40,12 @@ from engram_audit.collectors.postgres import queries as pg_queries
 from engram_audit.collectors.postgres import session as pg_session
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.model.base import Source
-from engram_audit.model.plan import CollectionPlan
+from engram_audit.model.plan import (
+    CollectionPlan,
+    ExpiredFactsPlan,
+    SessionRetentionPlan,
+    SoftDeletedPlan,
+)
 from engram_audit.model.snapshot import (
     CollectionIssue,
     CollectionNote,
@@ -54,6 +59,7 @@ from engram_audit.model.snapshot import (
     RetentionCounts,
     RunningVacuum,
     SessionTls,
+    SoftDeletedCount,
     StatementStat,
     TableStats,
     TenantCount,
@@ -365,8 +371,7 @@ class _Collector:
             fields["invalid_indexes"] = self._invalid_indexes()
             fields["tables"] = self._tables()
         fields["statements"] = self._statements(fields["extensions"])
-        fields["session_retention"] = self._session_retention()
-        fields["expired_facts"] = self._expired_facts()
+        fields.update(self._counts())
         return fields
 
     # --- running queries ------------------------------------------------------------------
@@ -378,14 +383,19 @@ class _Collector:
         parts: Sequence[str],
         privilege: str,
         convert: Callable[[list[Row]], T],
+        *,
+        resource: str | None = None,
     ) -> T | None:
         """``convert(rows)``, or None after recording why on each part the query was to fill.
 
         The query and the conversion run in a savepoint: a failure rolls back to it, so the
-        transaction (and the rest of the collection) goes on.
+        transaction (and the rest of the collection) goes on. ``resource`` names what the
+        issue is about when it is narrower than the database (one counted table).
         """
         if self.connection.broken:
-            self._note(parts, "not collected: the connection to the server was lost")
+            self._note(
+                parts, "not collected: the connection to the server was lost", resource=resource
+            )
             return None
         self.queries += 1
         try:
@@ -395,9 +405,11 @@ class _Collector:
                     rows = cursor.fetchall()
                 return convert(rows)
         except psycopg.Error as error:
-            self._note(parts, self._query_failure(error, privilege))
+            self._note(parts, self._query_failure(error, privilege), resource=resource)
         except _UNCONVERTIBLE as error:
-            self._note(parts, f"unexpected value from the server: {_first_line(error)}")
+            self._note(
+                parts, f"unexpected value from the server: {_first_line(error)}", resource=resource
+            )
         return None
 
     def _query_failure(self, error: psycopg.Error, privilege: str) -> str:
@@ -415,12 +427,12 @@ class _Collector:
             return f"{message} (lock_timeout)"
         return message
 
-    def _note(self, parts: Sequence[str], reason: str) -> None:
+    def _note(self, parts: Sequence[str], reason: str, *, resource: str | None = None) -> None:
         for part in parts:
             self.issues.append(
                 CollectionIssue(
                     source=Source.POSTGRES,
-                    resource=self.target,
+                    resource=resource or self.target,
                     part=part,
                     reason=scrub(reason, self.secrets),
                 )
@@ -696,7 +708,7 @@ class _Collector:
             convert,
         )
 
-    # --- retention (counts only) ----------------------------------------------------------------
+    # --- retention, soft deletes, expired facts (counts only) -----------------------------------
 
     def _relation(self, table: str) -> tuple[str, str]:
         """``schema.table`` as given, else the table in the first schema in scope."""
@@ -707,33 +719,107 @@ class _Collector:
             else (self.plan.schemas[0] if self.plan.schemas else "public", table)
         )
 
-    def _countable(self, part: str, schema: str, table: str, age: str, tenant: str | None) -> bool:
-        """The relation is a table and its columns have built-in types: else an issue on
-        ``part`` and no count (a view or an owner-defined type decides what a count shows)."""
-        columns = [age] + ([tenant] if tenant else [])
+    def _counts(self) -> dict[str, Any]:
+        """Every count the plan asks for. The columns of all of them are checked in one
+        catalog query first; then one count per table, each in its own savepoint."""
+        retention = [
+            (plan, _retention_count(plan, self._relation(plan.table)))
+            for plan in self.plan.retention
+        ]
+        soft_deleted = [
+            (plan, _soft_deleted_count(plan, self._relation(plan.table)))
+            for plan in self.plan.soft_deleted
+        ]
+        facts = self.plan.expired_facts
+        facts_count = (
+            None
+            if facts is None
+            else _Count(
+                part="expired_facts",
+                table=facts.table,
+                relation=self._relation(facts.table),
+                age=facts.valid_to_column,
+                whole_part=True,
+            )
+        )
+        requests = [r for _, r in retention] + [r for _, r in soft_deleted]
+        requests += [facts_count] if facts_count is not None else []
+        if not requests:
+            return {}
+        columns = self._count_columns(requests)
+        fields: dict[str, Any] = {}
+        if retention:
+            counted = (self._retention(plan, r, columns) for plan, r in retention)
+            fields["retention"] = tuple(c for c in counted if c is not None)
+        if soft_deleted:
+            found = (self._soft_deleted(plan, r, columns) for plan, r in soft_deleted)
+            fields["soft_deleted"] = tuple(c for c in found if c is not None)
+        if facts is not None and facts_count is not None:
+            fields["expired_facts"] = self._expired_facts(facts, facts_count, columns)
+        return fields
+
+    def _issue_resource(self, request: _Count) -> str | None:
+        """Issues about one counted table name it, as the policy does, after the database."""
+        return None if request.whole_part else f"{self.target}/{request.table}"
+
+    def _count_columns(self, requests: list[_Count]) -> dict[tuple[str, str, str], Row] | str:
+        """The catalog row of every (schema, table, column) the counts use, or why the query
+        failed (then noted on each count's own part by ``_countable``)."""
+        wanted = sorted({(*r.relation, column) for r in requests for column in r.columns})
+        noted = len(self.issues)
         rows = self._read(
             pg_queries.RELATION_COLUMNS,
-            {"schema": schema, "table": table, "columns": columns},
-            (part,),
+            {
+                "schemas": [schema for schema, _, _ in wanted],
+                "tables": [table for _, table, _ in wanted],
+                "columns": [column for _, _, column in wanted],
+            },
+            ("columns",),
             "CONNECT on the database",
             lambda rows: rows,
         )
         if rows is None:
-            return False
-        problem = _count_problem(schema, table, age, rows)
-        if problem:
-            self._note((part,), problem)
-            return False
-        return True
+            failure = self.issues[noted:]
+            del self.issues[noted:]
+            return failure[0].reason if failure else "the catalog could not be read"
+        return {wanted[row["position"] - 1]: row for row in rows}
 
-    def _session_retention(self) -> RetentionCounts | None:
-        plan = self.plan.session_retention
-        if plan is None:
+    def _countable(
+        self, request: _Count, columns: dict[tuple[str, str, str], Row] | str
+    ) -> str | None:
+        """Whether the count may be taken: the relation is a table and its columns have
+        built-in types (else an issue on the request's part and no count: a view or an
+        owner-defined type decides what a count shows). Returns the soft-delete column to
+        leave set rows out by (``""``: none, or the table has no such optional column), or None
+        when the count must not be taken."""
+        resource = self._issue_resource(request)
+        if isinstance(columns, str):
+            self._note((request.part,), columns, resource=resource)
             return None
-        schema, table = self._relation(plan.table)
-        part = "session_retention"
-        if not self._countable(part, schema, table, plan.age_column, plan.tenant_column):
+        schema, table = request.relation
+        rows = [columns[(schema, table, column)] for column in request.columns]
+        deleted = request.deleted or ""
+        if request.optional is not None:
+            found = columns[(schema, table, request.optional)]
+            if not found["column_found"] and found["relation_found"]:
+                rows = [row for row in rows if row is not found]
+                deleted = ""
+        problem = _count_problem(schema, table, request.age, rows)
+        if problem:
+            self._note((request.part,), problem, resource=resource)
             return None
+        return deleted
+
+    def _retention(
+        self,
+        plan: SessionRetentionPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> RetentionCounts | None:
+        deleted = self._countable(request, columns)
+        if deleted is None:
+            return None
+        schema, table = request.relation
         tenants = sorted(plan.tenant_max_age_days)
         params = {
             "default_days": plan.default_max_age_days,
@@ -755,43 +841,119 @@ class _Collector:
             )
             return RetentionCounts(
                 table=plan.table,
+                schema_name=schema,
                 age_column=plan.age_column,
                 tenant_column=plan.tenant_column,
                 default_max_age_days=plan.default_max_age_days,
                 tenant_max_age_days=dict(plan.tenant_max_age_days),
+                deleted_column=deleted or None,
                 counts=counts,
             )
 
         return self._read(
-            pg_queries.rows_past_age(schema, table, plan.age_column, plan.tenant_column),
+            pg_queries.rows_past_age(
+                schema, table, plan.age_column, plan.tenant_column, deleted or None
+            ),
             params,
-            (part,),
+            (request.part,),
             f"SELECT on {schema}.{table}",
             convert,
+            resource=self._issue_resource(request),
         )
 
-    def _expired_facts(self) -> ExpiredFactsCount | None:
-        plan = self.plan.expired_facts
-        if plan is None:
+    def _soft_deleted(
+        self,
+        plan: SoftDeletedPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> SoftDeletedCount | None:
+        if self._countable(request, columns) is None:
             return None
-        schema, table = self._relation(plan.table)
-        part = "expired_facts"
-        if not self._countable(part, schema, table, plan.valid_to_column, None):
+        schema, table = request.relation
+
+        def convert(rows: list[Row]) -> SoftDeletedCount:
+            [row] = rows
+            return SoftDeletedCount(
+                table=plan.table,
+                schema_name=schema,
+                deleted_column=plan.deleted_column,
+                max_age_hours=plan.max_age_hours,
+                soft_deleted=row["soft_deleted"],
+                stale=row["stale"],
+            )
+
+        return self._read(
+            pg_queries.soft_deleted_rows(schema, table, plan.deleted_column),
+            {"seconds": float(plan.max_age_hours) * 3600},
+            (request.part,),
+            f"SELECT on {schema}.{table}",
+            convert,
+            resource=self._issue_resource(request),
+        )
+
+    def _expired_facts(
+        self,
+        plan: ExpiredFactsPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> ExpiredFactsCount | None:
+        if self._countable(request, columns) is None:
             return None
+        schema, table = request.relation
 
         def convert(rows: list[Row]) -> ExpiredFactsCount:
             [row] = rows
             return ExpiredFactsCount(
-                table=plan.table, valid_to_column=plan.valid_to_column, count=row["rows"]
+                table=plan.table,
+                schema_name=schema,
+                valid_to_column=plan.valid_to_column,
+                count=row["rows"],
             )
 
         return self._read(
             pg_queries.expired_rows(schema, table, plan.valid_to_column),
             None,
-            (part,),
+            (request.part,),
             f"SELECT on {schema}.{table}",
             convert,
         )
+
+
+@dataclass(frozen=True)
+class _Count:
+    """One count the plan asks for: which part it fills, the table, and the columns it uses."""
+
+    part: str
+    table: str  # as the policy names it
+    relation: tuple[str, str]  # (schema, table) where it is looked up
+    age: str  # the column compared with now(): a built-in date/time type
+    others: tuple[str, ...] = ()  # further columns that must exist (a tenant column)
+    optional: str | None = None  # a column left out when the table has none
+    deleted: str | None = None  # the soft-delete column whose set rows are not counted
+    whole_part: bool = False  # issues about it name the database, not the table
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        optional = (self.optional,) if self.optional else ()
+        return (self.age, *self.others, *optional)
+
+
+def _retention_count(plan: SessionRetentionPlan, relation: tuple[str, str]) -> _Count:
+    deleted = plan.deleted_column or None
+    required = deleted if deleted and plan.deleted_column_required else None
+    return _Count(
+        part="retention",
+        table=plan.table,
+        relation=relation,
+        age=plan.age_column,
+        others=tuple(c for c in (plan.tenant_column, required) if c),
+        optional=None if required else deleted,
+        deleted=deleted,
+    )
+
+
+def _soft_deleted_count(plan: SoftDeletedPlan, relation: tuple[str, str]) -> _Count:
+    return _Count(part="soft_deleted", table=plan.table, relation=relation, age=plan.deleted_column)
 
 
 # --- row helpers ------------------------------------------------------------------------------
@@ -829,7 +991,7 @@ def _running_vacuum(row: Row) -> RunningVacuum:
 
 
 def _count_problem(schema: str, table: str, age: str, rows: list[Row]) -> str | None:
-    """Why the retention count of ``schema.table`` must not be taken; None: it may."""
+    """Why the count over ``schema.table`` must not be taken; None: it may."""
     name = f"{schema}.{table}"
     if not rows or not rows[0]["relation_found"]:
         return f'relation "{name}" does not exist'
