@@ -15,6 +15,7 @@ from engram_audit.model.inventory import INVENTORY_FILE
 from engram_audit.policy.builtin import default_policy_dir
 from engram_audit.policy.inventory import find_inventory, load_inventory
 from engram_audit.policy.loader import validate_paths
+from engram_audit.policy.presets import with_presets
 from engram_audit.policy.starter import AlreadyThere, write_starter
 from engram_audit.schemas import POLICY_SCHEMA, SNAPSHOT_SCHEMA, WAIVERS_SCHEMA, shipped
 from engram_audit.schemas.generate import GENERATORS, render
@@ -29,13 +30,13 @@ from engram_audit.schemas.generate import GENERATORS, render
     help=f"Inventory to validate too [default: ./{INVENTORY_FILE} when present].",
 )
 def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
-    """Check policy files (default: ./policies if present, else the built-in set) and the
-    inventory: every problem at once, with file:line:column."""
+    """Check policy files (default: ./policies if present, else the built-in set; a directory's
+    presets/ too) and the inventory: every problem at once, with file:line:column."""
     targets = list(paths) or [default_policy_dir()]
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
-    checked, problems = validate_paths(targets)
+    checked, problems = validate_paths(with_presets(targets))
     inventory = find_inventory(config)
     inventory_note = ""
     if inventory is not None:
@@ -56,7 +57,8 @@ def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init_command(directory: Path, force: bool) -> int:
-    """Write policies/*.yaml (the shipped set) and engram-audit.yaml, ready to fill in."""
+    """Write policies/*.yaml (the shipped set, with the Zep layout presets in
+    policies/presets/) and engram-audit.yaml, ready to fill in."""
     try:
         written = write_starter(directory, force=force)
     except AlreadyThere as error:
