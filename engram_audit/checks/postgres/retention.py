@@ -115,7 +115,7 @@ def pg_retention_sessions(
     an active session (`deleted_column`, by default `deleted_at` when the table has it). Zep
     deletes by setting `deleted_at` (bun's `soft_delete` tag: getzep/zep
     `pkg/store/postgres/schema.go@v0.27.2` L42 on `session`, L66 on `message`;
-    `src/store/schema_common.go@v1.0.2` L75 on `sessions`, L103 on `messages`) and removes those
+    `src/store/schema_common.go@v1.0.2` L50 on `sessions`, L75 on `messages`) and removes those
     rows later: `pg.retention.soft_deleted` checks that this purge runs.
 
     Zep's own tables: `session` and `message`, age column `created_at` (legacy v0.27.2,
@@ -245,7 +245,9 @@ def pg_retention_soft_deleted(
     undefined, hard deletes will not be performed": a configuration without the key never purges.
     It never purges `users` (hard-deleted) nor `docstore_*` tables. Zep CE v1.0.2 has no periodic
     job: it purges `messages` and `sessions` right after each session delete
-    (`src/store/db_utils_ce.go` `purgeDeletedResources`), so rows left behind mean that purge
+    (`src/store/db_utils_ce.go` L14-40 `purgeDeletedResources`, called from
+    `_cleanupDeletedSession`, `src/store/sessionstore_common.go` L258 and
+    `sessionstore_ce.go` L12-13), so rows left behind mean that purge
     failed.
 
     Remediation: set `data.purge_every` (minutes, e.g. 60) in Zep's config.yaml, or the

@@ -45,7 +45,7 @@ CREATE TABLE users (
 
 CREATE TYPE role_type_enum AS ENUM ('norole', 'system', 'assistant', 'user', 'function', 'tool');
 
--- created_at is the session's age, deleted_at its soft delete (schema_common.go L75);
+-- created_at is the session's age, deleted_at its soft delete (schema_common.go L50);
 -- ended_at exists but CE never sets it.
 CREATE TABLE sessions (
     uuid          uuid        NOT NULL DEFAULT gen_random_uuid(),
