@@ -77,7 +77,7 @@ def measure(dsn: str, database: str, runs: int) -> tuple[int, int, int, float, f
     plan = CollectionPlan(
         environment="bench",
         database=database,
-        session_retention=SessionRetentionPlan(tenant_column="tenant_id"),
+        retention=(SessionRetentionPlan(tenant_column="tenant_id"),),
         expired_facts=ExpiredFactsPlan(),
     )
     timings: list[float] = []

@@ -176,4 +176,10 @@ def evaluate(policy: Policy, snapshot: Snapshot, sources: Iterable[Source]) -> R
                 key=lambda i: (i.source.value, i.resource, i.part or ""),
             )
         ),
+        collection_notes=tuple(
+            sorted(
+                (n for n in snapshot.notes if n.source in selected),
+                key=lambda n: (n.source.value, n.resource, n.part or "", n.note),
+            )
+        ),
     )

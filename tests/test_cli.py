@@ -16,7 +16,8 @@ run = run_in_process
 def test_validate_bundled_policies() -> None:
     result = run_process("validate", "policies")
     assert result.returncode == 0, result.stderr
-    assert "5 policy file(s) valid" in result.stdout
+    assert "7 policy file(s) valid" in result.stdout
+    assert "policies/presets/zep-legacy.yaml" in result.stdout
 
 
 def test_validate_broken_policy_exits_2_with_file_line_and_key(tmp_path: Path) -> None:

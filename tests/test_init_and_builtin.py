@@ -19,13 +19,19 @@ def test_init_writes_a_set_that_validates_and_refuses_to_overwrite(tmp_path: Pat
     assert sorted(p.name for p in (estate / "policies").iterdir()) == [
         "base.yaml",
         "dev.yaml",
+        "presets",
         "prod.yaml",
         "staging.yaml",
         "uat.yaml",
     ]
+    assert sorted(p.name for p in (estate / "policies" / "presets").iterdir()) == [
+        "zep-ce-v1.yaml",
+        "zep-legacy.yaml",
+    ]
     validated = run("validate", cwd=estate)
     assert validated.returncode == 0, validated.stderr
     assert "inventory engram-audit.yaml valid" in validated.stdout
+    assert "policies/presets/zep-legacy.yaml" in validated.stdout
 
     again = run("init", str(estate))
     assert again.returncode == 2

@@ -70,14 +70,19 @@ def _run(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str
 def test_the_wheel_carries_the_repository_policies_unchanged(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
+        prefix = "engram_audit/builtin/policies/"
         shipped = {
-            Path(name).name: archive.read(name)
+            name.removeprefix(prefix): archive.read(name)
             for name in names
-            if name.startswith("engram_audit/builtin/policies/")
+            if name.startswith(prefix) and not name.endswith("/")
         }
         assert "engram_audit/demo/data/prod-drifted.json" in names
         assert "engram_audit/schemas/inventory.schema.json" in names
-    repository = {p.name: p.read_bytes() for p in (ROOT / "policies").glob("*.yaml")}
+    policies = ROOT / "policies"
+    repository = {
+        p.relative_to(policies).as_posix(): p.read_bytes() for p in policies.rglob("*.yaml")
+    }
+    assert "presets/zep-legacy.yaml" in repository and "presets/zep-ce-v1.yaml" in repository
     assert shipped == repository
 
 

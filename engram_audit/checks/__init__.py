@@ -65,6 +65,7 @@ CATALOGUE: tuple[Check[Any], ...] = (
     pg_connections.pg_connections,
     pg_server.pg_slow_queries,
     pg_retention.pg_retention_sessions,
+    pg_retention.pg_retention_soft_deleted,
     pg_retention.pg_retention_expired_facts,
     pg_storage.pg_storage_utilization,
     dsn.dsn_sslmode,

@@ -27,6 +27,7 @@ from engram_audit.model.snapshot import (
     PARTS,
     AzureServer,
     CollectionIssue,
+    CollectionNote,
     DsnEntry,
     PostgresDatabase,
     Snapshot,
@@ -113,11 +114,36 @@ class CheckContext:
                 return issue
         return None
 
+    def note_for(self, resource: str, part: str) -> CollectionNote | None:
+        """The collector's note that accounts for an uncollected part (an empty scope that
+        ``--allow-empty`` accepted), if any."""
+        folded = resource.casefold()
+        for note in self.snapshot.notes:
+            if note.resource.casefold() == folded and note.part == part:
+                return note
+        return None
+
     def not_collected(
-        self, resource: str, part: str, expected: str = "", *, issue_resource: str | None = None
+        self,
+        resource: str,
+        part: str,
+        expected: str = "",
+        *,
+        issue_resource: str | None = None,
+        fallback_resource: str | None = None,
     ) -> Outcome:
-        """ERROR for data the snapshot lacks, with the collector's reason when it recorded one."""
-        issue = self.issue_for(issue_resource or resource, part)
+        """ERROR for data the snapshot lacks, with the collector's reason when it recorded one;
+        SKIP when the collector noted why it was left out on purpose (an accepted empty scope).
+
+        ``fallback_resource``: where to look for the reason when nothing is recorded on
+        ``issue_resource`` (a table's issue, else its database's)."""
+        where = issue_resource or resource
+        note = self.note_for(where, part)
+        if note is not None:
+            return skipped(resource, note.note, expected)
+        issue = self.issue_for(where, part)
+        if issue is None and fallback_resource is not None:
+            issue = self.issue_for(fallback_resource, part)
         reason = f"{part.replace('_', ' ')} not collected"
         if issue is not None:
             reason += f": {issue.reason}"

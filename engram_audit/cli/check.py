@@ -69,6 +69,9 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
     for issue in snapshot.issues:
         where = f"{issue.resource}" + (f" [{issue.part}]" if issue.part else "")
         note(f"engram-audit: could not collect {issue.source.value} {where}: {issue.reason}")
+    for remark in snapshot.notes:
+        where = f"{remark.resource}" + (f" [{remark.part}]" if remark.part else "")
+        note(f"note: {remark.source.value} {where}: {remark.note}")
     accepted = _accepted_empty_azure_scope(snapshot, selected, targets.azure)
     if accepted is not None:
         note(f"note: {accepted}; --allow-empty accepts that: the azure rules are SKIP")

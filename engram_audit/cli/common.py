@@ -100,7 +100,8 @@ def allow_empty_option(command: F) -> F:
         is_flag=True,
         envvar="ENGRAM_AUDIT_ALLOW_EMPTY",
         help="Accept a scope with nothing in it (Azure discovery that finds no flexible server; "
-        "an empty PostgreSQL scope): its rules are SKIP instead of the run exiting 3.",
+        "a PostgreSQL scope whose schemas do not exist): its rules are SKIP instead of the run "
+        "exiting 3.",
     )(command)
 
 

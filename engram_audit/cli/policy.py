@@ -22,6 +22,7 @@ from engram_audit.policy.builtin import BUILTIN_DISPLAY, builtin_policy_dir, def
 from engram_audit.policy.environments import environments, rule_by_environment, rule_ids
 from engram_audit.policy.inventory import find_inventory, load_inventory
 from engram_audit.policy.loader import display_path, validate_paths, with_dependents
+from engram_audit.policy.presets import with_presets
 from engram_audit.policy.starter import AlreadyThere, write_starter
 from engram_audit.schemas import POLICY_SCHEMA, SNAPSHOT_SCHEMA, WAIVERS_SCHEMA, shipped
 from engram_audit.schemas.generate import GENERATORS, render
@@ -36,8 +37,8 @@ from engram_audit.schemas.generate import GENERATORS, render
     help=f"Inventory to validate too [default: ./{INVENTORY_FILE} when present].",
 )
 def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
-    """Check policy files (default: ./policies if present, else the built-in set) and the
-    inventory: every problem at once, with file:line:column.
+    """Check policy files (default: ./policies if present, else the built-in set; a directory's
+    presets/ too) and the inventory: every problem at once, with file:line:column.
 
     A file is checked together with the policy files of its directory that extend it, directly
     or through others, so a change to a base that breaks an environment fails here.
@@ -46,7 +47,7 @@ def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(map(str, missing))}")
-    checked, problems = validate_paths(with_dependents(targets))
+    checked, problems = validate_paths(with_dependents(with_presets(targets)))
     inventory = find_inventory(config)
     inventory_note = ""
     if inventory is not None:
@@ -67,7 +68,8 @@ def validate_command(paths: tuple[Path, ...], config: Path | None) -> int:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init_command(directory: Path, force: bool) -> int:
-    """Write policies/*.yaml (the shipped set) and engram-audit.yaml, ready to fill in."""
+    """Write policies/*.yaml (the shipped set, with the Zep layout presets in
+    policies/presets/) and engram-audit.yaml, ready to fill in."""
     try:
         written = write_starter(directory, force=force)
     except AlreadyThere as error:

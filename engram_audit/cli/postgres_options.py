@@ -146,6 +146,7 @@ def postgres_request_from_options(
         connect_timeout_seconds=connect_timeout if isinstance(connect_timeout, int) else 10,
         statement_timeout_ms=statement_timeout if isinstance(statement_timeout, int) else 15000,
         cloud=_text(options.get("cloud")) or "AzureCloud",
+        allow_empty=options.get("allow_empty") is True,
     )
 
 

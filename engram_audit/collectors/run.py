@@ -21,6 +21,7 @@ from engram_audit.model.plan import CollectionPlan
 from engram_audit.model.snapshot import (
     AzureSection,
     CollectionIssue,
+    CollectionNote,
     DsnSection,
     PostgresSection,
     ToolInfo,
@@ -34,6 +35,7 @@ def assemble(
     postgres: PostgresSection | None = None,
     dsn: DsnSection | None = None,
     issues: tuple[CollectionIssue, ...] = (),
+    notes: tuple[CollectionNote, ...] = (),
     collected_at: datetime | None = None,
 ) -> Snapshot:
     return Snapshot(
@@ -44,6 +46,7 @@ def assemble(
         postgres=postgres,
         dsn=dsn,
         issues=issues,
+        notes=notes,
     )
 
 
@@ -56,6 +59,7 @@ def merge(base: Snapshot, live: Snapshot, sources: frozenset[Source]) -> Snapsho
             "postgres": live.postgres if Source.POSTGRES in sources else base.postgres,
             "dsn": live.dsn if Source.DSN in sources else base.dsn,
             "issues": tuple(i for i in base.issues if i.source not in sources) + live.issues,
+            "notes": tuple(n for n in base.notes if n.source not in sources) + live.notes,
         }
     )
 
@@ -85,6 +89,7 @@ def collect_live(
     """Run the collectors for the selected sources that have a target; the rest stay absent."""
     azure = postgres = dsn = None
     issues: list[CollectionIssue] = []
+    notes: list[CollectionNote] = []
     if Source.AZURE in sources and targets.azure is not None:
         from engram_audit.collectors.azure.collector import collect_azure
         from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
@@ -103,8 +108,16 @@ def collect_live(
         pg = collect_postgres(targets.postgres, plan)
         postgres = pg.section
         issues.extend(pg.issues)
+        notes.extend(pg.notes)
     if Source.DSN in sources:
         from engram_audit.collectors.dsn import collect_dsns
 
         dsn = collect_dsns(plan, environ)
-    return assemble(plan.environment, azure=azure, postgres=postgres, dsn=dsn, issues=tuple(issues))
+    return assemble(
+        plan.environment,
+        azure=azure,
+        postgres=postgres,
+        dsn=dsn,
+        issues=tuple(issues),
+        notes=tuple(notes),
+    )

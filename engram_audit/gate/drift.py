@@ -38,6 +38,9 @@ VOLATILE_PATHS: tuple[str, ...] = (
     "tables[*].n_dead_tup",
     "tables[*].last_*",
     "session_retention.counts*",
+    "retention[*].counts*",
+    "soft_deleted[*].soft_deleted",
+    "soft_deleted[*].stale",
     "expired_facts.count",
 )
 

@@ -17,7 +17,7 @@ from engram_audit.model.base import (
     read_schema_version,
 )
 from engram_audit.model.policy import ControlRef, SourceLocation
-from engram_audit.model.snapshot import CollectionIssue, ToolInfo
+from engram_audit.model.snapshot import CollectionIssue, CollectionNote, ToolInfo
 
 
 class Finding(FrozenModel):
@@ -107,7 +107,8 @@ class Summary(FrozenModel):
 
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
-# 1.2: findings[].controls and rules[].controls.
+# 1.2: findings[].controls and rules[].controls; collection_notes (which database was
+# audited, an empty scope accepted).
 REPORT_SCHEMA_VERSION = "1.2"
 
 
@@ -124,6 +125,11 @@ class Report(FrozenModel):
     findings: tuple[Finding, ...]
     rules: tuple[RuleInfo, ...] = ()
     collection_issues: tuple[CollectionIssue, ...] = ()
+    collection_notes: tuple[CollectionNote, ...] = Field(
+        default=(),
+        description="What the collectors want readers to know that is not a failure: the "
+        "database audited when the DSN named another, a scope accepted as empty",
+    )
     context: RunContext | None = Field(
         default=None, description="The CI run that produced the report, when known"
     )

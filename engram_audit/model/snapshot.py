@@ -21,7 +21,9 @@ from pydantic import Field, field_validator
 from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schema_version
 
 # 1.1: parts, schema version as MAJOR.MINOR. Snapshots written as version 1 read as 1.0.
-SNAPSHOT_SCHEMA_VERSION = "1.1"
+# 1.2: retention counts per table (``retention``), soft-deleted counts, collection notes, the
+# columns a vector index covers. A 1.1 snapshot's ``session_retention`` is still read.
+SNAPSHOT_SCHEMA_VERSION = "1.2"
 
 
 class ToolInfo(FrozenModel):
@@ -37,6 +39,20 @@ class CollectionIssue(FrozenModel):
         description="Snapshot field that could not be filled; null: the whole resource",
     )
     reason: str
+
+
+class CollectionNote(FrozenModel):
+    """Something a reader of the results must know that is not a failure: which database was
+    audited when the DSN named another, a scope accepted as empty (``--allow-empty``)."""
+
+    source: Source
+    resource: str
+    part: str | None = Field(
+        default=None,
+        description="Snapshot field the note accounts for (left null on purpose: its rules are "
+        "SKIP with this note as the reason); null: about the resource as a whole",
+    )
+    note: str
 
 
 # --- Azure Resource Manager -------------------------------------------------------------
@@ -176,7 +192,16 @@ class VectorIndex(FrozenModel):
     schema_name: str
     table: str
     name: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...] = Field(
+        description="Each key as pg_get_indexdef shows it: a column (quoted when it needs "
+        "quotes) or an expression such as (embedding::halfvec(1536))"
+    )
+    table_columns: tuple[str, ...] | None = Field(
+        default=None,
+        description="The table's columns the index covers: its key columns (pg_index.indkey) "
+        "and the columns its expressions use (pg_depend), by name as stored; null: not recorded "
+        "(snapshots before 1.2)",
+    )
     method: str
     opclasses: tuple[str, ...] = ()
     options: dict[str, str] = Field(default_factory=dict)
@@ -226,7 +251,7 @@ class TenantCount(FrozenModel):
 class RetentionCounts(FrozenModel):
     """Rows past their retention age, counted (never read) with the criteria used."""
 
-    table: str
+    table: str = Field(description="The table as the policy names it")
     schema_name: str | None = Field(
         default=None,
         description="Schema the table was found in (the first scope schema for an unqualified "
@@ -236,7 +261,24 @@ class RetentionCounts(FrozenModel):
     tenant_column: str | None = None
     default_max_age_days: int
     tenant_max_age_days: dict[str, int] = Field(default_factory=dict)
+    deleted_column: str | None = Field(
+        default=None,
+        description="Soft-delete column: rows where it is set are not counted (not active); "
+        "null: every row counted (no such column, or a snapshot before 1.2)",
+    )
     counts: tuple[TenantCount, ...] = ()
+
+
+class SoftDeletedCount(FrozenModel):
+    """Soft-deleted rows of a table, counted (never read): all of them, and those deleted
+    longer ago than the purge should allow."""
+
+    table: str = Field(description="The table as the policy names it")
+    schema_name: str | None = Field(default=None, description="Schema the table was found in")
+    deleted_column: str
+    max_age_hours: float
+    soft_deleted: int = Field(description="Rows whose deleted_column is set")
+    stale: int = Field(description="Of those, rows deleted more than max_age_hours ago")
 
 
 class ExpiredFactsCount(FrozenModel):
@@ -269,7 +311,19 @@ class PostgresDatabase(FrozenModel):
     tables: tuple[TableStats, ...] | None = None
     database_size_bytes: int | None = None
     statements: tuple[StatementStat, ...] | None = None
-    session_retention: RetentionCounts | None = None
+    session_retention: RetentionCounts | None = Field(
+        default=None,
+        description="Snapshots before 1.2: the one retention count; since 1.2 see retention",
+    )
+    retention: tuple[RetentionCounts, ...] | None = Field(
+        default=None,
+        description="One entry per table and criteria the retention rules asked for; a table "
+        "missing here was not counted (its issue names the table); null: none asked for",
+    )
+    soft_deleted: tuple[SoftDeletedCount, ...] | None = Field(
+        default=None,
+        description="One entry per table the soft-delete rules asked for; null: none asked for",
+    )
     expired_facts: ExpiredFactsCount | None = None
 
 
@@ -308,6 +362,7 @@ class Snapshot(FrozenModel):
     postgres: PostgresSection | None = None
     dsn: DsnSection | None = None
     issues: tuple[CollectionIssue, ...] = ()
+    notes: tuple[CollectionNote, ...] = ()
 
     @field_validator("schema_version", mode="before")
     @classmethod
@@ -352,7 +407,8 @@ POSTGRES_PARTS: dict[str, tuple[str, ...]] = {
     "postgres.tables": ("tables",),
     "postgres.database_size": ("database_size_bytes",),
     "postgres.statements": ("statements",),
-    "postgres.session_retention": ("session_retention",),
+    "postgres.session_retention": ("session_retention", "retention"),
+    "postgres.soft_deleted": ("soft_deleted",),
     "postgres.expired_facts": ("expired_facts",),
 }
 DSN_PARTS: dict[str, tuple[str, ...]] = {"dsn.entries": ("entries",)}

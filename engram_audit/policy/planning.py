@@ -13,14 +13,20 @@ from engram_audit.model.plan import (
     DsnVariablesPlan,
     ExpiredFactsPlan,
     SessionRetentionPlan,
+    SoftDeletedPlan,
 )
 
 
 def plan_for(policy: Policy) -> CollectionPlan:
     """The parts, queries and inputs the enabled rules need (unknown checks add nothing: the
-    engine reports them before anything is collected)."""
+    engine reports them before anything is collected).
+
+    Retention and soft-delete counts are collected once per distinct request, so several
+    rules (several tables, or one table with other criteria) are each counted on their own.
+    """
     parts: set[str] = set()
-    session_retention: SessionRetentionPlan | None = None
+    retention: list[SessionRetentionPlan] = []
+    soft_deleted: list[SoftDeletedPlan] = []
     expired_facts: ExpiredFactsPlan | None = None
     variables: set[str] = set()
     for rule in sorted(policy.enabled_rules(), key=lambda r: r.id):
@@ -30,7 +36,11 @@ def plan_for(policy: Policy) -> CollectionPlan:
         parts |= check.reads
         for request in check.requests(check.parse_params(rule.params)):
             if isinstance(request, SessionRetentionPlan):
-                session_retention = request
+                if request not in retention:
+                    retention.append(request)
+            elif isinstance(request, SoftDeletedPlan):
+                if request not in soft_deleted:
+                    soft_deleted.append(request)
             elif isinstance(request, ExpiredFactsPlan):
                 expired_facts = request
             elif isinstance(request, DsnVariablesPlan):
@@ -41,7 +51,8 @@ def plan_for(policy: Policy) -> CollectionPlan:
         database=policy.scope.database,
         schemas=policy.scope.schemas,
         exclude_tables=policy.scope.exclude_tables,
-        session_retention=session_retention,
+        retention=tuple(retention),
+        soft_deleted=tuple(soft_deleted),
         expired_facts=expired_facts,
         dsn_variables=tuple(sorted(variables)),
     )

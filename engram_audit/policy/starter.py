@@ -7,6 +7,7 @@ from pathlib import Path
 from engram_audit.model.inventory import INVENTORY_FILE
 from engram_audit.policy.builtin import builtin_policy_dir
 from engram_audit.policy.loader import policy_files
+from engram_audit.policy.presets import PRESETS_DIR
 
 INVENTORY_TEMPLATE = """\
 # yaml-language-server: $schema=https://github.com/engram/engram-audit/schemas/inventory.schema.json
@@ -47,6 +48,10 @@ def starter_files(directory: Path) -> dict[Path, str]:
             environments.append(
                 ENVIRONMENT_TEMPLATE.format(name=policy.stem, upper=policy.stem.upper())
             )
+    for preset in policy_files([builtin_policy_dir() / PRESETS_DIR]):
+        files[directory / "policies" / PRESETS_DIR / preset.name] = preset.read_text(
+            encoding="utf-8"
+        )
     files[directory / INVENTORY_FILE] = INVENTORY_TEMPLATE.format(
         environments="".join(environments).rstrip("\n")
     )

@@ -144,6 +144,13 @@ def _body(report: Report, *, color: bool, show: frozenset[Status]) -> list[str]:
             f"{f' [{v(i.part)}]' if i.part else ''}: {v(i.reason)}"
             for i in report.collection_issues
         ]
+    if report.collection_notes:
+        lines += ["", f"COLLECTION NOTES ({len(report.collection_notes)})"]
+        lines += [
+            f"  {n.source.value}  {v(short_resource(n.resource))}"
+            f"{f' [{v(n.part)}]' if n.part else ''}: {v(n.note)}"
+            for n in report.collection_notes
+        ]
     return lines
 
 

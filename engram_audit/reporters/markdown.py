@@ -87,6 +87,17 @@ def render(report: Report) -> str:
             ),
         )
         lines.append("")
+    if report.collection_notes:
+        lines += ["### Collection notes", ""]
+        lines += _bullets(
+            report.collection_notes,
+            lambda n: (
+                f"{esc(n.source.value)} {esc(n.resource)}"
+                + (f" ({esc(n.part)})" if n.part else "")
+                + f": {esc(n.note)}"
+            ),
+        )
+        lines.append("")
 
     lines += _controls_by_framework(findings)
     # Collapsed sections, most important first; the least important are dropped whole when

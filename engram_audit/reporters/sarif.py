@@ -54,7 +54,7 @@ from engram_audit.model import (
     SourceLocation,
     Status,
 )
-from engram_audit.model.snapshot import CollectionIssue
+from engram_audit.model.snapshot import CollectionIssue, CollectionNote
 from engram_audit.reporters.summary import gate_split
 
 SARIF_SCHEMA_URI = (
@@ -123,6 +123,7 @@ def _run(report: Report) -> dict[str, Any]:
     results = [_result(finding, rule_index, fallback) for finding in kept]
 
     notifications = [_collection_notification(issue) for issue in report.collection_issues]
+    notifications += [_note_notification(note) for note in report.collection_notes]
     if len(kept) < len(actionable):
         notifications.append(
             {
@@ -351,6 +352,14 @@ def _collection_notification(issue: CollectionIssue) -> dict[str, Any]:
                 + issue.reason
             )
         },
+    }
+
+
+def _note_notification(note: CollectionNote) -> dict[str, Any]:
+    part = f" ({note.part})" if note.part else ""
+    return {
+        "level": "note",
+        "message": {"text": _sentence(f"{note.source.value} {note.resource}{part}: {note.note}")},
     }
 
 

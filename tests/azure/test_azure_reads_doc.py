@@ -31,5 +31,8 @@ def test_the_production_policy_reads_what_the_table_says() -> None:
         "azure.backups",
         "azure.administrators",
         "azure.metric_alerts",
+        "azure.diagnostic_settings",
+        "azure.threat_protection",
+        "azure.private_endpoint_connections",
     }
     assert all(f"`{part}`" in table() for part in azure)

@@ -1,5 +1,5 @@
 """The hand-built report every format's golden file renders: all statuses and severities,
-a waiver, an expired waiver, baseline states, a collection issue, and hostile characters."""
+a waiver, an expired waiver, baseline states, a collection issue and note, and hostile characters."""
 
 from __future__ import annotations
 

@@ -185,16 +185,15 @@ def test_connections_utilization(pg: SeededServer) -> None:
 
 
 def test_session_retention(pg: SeededServer) -> None:
-    # Unqualified: the collector does not record the schema it counted in (schema_name) yet,
-    # and the check assumes none. Once it does, these read public.sessions[...].
+    # Findings name the schema the collector counted in (schema_name): public.
     old = statuses(run(pg, "pg.retention.sessions", {"max_age_days": 90}))
-    assert old == {"sessions": Status.FAIL}
+    assert old == {"public.sessions": Status.FAIL}
     per_tenant = statuses(
         run(pg, "pg.retention.sessions", {"max_age_days": 90, "tenant_column": "tenant_id"})
     )
     assert per_tenant == {
-        "sessions[tenant_id=acme]": Status.FAIL,
-        "sessions[tenant_id=globex]": Status.FAIL,
+        "public.sessions[tenant_id=acme]": Status.FAIL,
+        "public.sessions[tenant_id=globex]": Status.FAIL,
     }
     qualified = statuses(run(pg, "pg.retention.sessions", {"table": "public.sessions"}))
     assert qualified == {"public.sessions": Status.FAIL}
@@ -203,7 +202,9 @@ def test_session_retention(pg: SeededServer) -> None:
 
 
 def test_expired_facts(pg: SeededServer) -> None:
-    assert only(run(pg, "pg.retention.expired_facts", {"max_rows": 0})).status is Status.FAIL
+    expired = only(run(pg, "pg.retention.expired_facts", {"max_rows": 0}))
+    assert expired.status is Status.FAIL
+    assert expired.resource.endswith("/zep/public.facts")
     assert only(run(pg, "pg.retention.expired_facts", {"max_rows": 5})).status is Status.PASS
 
 

@@ -12,13 +12,18 @@ from engram_audit.collectors.postgres.collector import (
     PostgresRequest,
     collect_postgres,
 )
-from engram_audit.model.plan import CollectionPlan, ExpiredFactsPlan, SessionRetentionPlan
+from engram_audit.model.plan import (
+    CollectionPlan,
+    ExpiredFactsPlan,
+    SessionRetentionPlan,
+    SoftDeletedPlan,
+)
 from engram_audit.model.snapshot import PostgresDatabase
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
 
 PLAN = CollectionPlan(
     environment="prod",
-    session_retention=SessionRetentionPlan(),
+    retention=(SessionRetentionPlan(),),
     expired_facts=ExpiredFactsPlan(),
 )
 EMBEDDING_TABLES = (
@@ -207,9 +212,10 @@ def test_vector_indexes_with_method_opclass_options_validity(
     indexes = {index.table: index for index in database.vector_indexes}
     assert set(indexes) == {"entity_embeddings", "fact_embeddings", "message_embeddings"}
     good = indexes["message_embeddings"]
-    assert (good.method, good.opclasses, good.columns) == (
+    assert (good.method, good.opclasses, good.columns, good.table_columns) == (
         "hnsw",
         ("vector_cosine_ops",),
+        ("embedding",),
         ("embedding",),
     )
     assert good.options == {"m": "16", "ef_construction": "64"}
@@ -239,6 +245,8 @@ def test_table_stats_and_autovacuum_overrides(pg: SeededServer, database: Postgr
     assert set(tables) == expected
     assert tables["messages"].autovacuum_enabled is False
     assert all(t.autovacuum_enabled is None for name, t in tables.items() if name != "messages")
+    # No toast.autovacuum_enabled anywhere (the legacy layout's test sets one).
+    assert all(t.toast_autovacuum_enabled is None for t in tables.values())
     assert tables["sessions"].last_analyze is not None  # the seed ran ANALYZE
     assert tables["messages"].n_dead_tup is not None
 
@@ -261,33 +269,38 @@ def test_statements_when_installed_else_absent_without_an_issue(
 
 
 def test_retention_counts_old_sessions_and_expired_facts(database: PostgresDatabase) -> None:
-    retention = database.session_retention
-    assert retention is not None
-    assert (retention.table, retention.age_column, retention.tenant_column) == (
+    assert database.retention is not None
+    [retention] = database.retention
+    assert (retention.table, retention.schema_name, retention.age_column) == (
         "sessions",
+        "public",
         "created_at",
-        None,
     )
+    assert retention.tenant_column is None
+    # The seed's sessions table has deleted_at: soft-deleted rows are not active sessions.
+    assert retention.deleted_column == "deleted_at"
     assert retention.default_max_age_days == 90
     assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [(None, 90, 5)]
     assert database.expired_facts is not None
     assert database.expired_facts.count == 5
-    assert (database.expired_facts.table, database.expired_facts.valid_to_column) == (
-        "facts",
-        "valid_to",
-    )
+    assert (
+        database.expired_facts.table,
+        database.expired_facts.schema_name,
+        database.expired_facts.valid_to_column,
+    ) == ("facts", "public", "valid_to")
 
 
 def test_retention_per_tenant_with_an_override(pg: SeededServer) -> None:
     plan = CollectionPlan(
         environment="prod",
-        session_retention=SessionRetentionPlan(
-            tenant_column="tenant_id", tenant_max_age_days={"initech": 30, "globex": 365}
+        retention=(
+            SessionRetentionPlan(
+                tenant_column="tenant_id", tenant_max_age_days={"initech": 30, "globex": 365}
+            ),
         ),
     )
     collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
-    retention = collection.section.databases[0].session_retention
-    assert retention is not None
+    [retention] = collection.section.databases[0].retention or ()
     assert retention.tenant_max_age_days == {"initech": 30, "globex": 365}
     # globex's two old sessions (95 and 200 days) are within its 365 days.
     assert [(c.tenant, c.max_age_days, c.count) for c in retention.counts] == [
@@ -299,16 +312,20 @@ def test_retention_per_tenant_with_an_override(pg: SeededServer) -> None:
 def test_missing_retention_table_or_column_is_an_issue_not_a_crash(pg: SeededServer) -> None:
     plan = CollectionPlan(
         environment="prod",
-        session_retention=SessionRetentionPlan(table="episodes"),
+        retention=(SessionRetentionPlan(table="episodes"), SessionRetentionPlan()),
         expired_facts=ExpiredFactsPlan(valid_to_column="invalid_at"),
     )
     collection = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), plan)
     database = collection.section.databases[0]
-    assert database.session_retention is None
+    # The missing table is not counted; the other retention table still is.
+    assert [r.table for r in database.retention or ()] == ["sessions"]
     assert database.expired_facts is None
-    reasons = {issue.part: issue.reason for issue in collection.issues}
-    assert 'relation "public.episodes" does not exist' in reasons["session_retention"]
-    assert 'column "invalid_at" does not exist' in reasons["expired_facts"]
+    reasons = {(issue.resource, issue.part): issue.reason for issue in collection.issues}
+    target = database.target
+    assert (
+        'relation "public.episodes" does not exist' in reasons[(f"{target}/episodes", "retention")]
+    )
+    assert 'column "invalid_at" does not exist' in reasons[(target, "expired_facts")]
     assert database.tables is not None  # the rest is still collected
 
 
@@ -334,14 +351,22 @@ def test_a_schema_that_does_not_exist_is_an_issue_not_an_empty_scope(pg: SeededS
 
 
 def test_a_fixed_number_of_queries(pg: SeededServer, collected: PostgresCollection) -> None:
-    """The session check, ten catalog queries, pg_stat_statements when installed, and per
-    retention plan one look at the table's columns and one count."""
+    """The session check, ten catalog queries, pg_stat_statements when installed, one look at
+    the columns of every counted table together, and one count per counted table."""
     statements = 1 if pg.kind.statements else 0
-    assert collected.queries == 11 + statements + 2 * 2
+    assert collected.queries == 11 + statements + 1 + 2
     bare = collect_postgres(
         PostgresRequest(dsn=pg.auditor_dsn()), CollectionPlan(environment="prod")
     )
     assert bare.queries == 11 + statements
+    several = PLAN.model_copy(
+        update={
+            "retention": (SessionRetentionPlan(), SessionRetentionPlan(table="messages")),
+            "soft_deleted": (SoftDeletedPlan(table="sessions"),),
+        }
+    )
+    more = collect_postgres(PostgresRequest(dsn=pg.auditor_dsn()), several)
+    assert more.queries == 11 + statements + 1 + 4
 
 
 def test_the_password_appears_nowhere_in_the_collection(collected: PostgresCollection) -> None:
@@ -363,3 +388,67 @@ def test_secrets_in_recorded_statements_are_masked(pg: SeededServer) -> None:
     recorded = [s.query for s in statements if "statement_probe" in s.query]
     assert recorded, "the CREATE ROLE statement is recorded"
     assert literal not in collection.section.model_dump_json()
+
+
+VECTOR_SHAPES = """
+CREATE EXTENSION vector;
+CREATE TABLE "Docs" (id integer, "Embedding" vector(3), other vector(3));
+CREATE INDEX "Docs_hnsw" ON "Docs" USING hnsw ("Embedding" vector_cosine_ops);
+CREATE TABLE chunks (id integer, embedding vector(4), note text);
+CREATE INDEX chunks_id_idx ON chunks (id) WHERE note IS NOT NULL;
+"""
+# pgvector 0.7.0 brought halfvec: "Index vectors at half precision" (README, Half-Precision
+# Indexing) with an expression index over a cast.
+HALFVEC_INDEX = (
+    "CREATE INDEX chunks_half_idx ON chunks USING hnsw ((embedding::halfvec(4)) halfvec_cosine_ops)"
+)
+
+
+def test_indexes_match_their_columns_by_attribute_and_expression(pg: SeededServer) -> None:
+    """A quoted column name, and an expression index over a halfvec cast (pgvector 0.7+)."""
+    if pg.kind.vector_version is None:
+        pytest.skip("no pgvector in this PostgreSQL 17 build")
+    halfvec = tuple(int(p) for p in pg.kind.vector_version.split(".")) >= (0, 7)
+    with psycopg.connect(pg.server.dsn, autocommit=True) as admin:
+        if not admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = 'vector_shapes'"
+        ).fetchone():
+            admin.execute("CREATE DATABASE vector_shapes")
+            with psycopg.connect(pg.server.dsn_for("vector_shapes"), autocommit=True) as shapes:
+                shapes.execute(VECTOR_SHAPES)
+                if halfvec:
+                    shapes.execute(HALFVEC_INDEX)
+    plan = CollectionPlan(environment="prod", database="vector_shapes")
+    collection = collect_postgres(PostgresRequest(dsn=pg.server.dsn), plan)
+    [database] = collection.section.databases
+    indexes = {index.name: index for index in database.vector_indexes or ()}
+    quoted = indexes["Docs_hnsw"]
+    assert (quoted.columns, quoted.table_columns) == (('"Embedding"',), ("Embedding",))
+    assert "chunks_id_idx" not in indexes  # a plain btree on another column
+    if halfvec:
+        half = indexes["chunks_half_idx"]
+        # Shown as PostgreSQL shows it under the session's search_path=pg_catalog.
+        assert half.columns == ("(embedding::public.halfvec(4))",)
+        assert half.table_columns == ("embedding",)  # the column its expression uses
+        assert half.opclasses == ("halfvec_cosine_ops",)
+
+    from engram_audit.collectors.run import assemble
+    from engram_audit.engine import evaluate
+    from engram_audit.model import Policy, Rule, Severity, Source
+
+    rule = Rule(
+        id="R",
+        check="pg.vector.index",
+        severity=Severity.HIGH,
+        title="t",
+        params={"allowed_methods": ["hnsw"]},
+    )
+    report = evaluate(
+        Policy(environment="prod", rules=(rule,)),
+        assemble("prod", postgres=collection.section, issues=collection.issues),
+        {Source.POSTGRES},
+    )
+    by_column = {f.resource.rsplit("/", 1)[1]: f.status.value for f in report.findings}
+    assert by_column["public.Docs.Embedding"] == "pass"
+    assert by_column["public.Docs.other"] == "fail"
+    assert by_column["public.chunks.embedding"] == ("pass" if halfvec else "fail")

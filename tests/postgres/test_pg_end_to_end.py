@@ -17,6 +17,7 @@ import psycopg
 
 from engram_audit.demo.server import free_loopback_port
 from engram_audit.reporters.console import short_resource
+from tests.support.cli import run_in_process
 from tests.support.pg_servers import AUDITOR_PASSWORD, SeededServer
 
 FORMATS = ("json", "sarif", "junit", "markdown")
@@ -68,11 +69,10 @@ def test_check_reports_every_planted_problem_and_hides_the_password(
     planted = {
         ("ZEP-PG-INDEX-VALID", f"{base}/public.sessions_user_id_unique_idx"),
         ("ZEP-PG-TLS-CLIENTS", base),
-        # Retention findings name the schema the collector records in schema_name; until it
-        # does, the policy's unqualified table stays unqualified (no schema is assumed).
-        ("ZEP-PG-SESSION-RETENTION", f"{base}/sessions"),
+        # Retention findings name the schema the collector counted in (schema_name).
+        ("ZEP-PG-SESSION-RETENTION", f"{base}/public.sessions"),
         ("ZEP-PG-AUTOVACUUM", f"{base}/public.messages"),
-        ("ZEP-PG-EXPIRED-FACTS", f"{base}/facts"),
+        ("ZEP-PG-EXPIRED-FACTS", f"{base}/public.facts"),
     }
     if pg.kind.vector_version is not None:
         planted |= {
@@ -95,6 +95,13 @@ def test_check_reports_every_planted_problem_and_hides_the_password(
     [database] = snapshot["postgres"]["databases"]
     assert database["target"] == f"127.0.0.1:{port}/zep"
     assert database["settings"]["default_transaction_read_only"]["setting"] == "on"
+
+    # The DSN named "postgres": which database was audited, and why, on stderr and in the report.
+    said = "audited database 'zep', the policy's scope.database, not 'postgres'"
+    assert said in result.stderr
+    [note] = report["collection_notes"]
+    assert said in note["note"] and note["part"] is None
+    assert "COLLECTION NOTES (1)" in result.stdout
 
 
 def test_an_unreachable_server_is_one_line_and_exit_3(tmp_path: Path) -> None:
@@ -131,3 +138,71 @@ def test_a_scope_whose_schema_does_not_exist_is_incomplete_not_green(
     assert finding["status"] == "error"
     assert 'do not exist in database zep: "zep_archive"' in finding["message"]
     assert 'do not exist in database zep: "zep_archive"' in result.stderr
+
+
+def test_allow_empty_accepts_a_scope_whose_schemas_do_not_exist(
+    pg: SeededServer, tmp_path: Path
+) -> None:
+    """--allow-empty: the missing schema is an accepted empty scope, SKIP with the reason."""
+    policy = tmp_path / "prod.yaml"
+    policy.write_text(
+        "apiVersion: engram-audit/v1\n"
+        "environment: prod\n"
+        "scope: {database: zep, schemas: [zep_archive]}\n"
+        "rules:\n"
+        "  - {id: T-INDEX, check: pg.index.valid, severity: high, title: no invalid index}\n"
+        "  - {id: T-VACUUM, check: pg.autovacuum.recency, severity: high, title: vacuumed}\n",
+        encoding="utf-8",
+    )
+    result = run_in_process(
+        "check", "--env", "prod", "--policy", str(policy), "--sources", "postgres",
+        "--dsn", pg.auditor_dsn(tls=pg.kind.tls), "--format", "json", "--allow-empty",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["collection_issues"] == []
+    assert {f["rule"]: f["status"] for f in report["findings"]} == {
+        "T-INDEX": "skip",
+        "T-VACUUM": "skip",
+    }
+    for finding in report["findings"]:
+        assert 'do not exist in database zep: "zep_archive"' in finding["message"]
+        assert "--allow-empty accepts an empty scope" in finding["message"]
+    assert {note["part"] for note in report["collection_notes"]} >= {"invalid_indexes", "tables"}
+    assert "note: postgres" in result.stderr and "zep_archive" in result.stderr
+    # From the environment too, as documented; and without it the run is incomplete.
+    from_env = run_in_process(
+        "check", "--env", "prod", "--policy", str(policy), "--sources", "postgres",
+        "--dsn", pg.auditor_dsn(tls=pg.kind.tls), env={"ENGRAM_AUDIT_ALLOW_EMPTY": "1"},
+    )  # fmt: skip
+    assert from_env.returncode == 0, from_env.stderr
+    strict = run_in_process(
+        "check", "--env", "prod", "--policy", str(policy), "--sources", "postgres",
+        "--dsn", pg.auditor_dsn(tls=pg.kind.tls),
+    )  # fmt: skip
+    assert strict.returncode == 3
+
+
+def test_a_scope_database_that_does_not_exist_names_both_and_the_fix(
+    pg: SeededServer, tmp_path: Path
+) -> None:
+    policy = tmp_path / "prod.yaml"
+    policy.write_text(
+        "apiVersion: engram-audit/v1\n"
+        "environment: prod\n"
+        "scope: {database: zep_typo}\n"
+        "rules:\n"
+        "  - {id: T-INDEX, check: pg.index.valid, severity: high, title: no invalid index}\n",
+        encoding="utf-8",
+    )
+    result = run_in_process(
+        "check", "--env", "prod", "--policy", str(policy), "--sources", "postgres",
+        "--dsn", pg.auditor_dsn(tls=pg.kind.tls),
+    )  # fmt: skip
+    assert result.returncode == 3
+    [line] = [line for line in result.stderr.splitlines() if "could not collect" in line]
+    assert 'database "zep_typo" does not exist' in line
+    assert "the policy's scope.database ('zep_typo'); the connection string names 'zep'" in line
+    assert "Set scope.database in the policy to the database Zep uses" in line
+    # Which database was audited, and why: said on stderr even when it cannot be reached.
+    assert "audited database 'zep_typo', the policy's scope.database, not 'zep'" in result.stderr

@@ -66,7 +66,7 @@ POLICY = Policy(
 PLAN = CollectionPlan(
     environment="prod",
     database=HOSTILE_DATABASE,
-    session_retention=SessionRetentionPlan(),
+    retention=(SessionRetentionPlan(),),
     expired_facts=ExpiredFactsPlan(),
 )
 
@@ -176,11 +176,11 @@ def test_a_row_level_security_policy_is_refused_not_obeyed(
         owner.execute(
             sql.SQL("GRANT SELECT ON public.rls_sessions TO {}").format(sql.Identifier(AUDITOR))
         )
-    plan = PLAN.model_copy(update={"session_retention": SessionRetentionPlan(table="rls_sessions")})
+    plan = PLAN.model_copy(update={"retention": (SessionRetentionPlan(table="rls_sessions"),)})
     collection = collect(pg, plan)
     [database] = collection.section.databases
-    assert database.session_retention is None
-    [issue] = [issue for issue in collection.issues if issue.part == "session_retention"]
+    assert database.retention == ()  # not counted
+    [issue] = [issue for issue in collection.issues if issue.part == "retention"]
     assert 'query would be affected by row-level security policy for table "rls_sessions"' in (
         issue.reason
     )
@@ -221,11 +221,11 @@ def test_what_the_owner_defines_is_not_counted(
                 sql.Identifier("public", table), sql.Identifier(AUDITOR)
             )
         )
-    plan = PLAN.model_copy(update={"session_retention": SessionRetentionPlan(table=table)})
+    plan = PLAN.model_copy(update={"retention": (SessionRetentionPlan(table=table),)})
     collection = collect(pg, plan)
-    [issue] = [issue for issue in collection.issues if issue.part == "session_retention"]
+    [issue] = [issue for issue in collection.issues if issue.part == "retention"]
     assert reason in issue.reason
-    assert collection.section.databases[0].session_retention is None
+    assert collection.section.databases[0].retention == ()  # not counted
 
 
 def plant_if_needed(owner_dsn: str) -> None:

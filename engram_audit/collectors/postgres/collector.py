@@ -21,6 +21,7 @@ connection strings point at ``postgres`` and the policy, not the caller, decides
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -39,9 +40,15 @@ from engram_audit.collectors.postgres import queries as pg_queries
 from engram_audit.collectors.postgres import session as pg_session
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.model.base import Source
-from engram_audit.model.plan import CollectionPlan
+from engram_audit.model.plan import (
+    CollectionPlan,
+    ExpiredFactsPlan,
+    SessionRetentionPlan,
+    SoftDeletedPlan,
+)
 from engram_audit.model.snapshot import (
     CollectionIssue,
+    CollectionNote,
     ConnectionState,
     ExpiredFactsCount,
     Extension,
@@ -52,13 +59,14 @@ from engram_audit.model.snapshot import (
     RetentionCounts,
     RunningVacuum,
     SessionTls,
+    SoftDeletedCount,
     StatementStat,
     TableStats,
     TenantCount,
     VectorColumn,
     VectorIndex,
 )
-from engram_audit.model.values import as_bool
+from engram_audit.model.values import as_bool, pg_bool
 from engram_audit.redaction import SECRETS
 
 __all__ = ["ENTRA_SCOPE", "PostgresCollection", "PostgresRequest", "collect_postgres"]
@@ -96,6 +104,7 @@ class PostgresCollection:
     # Catalog and data queries sent, for the benchmark's "fixed cost" claim; transaction
     # control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK) is not counted.
     queries: int = 0
+    notes: tuple[CollectionNote, ...] = ()
 
 
 def collect_postgres(
@@ -113,6 +122,36 @@ def collect_postgres(
         target = f"{_target_host(loose_target(request.dsn), environment)}/{plan.database}"
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
+    named = parameters.get("dbname") or environment.get("PGDATABASE") or None
+    collection = _collect(request, plan, parameters, environment, target, named, credential)
+    if named is None or named == plan.database:
+        return collection
+    note = CollectionNote(
+        source=Source.POSTGRES,
+        resource=target,
+        note=database_note(plan.database, named),
+    )
+    return dataclasses.replace(collection, notes=(note, *collection.notes))
+
+
+def database_note(audited: str, named: str) -> str:
+    """Which database is audited when the DSN names another, and why."""
+    return (
+        f"audited database {audited!r}, the policy's scope.database, not {named!r}, which the "
+        f"connection string names: the policy decides what is audited (Azure's connection "
+        f"strings name 'postgres'); to audit {named!r}, set scope.database: {named} in the policy"
+    )
+
+
+def _collect(
+    request: PostgresRequest,
+    plan: CollectionPlan,
+    parameters: dict[str, str],
+    environment: Mapping[str, str],
+    target: str,
+    named: str | None,
+    credential: TokenCredential | None,
+) -> PostgresCollection:
     try:
         tls = pg_session.tls_choice(parameters, environment, entra_auth=request.entra_auth)
         scope = pg_session.entra_scope(request.cloud) if request.entra_auth else ""
@@ -137,7 +176,8 @@ def collect_postgres(
             row_factory=dict_row,
         )
     except psycopg.Error as error:
-        return _unreachable(target, scrub(_connect_failure(target, request, error), secrets))
+        reason = _connect_failure(target, request, error, plan.database, named)
+        return _unreachable(target, scrub(reason, secrets))
     except UnicodeError:  # the resolver's IDNA encoding refused a host name (a label > 63)
         return _unreachable(target, f"cannot connect to {target}: invalid host name")
     with connection:
@@ -191,11 +231,25 @@ def _target_host(parameters: Mapping[str, str], environ: Mapping[str, str]) -> s
     return f"{host or 'localhost'}:{port}"
 
 
-def _connect_failure(target: str, request: PostgresRequest, error: psycopg.Error) -> str:
+def _connect_failure(
+    target: str,
+    request: PostgresRequest,
+    error: psycopg.Error,
+    database: str,
+    named: str | None,
+) -> str:
     if isinstance(error, psycopg.errors.ConnectionTimeout):
         why = f"no answer within the {request.connect_timeout_seconds} s connect timeout"
     else:
         why = _first_meaningful(error)
+        if f'database "{database}" does not exist' in why:
+            dsn = f"the connection string names {named!r}" if named else "the DSN names none"
+            why += (
+                f". The database audited is the policy's scope.database ({database!r}); {dsn}. "
+                "Set scope.database in the policy to the database Zep uses (Zep's own default "
+                "is 'postgres': github.com/getzep/zep config.yaml@v0.27.2 and zep.yaml@v1.0.2), "
+                "or connect to the server that holds it"
+            )
     return f"cannot connect to {target}: {why}"
 
 
@@ -252,6 +306,7 @@ class _Collector:
         self.target = f"{info.host}:{info.port}/{info.dbname}"
         self.sslmode = _conninfo(connection).get("sslmode")
         self.issues: list[CollectionIssue] = []
+        self.notes: list[CollectionNote] = []
         self.queries = 0
         self.scope = {
             "schemas": list(plan.schemas),
@@ -285,6 +340,7 @@ class _Collector:
             section=PostgresSection(databases=(database,)),
             issues=tuple(self.issues),
             queries=self.queries,
+            notes=tuple(self.notes),
         )
 
     def _verify_session(self) -> None:
@@ -317,8 +373,7 @@ class _Collector:
             fields["invalid_indexes"] = self._invalid_indexes()
             fields["tables"] = self._tables()
         fields["statements"] = self._statements(fields["extensions"])
-        fields["session_retention"] = self._session_retention()
-        fields["expired_facts"] = self._expired_facts()
+        fields.update(self._counts())
         return fields
 
     # --- running queries ------------------------------------------------------------------
@@ -330,14 +385,19 @@ class _Collector:
         parts: Sequence[str],
         privilege: str,
         convert: Callable[[list[Row]], T],
+        *,
+        resource: str | None = None,
     ) -> T | None:
         """``convert(rows)``, or None after recording why on each part the query was to fill.
 
         The query and the conversion run in a savepoint: a failure rolls back to it, so the
-        transaction (and the rest of the collection) goes on.
+        transaction (and the rest of the collection) goes on. ``resource`` names what the
+        issue is about when it is narrower than the database (one counted table).
         """
         if self.connection.broken:
-            self._note(parts, "not collected: the connection to the server was lost")
+            self._note(
+                parts, "not collected: the connection to the server was lost", resource=resource
+            )
             return None
         self.queries += 1
         try:
@@ -347,9 +407,11 @@ class _Collector:
                     rows = cursor.fetchall()
                 return convert(rows)
         except psycopg.Error as error:
-            self._note(parts, self._query_failure(error, privilege))
+            self._note(parts, self._query_failure(error, privilege), resource=resource)
         except _UNCONVERTIBLE as error:
-            self._note(parts, f"unexpected value from the server: {_first_line(error)}")
+            self._note(
+                parts, f"unexpected value from the server: {_first_line(error)}", resource=resource
+            )
         return None
 
     def _query_failure(self, error: psycopg.Error, privilege: str) -> str:
@@ -367,12 +429,12 @@ class _Collector:
             return f"{message} (lock_timeout)"
         return message
 
-    def _note(self, parts: Sequence[str], reason: str) -> None:
+    def _note(self, parts: Sequence[str], reason: str, *, resource: str | None = None) -> None:
         for part in parts:
             self.issues.append(
                 CollectionIssue(
                     source=Source.POSTGRES,
-                    resource=self.target,
+                    resource=resource or self.target,
                     part=part,
                     reason=scrub(reason, self.secrets),
                 )
@@ -469,9 +531,18 @@ class _Collector:
 
     def _schemas_exist(self) -> bool:
         """Whether every schema of the policy's scope exists; if not, the parts read within
-        the scope are not collected (an issue each), rather than read as empty."""
+        the scope are not collected (an issue each), rather than read as empty.
+
+        With ``allow_empty`` (``--allow-empty``) a missing schema counts as an empty one: the
+        parts are read in the schemas that exist, and when none does they stay uncollected
+        with a note each instead of an issue, so their rules are SKIP with the note's reason.
+        """
         if not self.plan.schemas:
-            self._note(SCHEMA_PARTS, "the policy's scope.schemas is empty: nothing to read")
+            reason = "the policy's scope.schemas is empty: nothing to read"
+            if self.request.allow_empty:
+                self._accept_empty(SCHEMA_PARTS, f"{reason} (accepted by --allow-empty)")
+            else:
+                self._note(SCHEMA_PARTS, reason)
             return False
         rows = self._read(
             pg_queries.SCHEMAS_IN_SCOPE,
@@ -485,13 +556,30 @@ class _Collector:
         missing = [row["schema_name"] for row in rows if not row["found"]]
         if missing:
             names = ", ".join(f'"{name}"' for name in missing)
-            self._note(
-                SCHEMA_PARTS,
+            reason = (
                 f"the policy's scope.schemas names schema(s) that do not exist in database "
-                f"{self.plan.database}: {names}",
+                f"{self.plan.database}: {names}"
             )
-            return False
+            if not self.request.allow_empty:
+                self._note(SCHEMA_PARTS, reason)
+                return False
+            if len(missing) == len(rows):
+                self._accept_empty(SCHEMA_PARTS, f"{reason}; --allow-empty accepts an empty scope")
+                return False
+            self.notes.append(
+                CollectionNote(
+                    source=Source.POSTGRES,
+                    resource=self.target,
+                    note=f"{reason}; --allow-empty counts them as empty",
+                )
+            )
         return True
+
+    def _accept_empty(self, parts: Sequence[str], reason: str) -> None:
+        self.notes.extend(
+            CollectionNote(source=Source.POSTGRES, resource=self.target, part=part, note=reason)
+            for part in parts
+        )
 
     def _vector_columns(self) -> tuple[VectorColumn, ...] | None:
         def convert(rows: list[Row]) -> tuple[VectorColumn, ...]:
@@ -519,6 +607,7 @@ class _Collector:
                     table=row["table_name"],
                     name=row["index_name"],
                     columns=tuple(row["columns"]),
+                    table_columns=tuple(row["table_columns"]),
                     method=row["method"],
                     opclasses=tuple(row["opclasses"]),
                     options=_reloptions(row["reloptions"]),
@@ -563,6 +652,9 @@ class _Collector:
                     autovacuum_enabled=as_bool(
                         _reloptions(row["reloptions"]).get("autovacuum_enabled")
                     ),
+                    # ``toast.autovacuum_enabled`` is stored on the TOAST table itself, as its
+                    # own ``autovacuum_enabled`` (reloptions.c, RELOPT_KIND_TOAST).
+                    toast_autovacuum_enabled=_toast_autovacuum(row["toast_reloptions"]),
                 )
                 for row in rows
                 if self._in_scope(row["schema_name"], row["table_name"])
@@ -618,7 +710,7 @@ class _Collector:
             convert,
         )
 
-    # --- retention (counts only) ----------------------------------------------------------------
+    # --- retention, soft deletes, expired facts (counts only) -----------------------------------
 
     def _relation(self, table: str) -> tuple[str, str]:
         """``schema.table`` as given, else the table in the first schema in scope."""
@@ -629,33 +721,107 @@ class _Collector:
             else (self.plan.schemas[0] if self.plan.schemas else "public", table)
         )
 
-    def _countable(self, part: str, schema: str, table: str, age: str, tenant: str | None) -> bool:
-        """The relation is a table and its columns have built-in types: else an issue on
-        ``part`` and no count (a view or an owner-defined type decides what a count shows)."""
-        columns = [age] + ([tenant] if tenant else [])
+    def _counts(self) -> dict[str, Any]:
+        """Every count the plan asks for. The columns of all of them are checked in one
+        catalog query first; then one count per table, each in its own savepoint."""
+        retention = [
+            (plan, _retention_count(plan, self._relation(plan.table)))
+            for plan in self.plan.retention
+        ]
+        soft_deleted = [
+            (plan, _soft_deleted_count(plan, self._relation(plan.table)))
+            for plan in self.plan.soft_deleted
+        ]
+        facts = self.plan.expired_facts
+        facts_count = (
+            None
+            if facts is None
+            else _Count(
+                part="expired_facts",
+                table=facts.table,
+                relation=self._relation(facts.table),
+                age=facts.valid_to_column,
+                whole_part=True,
+            )
+        )
+        requests = [r for _, r in retention] + [r for _, r in soft_deleted]
+        requests += [facts_count] if facts_count is not None else []
+        if not requests:
+            return {}
+        columns = self._count_columns(requests)
+        fields: dict[str, Any] = {}
+        if retention:
+            counted = (self._retention(plan, r, columns) for plan, r in retention)
+            fields["retention"] = tuple(c for c in counted if c is not None)
+        if soft_deleted:
+            found = (self._soft_deleted(plan, r, columns) for plan, r in soft_deleted)
+            fields["soft_deleted"] = tuple(c for c in found if c is not None)
+        if facts is not None and facts_count is not None:
+            fields["expired_facts"] = self._expired_facts(facts, facts_count, columns)
+        return fields
+
+    def _issue_resource(self, request: _Count) -> str | None:
+        """Issues about one counted table name it, as the policy does, after the database."""
+        return None if request.whole_part else f"{self.target}/{request.table}"
+
+    def _count_columns(self, requests: list[_Count]) -> dict[tuple[str, str, str], Row] | str:
+        """The catalog row of every (schema, table, column) the counts use, or why the query
+        failed (then noted on each count's own part by ``_countable``)."""
+        wanted = sorted({(*r.relation, column) for r in requests for column in r.columns})
+        noted = len(self.issues)
         rows = self._read(
             pg_queries.RELATION_COLUMNS,
-            {"schema": schema, "table": table, "columns": columns},
-            (part,),
+            {
+                "schemas": [schema for schema, _, _ in wanted],
+                "tables": [table for _, table, _ in wanted],
+                "columns": [column for _, _, column in wanted],
+            },
+            ("columns",),
             "CONNECT on the database",
             lambda rows: rows,
         )
         if rows is None:
-            return False
-        problem = _count_problem(schema, table, age, rows)
-        if problem:
-            self._note((part,), problem)
-            return False
-        return True
+            failure = self.issues[noted:]
+            del self.issues[noted:]
+            return failure[0].reason if failure else "the catalog could not be read"
+        return {wanted[row["position"] - 1]: row for row in rows}
 
-    def _session_retention(self) -> RetentionCounts | None:
-        plan = self.plan.session_retention
-        if plan is None:
+    def _countable(
+        self, request: _Count, columns: dict[tuple[str, str, str], Row] | str
+    ) -> str | None:
+        """Whether the count may be taken: the relation is a table and its columns have
+        built-in types (else an issue on the request's part and no count: a view or an
+        owner-defined type decides what a count shows). Returns the soft-delete column to
+        leave set rows out by (``""``: none, or the table has no such optional column), or None
+        when the count must not be taken."""
+        resource = self._issue_resource(request)
+        if isinstance(columns, str):
+            self._note((request.part,), columns, resource=resource)
             return None
-        schema, table = self._relation(plan.table)
-        part = "session_retention"
-        if not self._countable(part, schema, table, plan.age_column, plan.tenant_column):
+        schema, table = request.relation
+        rows = [columns[(schema, table, column)] for column in request.columns]
+        deleted = request.deleted or ""
+        if request.optional is not None:
+            found = columns[(schema, table, request.optional)]
+            if not found["column_found"] and found["relation_found"]:
+                rows = [row for row in rows if row is not found]
+                deleted = ""
+        problem = _count_problem(schema, table, request.age, rows)
+        if problem:
+            self._note((request.part,), problem, resource=resource)
             return None
+        return deleted
+
+    def _retention(
+        self,
+        plan: SessionRetentionPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> RetentionCounts | None:
+        deleted = self._countable(request, columns)
+        if deleted is None:
+            return None
+        schema, table = request.relation
         tenants = sorted(plan.tenant_max_age_days)
         params = {
             "default_days": plan.default_max_age_days,
@@ -677,43 +843,119 @@ class _Collector:
             )
             return RetentionCounts(
                 table=plan.table,
+                schema_name=schema,
                 age_column=plan.age_column,
                 tenant_column=plan.tenant_column,
                 default_max_age_days=plan.default_max_age_days,
                 tenant_max_age_days=dict(plan.tenant_max_age_days),
+                deleted_column=deleted or None,
                 counts=counts,
             )
 
         return self._read(
-            pg_queries.rows_past_age(schema, table, plan.age_column, plan.tenant_column),
+            pg_queries.rows_past_age(
+                schema, table, plan.age_column, plan.tenant_column, deleted or None
+            ),
             params,
-            (part,),
+            (request.part,),
             f"SELECT on {schema}.{table}",
             convert,
+            resource=self._issue_resource(request),
         )
 
-    def _expired_facts(self) -> ExpiredFactsCount | None:
-        plan = self.plan.expired_facts
-        if plan is None:
+    def _soft_deleted(
+        self,
+        plan: SoftDeletedPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> SoftDeletedCount | None:
+        if self._countable(request, columns) is None:
             return None
-        schema, table = self._relation(plan.table)
-        part = "expired_facts"
-        if not self._countable(part, schema, table, plan.valid_to_column, None):
+        schema, table = request.relation
+
+        def convert(rows: list[Row]) -> SoftDeletedCount:
+            [row] = rows
+            return SoftDeletedCount(
+                table=plan.table,
+                schema_name=schema,
+                deleted_column=plan.deleted_column,
+                max_age_hours=plan.max_age_hours,
+                soft_deleted=row["soft_deleted"],
+                stale=row["stale"],
+            )
+
+        return self._read(
+            pg_queries.soft_deleted_rows(schema, table, plan.deleted_column),
+            {"seconds": float(plan.max_age_hours) * 3600},
+            (request.part,),
+            f"SELECT on {schema}.{table}",
+            convert,
+            resource=self._issue_resource(request),
+        )
+
+    def _expired_facts(
+        self,
+        plan: ExpiredFactsPlan,
+        request: _Count,
+        columns: dict[tuple[str, str, str], Row] | str,
+    ) -> ExpiredFactsCount | None:
+        if self._countable(request, columns) is None:
             return None
+        schema, table = request.relation
 
         def convert(rows: list[Row]) -> ExpiredFactsCount:
             [row] = rows
             return ExpiredFactsCount(
-                table=plan.table, valid_to_column=plan.valid_to_column, count=row["rows"]
+                table=plan.table,
+                schema_name=schema,
+                valid_to_column=plan.valid_to_column,
+                count=row["rows"],
             )
 
         return self._read(
             pg_queries.expired_rows(schema, table, plan.valid_to_column),
             None,
-            (part,),
+            (request.part,),
             f"SELECT on {schema}.{table}",
             convert,
         )
+
+
+@dataclass(frozen=True)
+class _Count:
+    """One count the plan asks for: which part it fills, the table, and the columns it uses."""
+
+    part: str
+    table: str  # as the policy names it
+    relation: tuple[str, str]  # (schema, table) where it is looked up
+    age: str  # the column compared with now(): a built-in date/time type
+    others: tuple[str, ...] = ()  # further columns that must exist (a tenant column)
+    optional: str | None = None  # a column left out when the table has none
+    deleted: str | None = None  # the soft-delete column whose set rows are not counted
+    whole_part: bool = False  # issues about it name the database, not the table
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        optional = (self.optional,) if self.optional else ()
+        return (self.age, *self.others, *optional)
+
+
+def _retention_count(plan: SessionRetentionPlan, relation: tuple[str, str]) -> _Count:
+    deleted = plan.deleted_column or None
+    required = deleted if deleted and plan.deleted_column_required else None
+    return _Count(
+        part="retention",
+        table=plan.table,
+        relation=relation,
+        age=plan.age_column,
+        others=tuple(c for c in (plan.tenant_column, required) if c),
+        optional=None if required else deleted,
+        deleted=deleted,
+    )
+
+
+def _soft_deleted_count(plan: SoftDeletedPlan, relation: tuple[str, str]) -> _Count:
+    return _Count(part="soft_deleted", table=plan.table, relation=relation, age=plan.deleted_column)
 
 
 # --- row helpers ------------------------------------------------------------------------------
@@ -751,7 +993,7 @@ def _running_vacuum(row: Row) -> RunningVacuum:
 
 
 def _count_problem(schema: str, table: str, age: str, rows: list[Row]) -> str | None:
-    """Why the retention count of ``schema.table`` must not be taken; None: it may."""
+    """Why the count over ``schema.table`` must not be taken; None: it may."""
     name = f"{schema}.{table}"
     if not rows or not rows[0]["relation_found"]:
         return f'relation "{name}" does not exist'
@@ -778,6 +1020,11 @@ def _count_problem(schema: str, table: str, age: str, rows: list[Row]) -> str | 
                 "be timestamp with time zone, timestamp or date"
             )
     return None
+
+
+def _toast_autovacuum(options: Sequence[str] | None) -> bool | None:
+    value = _reloptions(options).get("autovacuum_enabled")
+    return None if value is None else pg_bool(value)
 
 
 def _reloptions(options: Sequence[str] | None) -> dict[str, str]:

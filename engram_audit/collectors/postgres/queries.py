@@ -2,8 +2,9 @@
 
 Every query reads catalogs or statistics views once for the whole database (schemas in
 scope are an array parameter), so the number of queries never grows with the number of
-tables or indexes. Only the two retention counts touch user tables, and they count rows
-(never read them) with a range predicate on the age column that an index can serve.
+tables or indexes. Only the retention, soft-delete and expired-fact counts touch user tables
+(one query per table a rule names), and they count rows (never read them) with a range
+predicate on the age column that an index can serve.
 Nothing here writes or creates anything: the session is read-only besides.
 
 The audited database's owner is not trusted, so nothing here may resolve to an object of
@@ -31,7 +32,9 @@ from psycopg import sql
 
 # pgvector's column types; an index over one of them is a vector index whatever its method.
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
-VECTOR_METHODS = ("hnsw", "ivfflat")
+# pgvector's index methods (README "Indexing") and Azure's pg_diskann (access method diskann,
+# https://learn.microsoft.com/azure/postgresql/flexible-server/how-to-use-pgdiskann).
+VECTOR_METHODS = ("hnsw", "ivfflat", "diskann")
 # Built-in types a retention age column may have: compared with pg_catalog's operators only.
 AGE_TYPES = ("timestamptz", "timestamp", "date")
 
@@ -136,7 +139,12 @@ ORDER BY 1, 2, a.attnum
 """
 
 # Key columns come from pg_get_indexdef(index, k) so expression indexes show their
-# expression; opclasses follow ``indclass`` in key order.
+# expression; opclasses follow ``indclass`` in key order. ``table_columns`` names the table's
+# columns the index is built on, by attribute number, never by parsing text: the key columns
+# of ``pg_index.indkey`` (attnum > 0), and for an index with expressions (attnum 0 in indkey,
+# e.g. ``USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops)``) the columns PostgreSQL
+# recorded as the index's dependencies in ``pg_depend`` (index_create() records one per column
+# its expressions and predicate use; pgvector's methods have no INCLUDE columns).
 VECTOR_INDEXES = """
 SELECT n.nspname::pg_catalog.text AS schema_name,
        t.relname::pg_catalog.text AS table_name,
@@ -150,7 +158,25 @@ SELECT n.nspname::pg_catalog.text AS schema_name,
        ARRAY(SELECT opc.opcname::pg_catalog.text
              FROM pg_catalog.unnest(x.indclass::pg_catalog.oid[]) WITH ORDINALITY AS u(opclass, k)
              JOIN pg_catalog.pg_opclass AS opc ON opc.oid = u.opclass
-             ORDER BY u.k) AS opclasses
+             ORDER BY u.k) AS opclasses,
+       ARRAY(SELECT a.attname::pg_catalog.text
+             FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = x.indrelid
+               AND a.attnum > 0
+               AND NOT a.attisdropped
+               AND (a.attnum IN (SELECT u.attnum
+                                 FROM pg_catalog.unnest(x.indkey::pg_catalog.int2[])
+                                      WITH ORDINALITY AS u(attnum, k)
+                                 WHERE u.k <= x.indnkeyatts)
+                    OR (x.indexprs IS NOT NULL
+                        AND EXISTS (SELECT 1
+                                    FROM pg_catalog.pg_depend AS d
+                                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                      AND d.objid = x.indexrelid
+                                      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                      AND d.refobjid = x.indrelid
+                                      AND d.refobjsubid = a.attnum)))
+             ORDER BY a.attnum) AS table_columns
 FROM pg_catalog.pg_index AS x
 JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid
@@ -188,9 +214,11 @@ SELECT s.schemaname::pg_catalog.text AS schema_name,
        s.last_autovacuum,
        s.last_analyze,
        s.last_autoanalyze,
-       c.reloptions
+       c.reloptions,
+       toast.reloptions AS toast_reloptions
 FROM pg_catalog.pg_stat_all_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
+LEFT JOIN pg_catalog.pg_class AS toast ON toast.oid = c.reltoastrelid
 WHERE s.schemaname = ANY(%(schemas)s::pg_catalog.name[])
   AND c.relkind IN ('r', 'p', 'm')
 ORDER BY 1, 2
@@ -228,25 +256,29 @@ LIMIT {limit}
     )
 
 
-# What the retention counts are about to touch: the relation's kind and each column's type,
-# so a view, a missing column or an owner-defined type is reported instead of counted.
+# What the counts are about to touch, for every (schema, table, column) a count needs: the
+# relation's kind and each column's type, so a view, a missing column or an owner-defined type
+# is reported instead of counted.
 RELATION_COLUMNS = """
-SELECT col.name AS column_name,
+SELECT q.position,
+       q.column_name,
        c.oid IS NOT NULL AS relation_found,
        c.relkind::pg_catalog.text AS relkind,
        a.attnum IS NOT NULL AS column_found,
        tn.nspname::pg_catalog.text AS type_schema,
        ty.typname::pg_catalog.text AS type_name,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_shown
-FROM pg_catalog.unnest(%(columns)s::pg_catalog.text[]) WITH ORDINALITY AS col(name, position)
-LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = %(schema)s::pg_catalog.text
-LEFT JOIN pg_catalog.pg_class AS c
-       ON c.relnamespace = n.oid AND c.relname = %(table)s::pg_catalog.text
+FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::pg_catalog.text[]),
+                pg_catalog.unnest(%(tables)s::pg_catalog.text[]),
+                pg_catalog.unnest(%(columns)s::pg_catalog.text[]))
+     WITH ORDINALITY AS q(schema_name, table_name, column_name, position)
+LEFT JOIN pg_catalog.pg_namespace AS n ON n.nspname = q.schema_name
+LEFT JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = q.table_name
 LEFT JOIN pg_catalog.pg_attribute AS a
-       ON a.attrelid = c.oid AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped
+       ON a.attrelid = c.oid AND a.attname = q.column_name AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_catalog.pg_type AS ty ON ty.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_namespace AS tn ON tn.oid = ty.typnamespace
-ORDER BY col.position
+ORDER BY q.position
 """
 
 
@@ -262,25 +294,39 @@ def _older_than(column: sql.Composable, days: sql.Composable) -> sql.Composed:
     ).format(column=column, days=days)
 
 
+def _live(deleted_column: str | None) -> sql.Composable:
+    """``AND r.<deleted> IS NULL``: a soft-deleted row is not an active one. ``IS NULL`` is a
+    construct, not an operator, so no object of the owner's can change what it means."""
+    if deleted_column is None:
+        return sql.SQL("")
+    return sql.SQL(" AND r.{} IS NULL").format(sql.Identifier(deleted_column))
+
+
 def rows_past_age(
-    schema: str, table: str, age_column: str, tenant_column: str | None
+    schema: str,
+    table: str,
+    age_column: str,
+    tenant_column: str | None,
+    deleted_column: str | None = None,
 ) -> sql.Composed:
-    """Rows older than their tenant's limit, counted per tenant (or in total).
+    """Live rows older than their tenant's limit, counted per tenant (or in total).
 
     The first predicate (the smallest limit) is a plain range on the age column, so an
-    index on it bounds the scan; the per-tenant limit then refines the count.
+    index on it bounds the scan; the per-tenant limit then refines the count. Rows whose
+    ``deleted_column`` is set are soft-deleted and left out.
     """
     relation = sql.Identifier(schema, table)
     if tenant_column is None:
         return sql.SQL(
             "SELECT NULL::pg_catalog.text AS tenant, pg_catalog.count(*) AS rows "
-            "FROM {relation} AS r WHERE {older}"
+            "FROM {relation} AS r WHERE {older}{live}"
         ).format(
             relation=relation,
             older=_older_than(
                 sql.SQL("r.{}").format(sql.Identifier(age_column)),
                 sql.SQL("%(default_days)s::integer"),
             ),
+            live=_live(deleted_column),
         )
     age = sql.SQL("r.{}").format(sql.Identifier(age_column))
     tenant = sql.SQL("r.{}::pg_catalog.text").format(sql.Identifier(tenant_column))
@@ -292,7 +338,7 @@ LEFT JOIN ROWS FROM (pg_catalog.unnest(%(tenants)s::pg_catalog.text[]),
                      pg_catalog.unnest(%(tenant_days)s::integer[])) AS o(tenant, days)
        ON o.tenant OPERATOR(pg_catalog.=) {tenant}
 WHERE {older_than_any}
-  AND {older_than_own}
+  AND {older_than_own}{live}
 GROUP BY 1
 ORDER BY 1 NULLS FIRST
 LIMIT 1000
@@ -302,7 +348,21 @@ LIMIT 1000
         tenant=tenant,
         older_than_any=_older_than(age, sql.SQL("%(min_days)s::integer")),
         older_than_own=_older_than(age, sql.SQL("coalesce(o.days, %(default_days)s::integer)")),
+        live=_live(deleted_column),
     )
+
+
+def soft_deleted_rows(schema: str, table: str, deleted_column: str) -> sql.Composed:
+    """Rows whose ``deleted_column`` is set, and how many of them were set more than
+    ``%(seconds)s`` ago (what a purge job that runs should have removed)."""
+    deleted = sql.SQL("r.{}").format(sql.Identifier(deleted_column))
+    return sql.SQL(
+        "SELECT pg_catalog.count(*) AS soft_deleted, "
+        "pg_catalog.count(*) FILTER (WHERE {deleted} OPERATOR(pg_catalog.<) "
+        "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+        "pg_catalog.make_interval(secs => %(seconds)s::pg_catalog.float8))) AS stale "
+        "FROM {relation} AS r WHERE {deleted} IS NOT NULL"
+    ).format(relation=sql.Identifier(schema, table), deleted=deleted)
 
 
 def expired_rows(schema: str, table: str, valid_to_column: str) -> sql.Composed:

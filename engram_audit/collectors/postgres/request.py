@@ -14,3 +14,6 @@ class PostgresRequest:
     connect_timeout_seconds: int = 10
     statement_timeout_ms: int = 15000
     cloud: str = "AzureCloud"  # --cloud: which Entra ID authority and token scope to use
+    # ``--allow-empty``: a scope whose schemas do not exist is accepted (its rules are SKIP,
+    # with a note) instead of being recorded as a collection issue (exit 3).
+    allow_empty: bool = False
