@@ -17,7 +17,7 @@ from tests.support.cli import run_in_process as run
 
 def test_the_json_report_carries_its_version_and_fits_its_shipped_schema() -> None:
     document = json.loads(json_report.render(sample_report()))
-    assert document["schema_version"] == "1.1"
+    assert document["schema_version"] == "1.2"
     jsonschema.Draft202012Validator(shipped(REPORT_SCHEMA)).validate(document)
 
 

@@ -20,6 +20,19 @@ from engram_audit.model.policy import SourceLocation
 from engram_audit.model.snapshot import CollectionIssue, ToolInfo
 
 
+class IacResource(FrozenModel):
+    """The resource of a Terraform plan or ARM template a finding is about."""
+
+    address: str = Field(
+        description="Terraform resource address, or the template resource (symbolic name or "
+        "index path)"
+    )
+    path: str | None = Field(
+        default=None, description="File declaring it (.tf, .bicep or the template), with --iac-root"
+    )
+    line: int | None = Field(default=None, ge=1, description="Line of the resource block")
+
+
 class Finding(FrozenModel):
     rule: str
     check: str
@@ -38,6 +51,10 @@ class Finding(FrozenModel):
         default=None, description="Why the finding is waived, or whose waiver expired"
     )
     baseline_state: str | None = Field(default=None, description="new | unchanged, with --baseline")
+    iac: IacResource | None = Field(
+        default=None,
+        description="Planned state only: the plan's or template's resource the finding is about",
+    )
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -86,7 +103,8 @@ class Summary(FrozenModel):
 
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
-REPORT_SCHEMA_VERSION = "1.1"
+# 1.2: findings' "iac" (the plan's or template's resource), written only when known.
+REPORT_SCHEMA_VERSION = "1.2"
 
 
 class Report(FrozenModel):

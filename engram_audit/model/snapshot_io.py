@@ -27,4 +27,7 @@ def load_snapshot(path: Path) -> Snapshot:
 
 
 def dump_snapshot(snapshot: Snapshot) -> str:
-    return json.dumps(snapshot.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    # A live snapshot has no origin: it is written as before 1.2, without the key.
+    exclude = {"origin"} if snapshot.origin is None else None
+    document = snapshot.model_dump(mode="json", exclude=exclude)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
