@@ -92,12 +92,12 @@ def render(report: Report) -> str:
     lines += _collapsed(
         "Skipped",
         by_status[Status.SKIP],
-        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.message or 'not applicable')}",
+        lambda f: f"- {esc(f.rule)} on {esc(_named(f))}: {esc(f.message or 'not applicable')}",
     )
     lines += _collapsed(
         "Passed",
         by_status[Status.PASS],
-        lambda f: f"- {esc(f.rule)} on {esc(f.resource)}: {esc(f.actual)}",
+        lambda f: f"- {esc(f.rule)} on {esc(_named(f))}: {esc(f.actual)}",
     )
     while lines and not lines[-1]:
         lines.pop()
@@ -116,6 +116,21 @@ def short_resource(resource: str) -> str:
         return resource
     parts = resource.rstrip("/").split("/")
     return "…/" + "/".join(parts[-2:]) if len(parts) > 2 else resource
+
+
+def where(finding: Finding) -> str:
+    """A finding's resource as a reader looks for it: the plan's or template's address on
+    planned state, else the short resource id."""
+    if finding.iac is not None:
+        return finding.iac.address
+    return short_resource(finding.resource)
+
+
+def _named(finding: Finding) -> str:
+    """The resource id, preceded by the plan's or template's address when there is one."""
+    if finding.iac is None:
+        return finding.resource
+    return f"{finding.iac.address} ({finding.resource})"
 
 
 def _verdict(report: Report) -> str:
@@ -142,7 +157,7 @@ def _context(report: Report) -> str:
 def _cause_line(group: tuple[str, list[Finding]]) -> str:
     cause, findings = group
     rules = sorted({f.rule for f in findings})
-    resources = sorted({short_resource(f.resource) for f in findings})
+    resources = sorted({where(f) for f in findings})
     shown = ", ".join(esc(r) for r in resources[:5])
     more = f" and {len(resources) - 5} more" if len(resources) > 5 else ""
     return f"{esc(cause)} (rules {', '.join(esc(r) for r in rules)}; on {shown}{more})"
@@ -157,7 +172,7 @@ def _failure_table(failures: Sequence[Finding], with_baseline: bool) -> list[str
         cells = [
             finding.severity.value,
             esc(finding.rule),
-            esc(short_resource(finding.resource)),
+            esc(where(finding)),
             esc(finding.expected),
             esc(finding.actual),
         ]
@@ -186,6 +201,13 @@ def _detail(finding: Finding) -> str:
         f"  - Resource: {esc(finding.resource)}",
         f"  - Expected: {esc(finding.expected)}; actual: {esc(finding.actual)}",
     ]
+    if finding.iac is not None:
+        declared = (
+            f" ({esc(finding.iac.path)} line {finding.iac.line})"
+            if finding.iac.path is not None and finding.iac.line is not None
+            else ""
+        )
+        parts.insert(2, f"  - Address: {esc(finding.iac.address)}{declared}")
     if finding.message:
         parts.append(f"  - {esc(finding.message)}")
     if finding.waiver:
