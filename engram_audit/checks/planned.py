@@ -80,31 +80,18 @@ def evaluate_planned(check: Check[Any], params: Any, snapshot: Snapshot) -> Iter
     plain = _keyed(run({}, open_values))  # open values absent: text without any candidate in it
     results: list[Outcome] = []
     judged: set[str] = set()
-    for server_id, server in servers.items():
+    for server_id in servers:
         mine = [i for i, v in enumerate(open_values) if v.server.casefold() == server_id]
         if not mine:
             continue
         judged.add(server_id)
-        results += _judge_server(server, mine, open_values, base_assignment, run)
+        results += _judge_server(server_id, mine, open_values, base_assignment, run, plain)
     for outcome in base:
         owner = _owner(outcome.resource, servers)
         if owner is None or owner not in judged:
             results.append(outcome)
-    results = _without_candidates(results, plain)
     labelled = _label_defaults(results, defaults, open_values, base_assignment, run, servers)
     yield from (_label_parameter(outcome, servers) for outcome in labelled)
-
-
-def _without_candidates(outcomes: list[Outcome], plain: Mapping[_Key, Outcome]) -> list[Outcome]:
-    """An outcome the open values did not decide is told as the server stands, with them absent,
-    when that gives the same status: its text then names no value a candidate put there."""
-    kept = []
-    for key, outcome in _keyed(outcomes).items():
-        bare = plain.get(key)
-        same = bare is not None and bare.status is outcome.status
-        untouched = outcome.message == "" or "decided by the declared values" not in outcome.message
-        kept.append(bare if same and untouched and bare is not None else outcome)
-    return kept
 
 
 def _servers(snapshot: Snapshot) -> tuple[AzureServer, ...]:
@@ -145,23 +132,29 @@ def _statuses(outcomes: Mapping[_Key, Outcome]) -> dict[_Key, Status]:
 
 
 def _judge_server(
-    server: AzureServer,
+    server_id: str,
     mine: list[int],
     open_values: Sequence[PlannedValue],
     base_assignment: Assignment,
     run: Runner,
+    plain: Mapping[_Key, Outcome],
 ) -> list[Outcome]:
-    server_id = server.id.casefold()
+    """One server's outcomes over its open values."""
     base = _keyed(run(base_assignment, open_values), server_id)
+    variants = [base]
     relevant: list[int] = []
+    moved: list[int] = []  # changed a text, not a status
     for index in mine:
         for choice in _choices(open_values[index])[1:]:
             outcomes = _keyed(run({**base_assignment, index: choice}, open_values), server_id)
             if _statuses(outcomes) != _statuses(base):
                 relevant.append(index)
                 break
+            variants.append(outcomes)
+            if _texts(outcomes) != _texts(base) and index not in moved:
+                moved.append(index)
     if not relevant:
-        return list(base.values())
+        return _combine(variants, [open_values[i] for i in moved], plain)
     combinations = 1
     for index in relevant:
         combinations *= len(_choices(open_values[index]))
@@ -172,11 +165,17 @@ def _judge_server(
     for combination in itertools.product(*(_choices(open_values[i]) for i in relevant)):
         assignment = {**base_assignment, **dict(zip(relevant, combination, strict=True))}
         variants.append(_keyed(run(assignment, open_values), server_id))
-    return _combine(variants, involved)
+    return _combine(variants, involved, plain)
+
+
+def _texts(outcomes: Mapping[_Key, Outcome]) -> dict[_Key, tuple[str, str]]:
+    return {key: (outcome.actual, outcome.message) for key, outcome in outcomes.items()}
 
 
 def _combine(
-    variants: Sequence[Mapping[_Key, Outcome]], involved: Sequence[PlannedValue]
+    variants: Sequence[Mapping[_Key, Outcome]],
+    involved: Sequence[PlannedValue],
+    plain: Mapping[_Key, Outcome],
 ) -> list[Outcome]:
     keys: list[_Key] = []
     for variant in variants:
@@ -187,7 +186,7 @@ def _combine(
         first = next(outcome for outcome in outcomes if outcome is not None)
         present = [outcome for outcome in outcomes if outcome is not None]
         if len(present) == len(outcomes) and len({o.status for o in present}) == 1:
-            combined.append(_decided(present, involved))
+            combined.append(_decided(present, involved, plain.get(key)))
         else:
             combined.append(_undecided(first, involved, [o.actual for o in present]))
     return combined
@@ -206,11 +205,21 @@ def _undecided(
     return Outcome(outcome.resource, Status.ERROR, outcome.expected, "unknown", reasons)
 
 
-def _decided(outcomes: Sequence[Outcome], involved: Sequence[PlannedValue]) -> Outcome:
-    """One status whatever the open values become: the verdict stands, its text says what is open."""
+def _decided(
+    outcomes: Sequence[Outcome], involved: Sequence[PlannedValue], plain: Outcome | None
+) -> Outcome:
+    """One status whatever the open values become: the verdict stands, and its text names no
+    value a candidate put there (the server as it stands when only live facts moved the text,
+    else what every variant says and what is open)."""
     first = outcomes[0]
     if all(o.actual == first.actual and o.message == first.message for o in outcomes):
         return first
+    if (
+        plain is not None
+        and plain.status is first.status
+        and all(value.state == "live" for value in involved)
+    ):
+        return plain
     open_text = ", ".join(f"{value.attribute} {_short(value)}" for value in involved)
     actual = ", ".join([*_common(o.actual for o in outcomes), open_text])
     common = _common((o.message for o in outcomes), separator="; ")
