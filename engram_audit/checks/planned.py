@@ -10,7 +10,9 @@ variants of the snapshot in which the open values take them:
 - every variant gives a resource the same status: known values decided it, and the verdict
   stands (no Entra administrator declared fails whatever the authentication block becomes);
 - the variants differ: ERROR naming the open values ("unknown until apply"), or SKIP "needs
-  live state" when only live facts made the difference. Never a pass on an unknown.
+  live state" when only live facts made the difference. Never a pass on an unknown: where the
+  candidates are probes rather than every value (SKU names, addresses, thresholds), a pass
+  that depends on them is ERROR too.
 
 Which open values matter is found one value at a time (a value matters when changing it alone
 changes a status), then every combination of those is judged. A verdict that one of Azure's
@@ -212,6 +214,10 @@ def _decided(
     value a candidate put there (the server as it stands when only live facts moved the text,
     else what every variant says and what is open)."""
     first = outcomes[0]
+    probed = [value for value in involved if not value.complete or not value.candidates]
+    if first.status is Status.PASS and probed:
+        # Every probe passed, but probes are not every value: never a pass on an unknown.
+        return _undecided(first, probed)
     if all(o.actual == first.actual and o.message == first.message for o in outcomes):
         return first
     if (

@@ -352,6 +352,11 @@ def collect_command(
         snapshot = _collect(run.policy, selected, run.targets)
         target = output if output is not None else (output_dir or Path(".")) / f"{run.name}.json"
         write_file(target, dump_snapshot(snapshot))
-        out(f"wrote {target} ({', '.join(sorted(s.value for s in selected))})", nl=True)
+        what = (
+            f"planned state of {snapshot.origin.files[0].path}"
+            if snapshot.origin is not None
+            else ", ".join(sorted(s.value for s in selected))
+        )
+        out(f"wrote {target} ({what})", nl=True)
         incomplete = incomplete or bool(snapshot.issues)
     return ExitCode.INCOMPLETE if incomplete else ExitCode.CLEAN

@@ -326,6 +326,11 @@ class PlannedValue(FrozenModel):
         default=(),
         description="Values it can take (null: absent); empty: too many to list",
     )
+    complete: bool = Field(
+        default=True,
+        description="The candidates are every value it can take; false: probes only (SKU names, "
+        "addresses, thresholds), so a pass that depends on it is not given",
+    )
 
 
 class PlannedChange(FrozenModel):

@@ -574,6 +574,7 @@ class _Mapper:
                     f"{deployed.address} properties.scopes",
                     (first_unknown(scopes) or Unknown("not declared")).reason,
                     candidates=((draft.id,), ()),
+                    probes=True,
                 )
             for index in open_thresholds:
                 draft.open_value(

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engram_audit.checks.azure.catalogue import allowed_values, parameter_catalogue
-from engram_audit.collectors.iac.domains import AZURE_DEFAULTS, DATA_ENCRYPTION, body_candidates
+from engram_audit.collectors.iac.domains import (
+    AZURE_DEFAULTS,
+    DATA_ENCRYPTION,
+    body_candidates,
+    complete,
+)
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import (
     AzureServer,
@@ -97,8 +102,10 @@ class ServerDraft:
         *,
         state: PlannedState = "unknown",
         candidates: tuple[Any, ...] | None = None,
+        probes: bool = False,
     ) -> None:
-        """Record a value the input leaves open; it stays absent from the server."""
+        """Record a value the input leaves open; it stays absent from the server.
+        ``probes``: the candidates are probes, not every value it can take."""
         if candidates is None:
             candidates = body_candidates(path[1:]) if path[0] == "resource" else ()
         self.planned.append(
@@ -109,6 +116,7 @@ class ServerDraft:
                 state=state,
                 reason=reason,
                 candidates=candidates,
+                complete=complete(candidates) and not probes,
             )
         )
 
@@ -203,7 +211,11 @@ def max_connections_default(sku_name: str) -> str | None:
     return None
 
 
-def _parameter_candidates(name: str, major: str | None, default: str | None) -> tuple[Any, ...]:
+def _parameter_candidates(
+    name: str, major: str | None, default: str | None
+) -> tuple[tuple[Any, ...], bool]:
+    """The values a declared parameter whose value is open can take, and whether they are all
+    of them (Azure's allowed values) or probes (no value, Azure's default)."""
     facts = parameter_catalogue().get(name)
     row = facts.on(major) if facts is not None and major is not None else None
     allowed = allowed_values(row.allowed if row else None, facts.data_type if facts else None)
@@ -213,8 +225,8 @@ def _parameter_candidates(name: str, major: str | None, default: str | None) -> 
         and not allowed.multiple
         and len(allowed.choices) <= _MAX_PARAMETER_CHOICES
     ):
-        return tuple(choice for choice in allowed.choices if choice)
-    return (None, default) if default is not None else (None, "")
+        return tuple(choice for choice in allowed.choices if choice), True
+    return ((None, default) if default is not None else (None, "")), False
 
 
 def _parameters(draft: ServerDraft, noun: str) -> dict[str, ServerParameter] | None:
@@ -264,12 +276,14 @@ def _parameters(draft: ServerDraft, noun: str) -> dict[str, ServerParameter] | N
         )
         if declared_parameter.open_reason is not None:
             default = known.default_value if known else None
+            candidates, every = _parameter_candidates(key, major, default)
             draft.open_value(
                 ("parameters", key, "value"),
                 declared_parameter.attribute or name,
                 declared_parameter.open_reason,
                 state=declared_parameter.open_state,
-                candidates=_parameter_candidates(key, major, default),
+                candidates=candidates,
+                probes=not every,
             )
     return parameters
 

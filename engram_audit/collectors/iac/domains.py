@@ -83,6 +83,15 @@ BODY_CANDIDATES: dict[tuple[str, ...], tuple[Any, ...]] = {
 }
 
 
+# Lists that are probes, not every value: a pass over them alone is not given.
+PROBES: tuple[tuple[Any, ...], ...] = (SKU_NAME_PROBES, STORAGE_GB, IP_PROBES, THRESHOLD_PROBES)
+
+
+def complete(candidates: tuple[Any, ...]) -> bool:
+    """Whether ``candidates`` are every value (an enumeration), not probes."""
+    return bool(candidates) and all(candidates != probes for probes in PROBES)
+
+
 def body_candidates(path: Sequence[str]) -> tuple[Any, ...]:
     """What a body value at ``path`` can take; () when no check reads it (judged as absent)."""
     return BODY_CANDIDATES.get(tuple(path), ())

@@ -25,7 +25,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 from engram_audit.collectors.iac.terraform import parse_address
@@ -183,7 +182,6 @@ def _module_source(lines: list[str], start: int) -> str | None:
     return None
 
 
-@cache
 def _installed_modules(root: Path) -> dict[str, str]:
     """``terraform init``'s record of where each module call was installed."""
     manifest = root / ".terraform" / "modules" / "modules.json"
@@ -213,26 +211,28 @@ def terraform_location(root: Path, address_text: str) -> tuple[str, int] | None:
         return None
     directory = root
     calls: list[str] = []
+    call_location: tuple[str, int] | None = None
     for call, _ in address.modules:
         found = _block(directory, re.compile(rf'^\s*module\s+"{re.escape(call)}"\s*\{{'))
         if found is None:
-            return None
+            return call_location
         path, line, lines = found
         calls.append(call)
+        call_location = (_shown(path), line)
         source = _module_source(lines, line)
         installed = _installed_modules(root).get(".".join(calls))
         if source is not None and source.startswith(("./", "../")):
             directory = Path(os.path.normpath(directory / source))
-        elif installed is not None:
+        elif installed is not None and (root / installed).is_dir():
             directory = root / installed
         else:
-            return _shown(path), line
+            return call_location
     pattern = re.compile(
         rf'^\s*resource\s+"{re.escape(address.type)}"\s+"{re.escape(address.name)}"\s*\{{'
     )
     found = _block(directory, pattern)
     if found is None:
-        return None
+        return call_location  # the module's sources say otherwise: point at the call
     return _shown(found[0]), found[1]
 
 
@@ -247,8 +247,9 @@ def _bicep_files(root: Path) -> Iterator[Path]:
 
 def bicep_location(root: Path, address: str) -> tuple[str, int] | None:
     """File and line of the Bicep declaration a compiled template resource came from: the
-    symbolic name before any copy index or nested deployment."""
-    symbol = re.split(r"[\[/]", address, maxsplit=1)[0]
+    symbolic name before any copy index or nested deployment (``pg::extensions``, a resource
+    nested in its parent, is declared as ``resource extensions``)."""
+    symbol = re.split(r"[\[/]", address, maxsplit=1)[0].rsplit("::", 1)[-1]
     if not symbol or symbol.startswith("resources"):
         return None
     pattern = re.compile(rf"^\s*(resource|module)\s+{re.escape(symbol)}\s+'")

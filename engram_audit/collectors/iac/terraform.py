@@ -930,6 +930,7 @@ class _Reader:
                     f"{address.text}.scopes",
                     UNKNOWN_REASON,
                     candidates=((draft.id,), ()),
+                    probes=True,
                 )
             for index in open_thresholds:
                 draft.open_value(
