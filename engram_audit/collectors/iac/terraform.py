@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ class _Marker:
 
 UNKNOWN = _Marker(UNKNOWN_REASON)
 SENSITIVE = _Marker(SENSITIVE_REASON)
+Declared = Callable[[str], bool | None]  # whether the configuration declares an attribute
 
 
 def _merge(after: Any, unknown: Any, sensitive: Any) -> Any:
@@ -472,7 +473,7 @@ class _Reader:
         draft.declare(identity, address.text, None, None)
         properties: dict[str, Any] = draft.body["properties"]
         self._sku(draft, after.get("sku_name"))
-        self._scalar(draft, after, "version", ("properties", "version"), str, declared)
+        self._version(draft, after, declared)
         self._storage(draft, after, declared)
         self._backup(draft, after, declared)
         self._ha(draft, after, declared)
@@ -504,25 +505,17 @@ class _Reader:
         else:
             draft.body["sku"]["tier"] = tier
 
-    def _scalar(
-        self,
-        draft: ServerDraft,
-        after: Mapping[str, Any],
-        attribute: str,
-        path: tuple[str, ...],
-        convert: Any,
-        declared: Any,
-    ) -> None:
-        value = after.get(attribute)
+    def _version(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
+        value = after.get("version")
         if _known(value):
-            put(draft.body, path, convert(value))
-        else:
-            reason = _reason(value) if value is not None else "not declared"
-            if declared(attribute) is False and value is None:
-                reason = "not declared in the plan"
-            draft.open_value(("resource", *path), attribute, reason)
+            put(draft.body, ("properties", "version"), str(value))
+            return
+        reason = _reason(value)
+        if value is None or declared("version") is False:
+            reason = "not declared (azurerm requires it when create_mode is Default)"
+        draft.open_value(("resource", "properties", "version"), "version", reason)
 
-    def _storage(self, draft: ServerDraft, after: Mapping[str, Any], declared: Any) -> None:
+    def _storage(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
         value = after.get("storage_mb")
         path = ("properties", "storage", "storageSizeGB")
         megabytes = as_int(value) if _known(value) else None
@@ -553,7 +546,7 @@ class _Reader:
         after: Mapping[str, Any],
         attribute: str,
         path: tuple[str, ...],
-        declared: Any,
+        declared: Declared,
         provider_default: str,
     ) -> None:
         value = after.get(attribute)
@@ -571,7 +564,7 @@ class _Reader:
                 SWITCH,
             )
 
-    def _backup(self, draft: ServerDraft, after: Mapping[str, Any], declared: Any) -> None:
+    def _backup(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
         value = after.get("backup_retention_days")
         path = ("properties", "backup", "backupRetentionDays")
         days = as_int(value) if _known(value) else None
@@ -596,7 +589,7 @@ class _Reader:
             "false",
         )
 
-    def _ha(self, draft: ServerDraft, after: Mapping[str, Any], declared: Any) -> None:
+    def _ha(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
         blocks = after.get("high_availability")
         path = ("properties", "highAvailability")
         if isinstance(blocks, _Marker):
@@ -619,7 +612,7 @@ class _Reader:
         else:
             self._open(draft, (*path, "mode"), "high_availability.mode", mode)
 
-    def _network(self, draft: ServerDraft, after: Mapping[str, Any], declared: Any) -> None:
+    def _network(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
         self._switch(
             draft,
             after,
