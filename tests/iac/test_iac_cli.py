@@ -477,3 +477,34 @@ def test_recipe_plans_shows_json_judges_and_uploads_sarif_on_pull_requests(tmp_p
         for r in located
     )
     assert (tmp_path / "engram-audit-plan.md").is_file()
+
+
+def test_inventory_targets_are_set_aside_for_a_plan(tmp_path: Path) -> None:
+    """The inventory names prod's live server and DSN: a plan is judged alone, without them."""
+    (tmp_path / "engram-audit.yaml").write_text(
+        "apiVersion: engram-audit/v1\nenvironments:\n"
+        "  prod:\n    azure: {subscriptions: ['00000000-0000-0000-0000-0000000000aa'], "
+        "resource_group: engram-rg, servers: [zep-prod-db]}\n"
+        "    postgres: {dsn_env: AUDIT_DSN}\n",
+        encoding="utf-8",
+    )
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    plan = ROOT / IAC / "handwritten" / "prod-compliant.plan.json"
+    result = run("check", "--env", "prod", "--terraform-plan", str(plan), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "sources azure, dsn, postgres" in result.stdout
+
+
+def test_a_plan_with_planned_values_only_is_read(tmp_path: Path) -> None:
+    """Without resource_changes the planned values are read; what they omit is unknown."""
+    document = json.loads(
+        (ROOT / IAC / "zodiacae" / "aks-demo.plan.json").read_text(encoding="utf-8")
+    )
+    del document["resource_changes"]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(document), encoding="utf-8")
+    report = tmp_path / "r.json"
+    run("check", "--env", "prod", "--terraform-plan", str(plan), "-o", f"json:{report}")
+    findings = {f["rule"]: f for f in json.loads(report.read_text(encoding="utf-8"))["findings"]}
+    assert findings["ZEP-AZ-VERSION"]["actual"] == "13"
+    assert findings["ZEP-AZ-FIREWALL-OPEN"]["status"] == "pass"
