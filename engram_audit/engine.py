@@ -104,6 +104,9 @@ def _evaluate_rule(
     if unselected:
         reason = f"source not selected: {', '.join(unselected)}"
         return [_finding(item, Status.SKIP, ALL_RESOURCES, message=reason)]
+    live_only = item.check.needs_live_state(snapshot)
+    if live_only is not None:  # planned state (a plan, a template) and a check of running servers
+        return [_finding(item, Status.SKIP, ALL_RESOURCES, message=live_only)]
     absent = sorted(s.value for s in needed if snapshot.section(s) is None)
     if absent:
         reason = f"the snapshot has no {', '.join(absent)} section: it was not collected"

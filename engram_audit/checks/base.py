@@ -6,6 +6,11 @@ collection plan is derived from those declarations; while evaluating, a check se
 parts it declared, so an undeclared read shows up as "not collected" in its cases, never as a
 silent dependency on data the plan does not ask for.
 
+A check also declares whether it can judge *planned* state (``planned=True``): a Terraform
+plan or ARM template describes a server before it exists, so a check that needs a running
+server (backup recency, every ``pg.*``) is SKIP "needs live state" on such a snapshot. The
+declaration is the only place this is decided (``Check.needs_live_state``).
+
 A check's docstring is its documentation: the first line is the summary, then what it
 checks and why, then a paragraph starting ``Remediation:``. ``engram-audit explain ID``
 and the README catalogue are generated from it.
@@ -173,6 +178,7 @@ class Check(Generic[P]):
     run: Evaluator[P]
     reads: frozenset[str] = frozenset()
     requests: Requests[P] = _no_requests
+    planned: bool = False
 
     @property
     def doc(self) -> str:
@@ -194,12 +200,30 @@ class Check(Generic[P]):
     def parse_params(self, raw: dict[str, Any]) -> P:
         return self.params_model.model_validate(raw)
 
+    def needs_live_state(self, snapshot: Snapshot) -> str | None:
+        """Why this check cannot judge the snapshot's planned state; None when it can."""
+        origin = snapshot.origin
+        if origin is None or self.planned:
+            return None
+        what = "plan" if origin.kind == "plan" else "template"
+        files = ", ".join(f.path for f in origin.files if f.role != "parameters")
+        return (
+            f"needs live state: {self.id} judges a running server, and this snapshot is the "
+            f"planned state of a {what} ({files})"
+        )
+
     def evaluate(self, params: P, context: CheckContext) -> Iterator[Outcome]:
+        if context.snapshot.origin is not None and self.planned:
+            # Planned state: the same check, run over what the plan leaves open.
+            from engram_audit.checks.planned import evaluate_planned
+
+            yield from evaluate_planned(self, params, context.snapshot)
+            return
         yield from self.run(params, context)
 
     def evaluate_snapshot(self, params: P, snapshot: Snapshot) -> Iterator[Outcome]:
         """Evaluate with only the declared parts visible, as the engine does."""
-        yield from self.run(params, CheckContext(snapshot, self.reads))
+        yield from self.evaluate(params, CheckContext(snapshot, self.reads))
 
 
 def check(
@@ -209,8 +233,13 @@ def check(
     params: type[P],
     reads: Iterable[str],
     requests: Requests[P] | None = None,
+    planned: bool = False,
 ) -> Callable[[Evaluator[P]], Check[P]]:
-    """Declare a check; it is registered only by being listed in ``checks.CATALOGUE``."""
+    """Declare a check; it is registered only by being listed in ``checks.CATALOGUE``.
+
+    ``planned=True``: the check can judge planned state (a Terraform plan, an ARM template);
+    otherwise it is SKIP "needs live state" on such a snapshot.
+    """
     declared = frozenset(reads)
     source_set = frozenset(sources)
     unknown = sorted(declared - PARTS.keys())
@@ -230,6 +259,7 @@ def check(
             run=run,
             reads=declared,
             requests=requests or _no_requests,
+            planned=planned,
         )
 
     return declare

@@ -36,11 +36,11 @@ from engram_audit.cli.terminal import (
     write_file,
 )
 from engram_audit.collectors.azure.request import AzureRequest, no_server_found
-from engram_audit.collectors.run import LiveTargets, collect_live
+from engram_audit.collectors.run import LiveTargets, collect_live, collect_planned
 from engram_audit.engine import evaluate
 from engram_audit.errors import UsageError
 from engram_audit.gate.exit_codes import ExitCode, exit_code
-from engram_audit.model import Policy, Snapshot, Source
+from engram_audit.model import Policy, Report, Snapshot, Source
 from engram_audit.model.inventory import INVENTORY_FILE
 from engram_audit.model.snapshot_io import dump_snapshot
 from engram_audit.policy.planning import plan_for
@@ -50,6 +50,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) -> Snapshot:
+    if targets.iac is not None:
+        return _collect_planned(policy, targets)
     live = {s for s, t in ((Source.AZURE, targets.azure), (Source.POSTGRES, targets.postgres)) if t}
     live.add(Source.DSN)  # application DSNs are read from the environment: no target needed
     if not live & selected:
@@ -76,6 +78,56 @@ def _collect(policy: Policy, selected: frozenset[Source], targets: LiveTargets) 
     if accepted is not None:
         note(f"note: {accepted}; --allow-empty accepts that: the azure rules are SKIP")
     return snapshot
+
+
+def _collect_planned(policy: Policy, targets: LiveTargets) -> Snapshot:
+    """The planned state of a plan or template: the Azure source of the run."""
+    assert targets.iac is not None
+    snapshot = collect_planned(policy.environment, targets.iac)
+    origin = snapshot.origin
+    if origin is not None:
+        what = "plan" if origin.kind == "plan" else "template"
+        servers = len(snapshot.azure.servers) if snapshot.azure else 0
+        note(
+            f"note: judging the planned state of {targets.iac.path} ({what}"
+            + (f", {origin.tool}" if origin.tool else "")
+            + f"): {servers} flexible server(s); checks of running servers are SKIP "
+            "(needs live state)"
+        )
+        for change in origin.changes:
+            verb = "replaces" if "create" in change.actions else "deletes"
+            because = (
+                f" because of {', '.join(change.replace_paths)}" if change.replace_paths else ""
+            )
+            note(f"note: the plan {verb} {change.address}{because}")
+    for issue in snapshot.issues:
+        where = issue.resource + (f" [{issue.part}]" if issue.part else "")
+        note(f"engram-audit: could not read {where}: {issue.reason}")
+    return snapshot
+
+
+def iac_options(command: F) -> F:
+    """--terraform-plan, --arm-template, --arm-parameters: planned state as the Azure source."""
+    command = click.option(
+        "--arm-parameters",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="ENGRAM_AUDIT_ARM_PARAMETERS",
+        help="Parameters file for --arm-template.",
+    )(command)
+    command = click.option(
+        "--arm-template",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="ENGRAM_AUDIT_ARM_TEMPLATE",
+        help="Judge an ARM template (JSON or compiled Bicep) before deployment instead of the "
+        "live estate; excludes the live-ARM flags.",
+    )(command)
+    return click.option(
+        "--terraform-plan",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="ENGRAM_AUDIT_TERRAFORM_PLAN",
+        help="Judge a plan (terraform show -json PLANFILE; OpenTofu too) before apply instead "
+        "of the live estate; excludes the live-ARM flags.",
+    )(command)
 
 
 def _accepted_empty_azure_scope(
@@ -162,6 +214,14 @@ def _snapshot_for(run: EnvironmentRun, selected: frozenset[Source]) -> Snapshot:
     help="Also write what was collected live to this file (one environment; with several, "
     "ENV in the name is replaced by each environment's name).",
 )
+@click.option(
+    "--iac-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="ENGRAM_AUDIT_IAC_ROOT",
+    help="Directory of the Terraform or Bicep sources: SARIF results of a plan or template "
+    "point at the file and line of each resource block.",
+)
+@iac_options
 @azure_options
 @postgres_options
 @allow_empty_option
@@ -183,6 +243,7 @@ def check_command(
     output: Path | None,
     extra_outputs: tuple[str, ...],
     gate: GateOptions,
+    iac_root: Path | None,
     **target_options: Any,
 ) -> int:
     """Evaluate environments against their policies and exit with a CI-gate code.
@@ -234,6 +295,13 @@ def check_command(
         evaluated = evaluate(run.policy, snapshot, selected).model_copy(
             update={"fail_on": run.fail_on, "context": context}
         )
+        if snapshot.origin is not None:
+            evaluated = _planned_report(evaluated, snapshot, iac_root)
+        elif iac_root is not None:
+            raise UsageError(
+                "--iac-root locates a plan's or template's resources: give --terraform-plan, "
+                "--arm-template or a snapshot collected from one"
+            )
         result = prepared.apply(evaluated)
         reports.append(result.report)
         codes.append(exit_code(result.report, only_new=run.gate.fail_on_new))
@@ -241,6 +309,14 @@ def check_command(
             note(line if len(runs) == 1 else f"{run.name}: {line}")
     emit_reports(reports, fmt, output, extra_outputs, show=shown, quiet=quiet)
     return worst(codes)
+
+
+def _planned_report(report: Report, snapshot: Snapshot, iac_root: Path | None) -> Report:
+    """Findings named by the plan's or template's resource (and, with --iac-root, its file and
+    line), and a finding for each server the plan deletes or replaces."""
+    from engram_audit.collectors.iac.locate import locate_findings
+
+    return locate_findings(report, snapshot, iac_root)
 
 
 def worst(codes: list[ExitCode]) -> ExitCode:
@@ -265,6 +341,7 @@ def worst(codes: list[ExitCode]) -> ExitCode:
     type=click.Path(path_type=Path, file_okay=False),
     help="Write one snapshot per environment here, as <env>.json.",
 )
+@iac_options
 @azure_options
 @postgres_options
 @allow_empty_option
@@ -305,6 +382,11 @@ def collect_command(
         snapshot = _collect(run.policy, selected, run.targets)
         target = output if output is not None else (output_dir or Path(".")) / f"{run.name}.json"
         write_file(target, dump_snapshot(snapshot), what="snapshot")
-        out(f"wrote {target} ({', '.join(sorted(s.value for s in selected))})", nl=True)
+        what = (
+            f"planned state of {snapshot.origin.files[0].path}"
+            if snapshot.origin is not None
+            else ", ".join(sorted(s.value for s in selected))
+        )
+        out(f"wrote {target} ({what})", nl=True)
         incomplete = incomplete or bool(snapshot.issues)
     return ExitCode.INCOMPLETE if incomplete else ExitCode.CLEAN

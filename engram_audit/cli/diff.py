@@ -23,6 +23,7 @@ from engram_audit.gate.drift import (
 from engram_audit.gate.exit_codes import ExitCode
 from engram_audit.inputs.json_source import load_json_document
 from engram_audit.inputs.yaml_source import SourceDocument
+from engram_audit.model import Snapshot
 from engram_audit.model.snapshot_io import snapshot_from_document
 from engram_audit.reporters.escaping import escape_value as v
 
@@ -47,7 +48,8 @@ SNAPSHOT, REPORT = "snapshot", "report"
 )
 def diff_command(old: Path, new: Path, output_format: str, include_volatile: bool) -> int:
     """Show drift between two snapshots (property, old value, new value, per resource)
-    or two JSON reports (findings new, fixed, unchanged).
+    or two JSON reports (findings new, fixed, unchanged). A snapshot of a plan or template
+    against a live one shows what the release changes.
 
     \b
     Exit codes: 0 no drift · 1 drift · 2 bad input
@@ -91,11 +93,27 @@ def _value(value: Any) -> str:
     )
 
 
+def _state(snapshot: Snapshot) -> str:
+    """``prod 2031-01-15T03:00:00+00:00``; planned state names its plan or template."""
+    origin = snapshot.origin
+    if origin is None:
+        return f"{v(snapshot.environment)} {snapshot.collected_at.isoformat()}"
+    files = ", ".join(f.path for f in origin.files if f.role != "parameters")
+    return f"{v(snapshot.environment)} {origin.kind} {v(files)}"
+
+
+def _origin(snapshot: Snapshot) -> dict[str, Any]:
+    origin = snapshot.origin
+    if origin is None:
+        return {"state": "live"}
+    return {
+        "state": origin.kind,
+        "files": [{"role": f.role, "path": f.path, "sha256": f.sha256} for f in origin.files],
+    }
+
+
 def _snapshot_text(diff: SnapshotDiff) -> str:
-    span = (
-        f"{v(diff.old.environment)} {diff.old.collected_at.isoformat()} -> "
-        f"{v(diff.new.environment)} {diff.new.collected_at.isoformat()}"
-    )
+    span = f"{_state(diff.old)} -> {_state(diff.new)}"
     lines = [
         f"drift: {len(diff.resources)} resource(s) changed, {span}"
         if diff.has_drift
@@ -122,10 +140,12 @@ def _snapshot_json(diff: SnapshotDiff) -> str:
         "old": {
             "environment": diff.old.environment,
             "collected_at": diff.old.collected_at.isoformat(),
+            **_origin(diff.old),
         },
         "new": {
             "environment": diff.new.environment,
             "collected_at": diff.new.collected_at.isoformat(),
+            **_origin(diff.new),
         },
         "resources": [
             {"resource": r.resource, "kind": r.kind, "changes": changes_as_dict(r.changes)}

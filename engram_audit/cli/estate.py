@@ -17,6 +17,7 @@ from engram_audit.cli.azure_options import azure_request_from_options
 from engram_audit.cli.common import resolve_policy
 from engram_audit.cli.gate_options import GateOptions
 from engram_audit.cli.postgres_options import postgres_request_from_options
+from engram_audit.collectors.iac.request import IacRequest
 from engram_audit.collectors.run import LiveTargets
 from engram_audit.errors import UsageError
 from engram_audit.model import Policy, Severity, Snapshot
@@ -26,6 +27,8 @@ from engram_audit.policy.inventory import find_inventory, load_inventory
 
 AZURE_TARGET_FLAGS = ("subscription", "management_group", "resource_group", "server", "tag")
 POSTGRES_TARGET_FLAGS = ("dsn", "dsn_env")
+# Flags that only make sense against the live estate; a plan or template excludes them.
+LIVE_ARM_FLAGS = (*AZURE_TARGET_FLAGS, "azure_token_env", "arm_endpoint")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ def plan_runs(request: RunRequest) -> list[EnvironmentRun]:
     base = inventory_path.parent if inventory_path else Path(".")
     snapshots = [(path, load_snapshot(path)) for path in request.snapshots]
     names = _environment_names(request, inventory, snapshots)
+    iac = iac_request_from_options(request.options)
+    if iac is not None and len(names) > 1:
+        raise UsageError(f"{iac.flag} is one environment's planned state: give one --env")
     if request.policy_path is not None and len(names) > 1:
         raise UsageError("--policy FILE names one environment's policy: use it with one --env")
     by_name = _pair_snapshots(names, snapshots)
@@ -126,14 +132,16 @@ def _run(
     options = dict(request.options)
     if entry is not None:
         options = _inventory_options(name, entry, options)
-    targets = (
-        LiveTargets()
-        if snapshot is not None
-        else LiveTargets(
+    iac = iac_request_from_options(request.options)
+    if iac is not None:
+        targets = _planned_targets(iac, request, snapshot)
+    elif snapshot is not None:
+        targets = LiveTargets()
+    else:
+        targets = LiveTargets(
             azure=azure_request_from_options(options),
             postgres=postgres_request_from_options(options),
         )
-    )
     if snapshot is not None and (
         azure_request_from_options(request.options)
         or postgres_request_from_options(request.options)
@@ -156,6 +164,43 @@ def _run(
         gate=gate,
         fail_on=Severity(fail_on or Severity.LOW.value),
     )
+
+
+def iac_request_from_options(options: Mapping[str, Any]) -> IacRequest | None:
+    """The plan or template the flags name as the run's Azure source; None when none."""
+    plan, template = options.get("terraform_plan"), options.get("arm_template")
+    parameters = options.get("arm_parameters")
+    if plan is not None and template is not None:
+        raise UsageError("give either --terraform-plan or --arm-template, not both")
+    if parameters is not None and template is None:
+        raise UsageError("--arm-parameters needs --arm-template")
+    allow_empty = options.get("allow_empty") is True
+    if plan is not None:
+        return IacRequest("plan", Path(plan), allow_empty=allow_empty)
+    if template is not None:
+        return IacRequest(
+            "template",
+            Path(template),
+            Path(parameters) if parameters is not None else None,
+            allow_empty=allow_empty,
+        )
+    return None
+
+
+def _planned_targets(
+    iac: IacRequest, request: RunRequest, snapshot: tuple[Path, Snapshot] | None
+) -> LiveTargets:
+    """A plan or template is the run's Azure source: no live ARM flags, no snapshot beside it.
+    Targets from the inventory are set aside; PostgreSQL and DSN rules need live state."""
+    if snapshot is not None:
+        raise UsageError(f"give either --snapshot FILE or {iac.flag}, not both")
+    given = [flag for flag in LIVE_ARM_FLAGS if request.options.get(flag)]
+    if given:
+        flags = ", ".join("--" + flag.replace("_", "-") for flag in given)
+        raise UsageError(
+            f"{iac.flag} is the Azure source of this run: it excludes the live-ARM flags ({flags})"
+        )
+    return LiveTargets(iac=iac)
 
 
 def _inventory_options(

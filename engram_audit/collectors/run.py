@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from engram_audit import TOOL_NAME, __version__
 from engram_audit.collectors.azure.request import AzureRequest
+from engram_audit.collectors.iac.request import IacRequest
 from engram_audit.collectors.postgres.request import PostgresRequest
 from engram_audit.errors import EngramAuditError, UsageError
 from engram_audit.model import Snapshot, Source
@@ -66,10 +67,15 @@ def merge(base: Snapshot, live: Snapshot, sources: frozenset[Source]) -> Snapsho
 
 @dataclass(frozen=True)
 class LiveTargets:
-    """What to collect live; ``None`` means that source has no target in this run."""
+    """What to collect live; ``None`` means that source has no target in this run.
+
+    ``iac``: a Terraform plan or an ARM template is the run's Azure source instead of the live
+    estate (``collect_planned``); it never comes with live targets.
+    """
 
     azure: AzureRequest | None = None
     postgres: PostgresRequest | None = None
+    iac: IacRequest | None = None
 
 
 class CollectionFailed(EngramAuditError):
@@ -121,3 +127,13 @@ def collect_live(
         issues=tuple(issues),
         notes=tuple(notes),
     )
+
+
+def collect_planned(environment: str, request: IacRequest) -> Snapshot:
+    """The planned state of a Terraform plan or ARM template, as a snapshot whose ``origin``
+    says so. Nothing live is collected: checks of running servers are SKIP "needs live state"."""
+    from engram_audit.collectors.iac.collect import read_planned_state
+
+    planned = read_planned_state(request)
+    snapshot = assemble(environment, azure=planned.section, issues=planned.issues)
+    return snapshot.model_copy(update={"origin": planned.origin})

@@ -8,6 +8,13 @@ cannot be compared; it is listed under ``not_compared``, never reported as uncha
 
 Lists are matched by their natural key (firewall rules by name, tables by schema and table,
 indexes by name ...) so a reordering is not drift and a change names the item that changed.
+
+A snapshot of planned state (a Terraform plan, an ARM template) against the live estate says
+what the release changes: only what the plan or template declares is compared (its body
+values, declared parameters, firewall rules, administrators and alerts); Azure defaults it
+assumes for what is not declared, parts it does not describe and items it does not manage are
+not changes the release makes. A value left open (unknown until apply) is listed under
+``not_compared``. A template's server, whose id has no subscription yet, is matched by name.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engram_audit.model import Finding, Report, Snapshot, Status
+from engram_audit.model.snapshot import AzureServer, PlannedValue
 
 ABSENT = "<absent>"
 
@@ -115,6 +123,8 @@ class ReportDiff:
 
 
 def diff_snapshots(old: Snapshot, new: Snapshot, *, include_volatile: bool = False) -> SnapshotDiff:
+    if old.origin is not None or new.origin is not None:
+        return _diff_planned(old, new, include_volatile)
     before, after = _resources(old), _resources(new)
     drifts: list[ResourceDrift] = []
     not_compared: list[str] = [
@@ -146,6 +156,94 @@ def diff_snapshots(old: Snapshot, new: Snapshot, *, include_volatile: bool = Fal
         if changes:
             drifts.append(ResourceDrift(name, "changed", tuple(changes)))
     return SnapshotDiff(old, new, tuple(drifts), tuple(not_compared))
+
+
+def _diff_planned(old: Snapshot, new: Snapshot, include_volatile: bool) -> SnapshotDiff:
+    """What a release changes: planned state against live state (or another plan)."""
+    planned = new if new.origin is not None else old
+    other = old if planned is new else new
+    other_servers = other.azure.servers if other.azure else ()
+    drifts: list[ResourceDrift] = []
+    not_compared: list[str] = []
+    open_values = planned.origin.planned if planned.origin else ()
+    for server in planned.azure.servers if planned.azure else ():
+        twin = _twin(server, other_servers)
+        projected = _declared(server, open_values)
+        not_compared += [
+            f"{server.id}: {value.attribute} {value.reason}"
+            for value in open_values
+            if value.state == "unknown" and value.server.casefold() == server.id.casefold()
+        ]
+        if twin is None:
+            if other.azure is not None:
+                drifts.append(ResourceDrift(server.id, "added" if planned is new else "removed"))
+            continue
+        counterpart = _projected(_dump(twin, {"id"}), projected)
+        before, after = (counterpart, projected) if planned is new else (projected, counterpart)
+        changes, _ = _compare(before, after, include_volatile)
+        if changes:
+            drifts.append(ResourceDrift(twin.id, "changed", tuple(changes)))
+    if other.azure is None:
+        not_compared.append("Azure state was not collected in the other snapshot")
+    return SnapshotDiff(old, new, tuple(drifts), tuple(not_compared))
+
+
+def _twin(server: AzureServer, servers: Iterable[AzureServer]) -> AzureServer | None:
+    """The same server on the other side: by id, else (a template's server has no id yet) by
+    name."""
+    candidates = list(servers)
+    folded = server.id.rstrip("/").casefold()
+    for candidate in candidates:
+        if candidate.id.rstrip("/").casefold() == folded:
+            return candidate
+    named = [c for c in candidates if c.name.casefold() == server.name.casefold()]
+    return named[0] if len(named) == 1 else None
+
+
+def _declared(server: AzureServer, open_values: Iterable[PlannedValue]) -> dict[str, Any]:
+    """The parts of a planned server its plan or template declares."""
+    body: dict[str, Any] = _dump(server, {"id"}).get("resource") or {}
+    for value in open_values:
+        if value.server.casefold() != server.id.casefold() or value.state != "default":
+            continue
+        if value.path[0] == "resource":
+            _drop(body, value.path[1:])
+    declared: dict[str, Any] = {"resource": body}
+    if server.parameters is not None:
+        declared["parameters"] = {
+            name: {"value": parameter.value}
+            for name, parameter in server.parameters.items()
+            if parameter.source == "user-override"
+        }
+    for part in ("firewall_rules", "administrators", "metric_alerts"):
+        items = getattr(server, part)
+        if items:
+            declared[part] = [item.model_dump(mode="json") for item in items]
+    return declared
+
+
+def _drop(document: dict[str, Any], path: tuple[str, ...]) -> None:
+    current: Any = document
+    for key in path[:-1]:
+        current = current.get(key) if isinstance(current, dict) else None
+    if isinstance(current, dict):
+        current.pop(path[-1], None)
+
+
+def _projected(live: Any, planned: Any) -> Any:
+    """The live value limited to what the planned one declares (keys, list items by key)."""
+    if isinstance(planned, dict) and isinstance(live, dict):
+        return {key: _projected(live.get(key, ABSENT), value) for key, value in planned.items()}
+    if _objects(planned) and _objects(live):
+        keys = _natural_key([*planned, *live], planned, live)
+        if keys:
+            wanted = {_label(item, keys): item for item in planned}
+            return [
+                _projected(item, wanted[_label(item, keys)])
+                for item in live
+                if _label(item, keys) in wanted
+            ]
+    return live
 
 
 def _resources(snapshot: Snapshot) -> dict[str, tuple[str, str, dict[str, Any]]]:

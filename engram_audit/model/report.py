@@ -20,6 +20,19 @@ from engram_audit.model.policy import ControlRef, SourceLocation
 from engram_audit.model.snapshot import CollectionIssue, CollectionNote, ToolInfo
 
 
+class IacResource(FrozenModel):
+    """The resource of a Terraform plan or ARM template a finding is about."""
+
+    address: str = Field(
+        description="Terraform resource address, or the template resource (symbolic name or "
+        "index path)"
+    )
+    path: str | None = Field(
+        default=None, description="File declaring it (.tf, .bicep or the template), with --iac-root"
+    )
+    line: int | None = Field(default=None, ge=1, description="Line of the resource block")
+
+
 class Finding(FrozenModel):
     rule: str
     check: str
@@ -41,6 +54,10 @@ class Finding(FrozenModel):
     controls: tuple[ControlRef, ...] = Field(
         default=(),
         description="Framework controls the rule implements (Azure Policy, MCSB, CIS, ...)",
+    )
+    iac: IacResource | None = Field(
+        default=None,
+        description="Planned state only: the plan's or template's resource the finding is about",
     )
 
     @property
@@ -108,7 +125,8 @@ class Summary(FrozenModel):
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
 # 1.2: findings[].controls and rules[].controls; collection_notes (which database was
-# audited, an empty scope accepted).
+# audited, an empty scope accepted); findings' "iac" (the plan's or template's resource),
+# written only when known.
 REPORT_SCHEMA_VERSION = "1.2"
 
 

@@ -10,11 +10,16 @@ Conventions every collector and check relies on:
 - Azure values are kept as ARM sent them (strings for numbers, any enum casing); checks
   normalise with ``engram_audit.model.values``. Secrets never enter a snapshot: DSNs are
   redacted before they are stored.
+- A snapshot of *planned* state (a Terraform plan, an ARM template) says so in ``origin``. A
+  value the input does not give outright (unknown until apply, an unresolved template
+  expression, a fact only a running server has, or Azure's default for something not
+  declared) is listed in ``origin.planned`` with where it sits in the server and the values it
+  can take; an unknown value is absent from the server itself, never guessed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -23,6 +28,7 @@ from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schem
 # 1.1: parts, schema version as MAJOR.MINOR. Snapshots written as version 1 read as 1.0.
 # 1.2: retention counts per table (``retention``), soft-deleted counts, collection notes, the
 # columns a vector index covers. A 1.1 snapshot's ``session_retention`` is still read.
+# Also 1.2: origin (planned state from a Terraform plan or an ARM template).
 SNAPSHOT_SCHEMA_VERSION = "1.2"
 
 
@@ -346,6 +352,89 @@ class DsnSection(FrozenModel):
     entries: tuple[DsnEntry, ...] = ()
 
 
+# --- Where the state came from: live, or planned (Terraform plan, ARM template) --------------
+
+PlannedState = Literal["default", "unknown", "live"]
+
+
+class PlannedValue(FrozenModel):
+    """A value of planned state that the plan or template does not give outright.
+
+    ``state``: ``default`` -- not declared, Azure's documented default is in the server (the
+    finding says so where its verdict depends on it); ``unknown`` -- known only after apply, or
+    an expression or template parameter that cannot be resolved; ``live`` -- a fact only a
+    running server has (HA health). Unknown and live values are absent from the server.
+    """
+
+    server: str = Field(description="Id of the server (snapshot.azure.servers[].id) it belongs to")
+    path: tuple[str, ...] = Field(
+        description="Where it sits in that server: a field, then keys; list items by name or id "
+        "(['resource', 'properties', 'backup', 'backupRetentionDays'], "
+        "['parameters', 'azure.extensions', 'value'], ['firewall_rules', 'office', "
+        "'start_ip_address'])"
+    )
+    attribute: str = Field(description="What the plan or template calls it")
+    state: PlannedState
+    reason: str = Field(description="Why it is not given: a sentence fit for a finding")
+    candidates: tuple[Any, ...] = Field(
+        default=(),
+        description="Values it can take (null: absent); empty: too many to list",
+    )
+    complete: bool = Field(
+        default=True,
+        description="The candidates are every value it can take; false: probes only (SKU names, "
+        "addresses, thresholds), so a pass that depends on it is not given",
+    )
+
+
+class PlannedChange(FrozenModel):
+    """A server the plan deletes or replaces (Terraform ``delete`` action)."""
+
+    address: str
+    resource: str = Field(description="Server id as the snapshot names it")
+    actions: tuple[str, ...] = Field(description="Terraform's actions, e.g. ['delete', 'create']")
+    replace_paths: tuple[str, ...] = Field(
+        default=(), description="Attributes that force the replacement"
+    )
+
+
+class PlannedResource(FrozenModel):
+    """A resource of the plan or template, under the id findings name it by."""
+
+    id: str = Field(description="Resource id as findings name it (server, configuration ...)")
+    address: str = Field(
+        description="Terraform resource address, or the template resource (symbolic name or "
+        "index path)"
+    )
+    file: str | None = Field(default=None, description="File that declares it, when known")
+    line: int | None = Field(default=None, ge=1, description="Line of its declaration")
+
+
+class InputFile(FrozenModel):
+    role: Literal["plan", "template", "parameters"]
+    path: str
+    sha256: str
+
+
+class SnapshotOrigin(FrozenModel):
+    """Planned state: what was read, with which tool's output, and what it leaves open."""
+
+    kind: Literal["plan", "template"]
+    files: tuple[InputFile, ...]
+    format_version: str | None = Field(
+        default=None,
+        description="The plan's format_version, or the template's languageVersion",
+    )
+    tool: str | None = Field(
+        default=None,
+        description="Terraform (or OpenTofu) version, or the generator of a compiled template "
+        "(bicep 0.45.6...)",
+    )
+    resources: tuple[PlannedResource, ...] = ()
+    planned: tuple[PlannedValue, ...] = ()
+    changes: tuple[PlannedChange, ...] = ()
+
+
 # --- The document ----------------------------------------------------------------------------
 
 
@@ -363,6 +452,15 @@ class Snapshot(FrozenModel):
     dsn: DsnSection | None = None
     issues: tuple[CollectionIssue, ...] = ()
     notes: tuple[CollectionNote, ...] = ()
+    origin: SnapshotOrigin | None = Field(
+        default=None,
+        description="Planned state (Terraform plan, ARM template); null: collected live",
+    )
+
+    @property
+    def planned(self) -> bool:
+        """State a plan or template describes, not a running server's."""
+        return self.origin is not None
 
     @field_validator("schema_version", mode="before")
     @classmethod

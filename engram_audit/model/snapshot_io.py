@@ -33,4 +33,6 @@ def snapshot_from_document(document: SourceDocument) -> Snapshot:
 
 
 def dump_snapshot(snapshot: Snapshot) -> str:
-    return dump_json(snapshot.model_dump(mode="json"))
+    # A live snapshot has no origin: it is written as before 1.2, without the key.
+    exclude = {"origin"} if snapshot.origin is None else None
+    return dump_json(snapshot.model_dump(mode="json", exclude=exclude))

@@ -43,6 +43,9 @@ def render_many(reports: Sequence[Report]) -> str:
 
 def _document(report: Report) -> dict[str, Any]:
     document = report.model_dump(mode="json")
+    for finding in document["findings"]:
+        if finding.get("iac") is None:  # live state: no plan or template resource to name
+            finding.pop("iac", None)
     document["gate"] = gate_split(report).as_dict()
     return document
 

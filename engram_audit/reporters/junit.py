@@ -151,8 +151,10 @@ def _testcase(finding: Finding, name: str, classname: str, *, gating: bool) -> E
             f"{finding.severity.value} finding below the gate: {_details(finding)}"
         )
     elif status is Status.FAIL:
+        on = f" on {finding.iac.address}" if finding.iac is not None else ""
         headline = (
-            f"{finding.title}: expected {finding.expected or '-'}, found {finding.actual or '-'}"
+            f"{finding.title}{on}: expected {finding.expected or '-'}, "
+            f"found {finding.actual or '-'}"
         )
         _outcome(case, "failure", finding.severity.value, headline, _details(finding))
     elif status is Status.ERROR:
@@ -178,6 +180,7 @@ def _details(finding: Finding) -> str:
         f"Rule: {finding.rule} ({finding.severity.value})",
         f"Check: {finding.check}",
         f"Resource: {finding.resource}",
+        *_address(finding),
         f"Expected: {finding.expected}",
         f"Actual: {finding.actual}",
     ]
@@ -197,6 +200,17 @@ def _details(finding: Finding) -> str:
     if finding.location is not None:
         lines.append(f"Declared in: {finding.location.path}:{finding.location.line}")
     return "\n".join(lines)
+
+
+def _address(finding: Finding) -> list[str]:
+    """Planned state: the plan's or template's resource address, and where it is declared."""
+    iac = finding.iac
+    if iac is None:
+        return []
+    lines = [f"Address: {iac.address}"]
+    if iac.path is not None and iac.line is not None:
+        lines.append(f"Declared at: {iac.path}:{iac.line}")
+    return lines
 
 
 def _issue_line(issue: CollectionIssue) -> str:

@@ -111,23 +111,17 @@ def render(report: Report) -> str:
         _collapsed(
             "Waived",
             by_status[Status.WAIVED],
-            lambda f: (
-                f"- {code(f.rule)} on {code(short_resource(f.resource))}: "
-                f"{esc(f.waiver or 'waived')}"
-            ),
+            lambda f: f"- {code(f.rule)} on {code(where(f))}: {esc(f.waiver or 'waived')}",
         ),
         _collapsed(
             "Skipped",
             by_status[Status.SKIP],
-            lambda f: (
-                f"- {code(f.rule)} on {code(short_resource(f.resource))}: "
-                f"{esc(f.message or 'not applicable')}"
-            ),
+            lambda f: f"- {code(f.rule)} on {code(where(f))}: {esc(f.message or 'not applicable')}",
         ),
         _collapsed(
             "Passed",
             by_status[Status.PASS],
-            lambda f: f"- {code(f.rule)} on {code(short_resource(f.resource))}: {esc(f.actual)}",
+            lambda f: f"- {code(f.rule)} on {code(where(f))}: {esc(f.actual)}",
         ),
     ]
     budget = MAX_CHARS - len("\n".join(lines)) - 200
@@ -164,6 +158,21 @@ def short_resource(resource: str) -> str:
     return console.short_resource(resource)
 
 
+def where(finding: Finding) -> str:
+    """A finding's resource as a reader looks for it: the plan's or template's address on
+    planned state, else the short resource id."""
+    if finding.iac is not None:
+        return finding.iac.address
+    return short_resource(finding.resource)
+
+
+def _named(finding: Finding) -> str:
+    """The resource id, preceded by the plan's or template's address when there is one."""
+    if finding.iac is None:
+        return finding.resource
+    return f"{finding.iac.address} ({finding.resource})"
+
+
 def _verdict(report: Report) -> str:
     # Mirrors the exit code: incomplete wins over failed, and only failures at or above the
     # run's --fail-on fail it (an info finding is reported, not a red build).
@@ -188,7 +197,7 @@ def _context(report: Report) -> str:
 def _cause_line(group: tuple[str, list[Finding]]) -> str:
     cause, findings = group
     rules = sorted({f.rule for f in findings})
-    resources = sorted({short_resource(f.resource) for f in findings})
+    resources = sorted({where(f) for f in findings})
     shown = ", ".join(esc(r) for r in resources[:5])
     more = f" and {len(resources) - 5} more" if len(resources) > 5 else ""
     return f"{esc(cause)} (rules {', '.join(esc(r) for r in rules)}; on {shown}{more})"
@@ -205,7 +214,7 @@ def _failure_table(failures: Sequence[Finding], with_baseline: bool) -> list[str
         cells = [
             finding.severity.value,
             code(finding.rule, in_table=True),
-            code(short_resource(finding.resource), in_table=True),
+            code(where(finding), in_table=True),
             f"{esc(_cut(finding.expected))} → {esc(_cut(finding.actual))}",
         ]
         if with_baseline:
@@ -233,6 +242,13 @@ def _detail(finding: Finding, context: RunContext | None = None) -> str:
         f"  - Resource: {code(finding.resource)}",
         f"  - Expected: {esc(finding.expected)}; actual: {esc(finding.actual)}",
     ]
+    if finding.iac is not None:
+        declared = (
+            f" ({esc(finding.iac.path)} line {finding.iac.line})"
+            if finding.iac.path is not None and finding.iac.line is not None
+            else ""
+        )
+        parts.insert(2, f"  - Address: {esc(finding.iac.address)}{declared}")
     if finding.message:
         parts.append(f"  - {esc(finding.message)}")
     if finding.waiver:

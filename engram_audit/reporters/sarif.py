@@ -8,7 +8,10 @@ Rules that implement framework controls (``controls:`` in the policy) list them 
 What becomes a result, and why:
 - ``fail``: a result of the policy rule, at the policy file line that declared it (GitHub
   rejects a whole upload if any result lacks a physical location); the Azure resource id or
-  database object is the result's logical location and ``properties.resource``.
+  database object is the result's logical location and ``properties.resource``. On planned
+  state (a Terraform plan, an ARM template) the resource address is the first logical location
+  and ``properties.address``; with ``--iac-root`` the result sits on the file and line of the
+  resource block (.tf, .bicep, template), and the policy line becomes a related location.
 - ``error``: a result of the separate rule ``engram-audit.evaluation-error``, so "could not
   check" never reopens or masquerades as the rule's own alert.
 - ``waived``: not a result. GitHub ignores ``suppressions`` and would open an alert for it;
@@ -278,31 +281,45 @@ def _result(
     rule_id = ERROR_RULE_ID if is_error else finding.rule
     location = finding.location or fallback
     digest = fingerprint(finding, evaluation_error=is_error)
+    iac = finding.iac
+    logical = [
+        {
+            "fullyQualifiedName": finding.resource,
+            "name": _short_name(finding.resource),
+            "kind": "resource",
+        }
+    ]
+    if iac is not None:
+        logical.insert(
+            0, {"fullyQualifiedName": iac.address, "name": iac.address, "kind": "resource"}
+        )
+    physical = _physical(location)
+    related: list[dict[str, Any]] = []
+    if iac is not None and iac.path is not None and iac.line is not None:
+        physical = {
+            "artifactLocation": _artifact(iac.path),
+            "region": {"startLine": iac.line, "startColumn": 1},
+        }
+        related.append(
+            {
+                "id": 1,
+                "physicalLocation": _physical(location),
+                "message": {"text": f"Policy rule {finding.rule}"},
+            }
+        )
     result: dict[str, Any] = {
         "ruleId": rule_id,
         "ruleIndex": rule_index[rule_id],
         "level": "error" if is_error else LEVEL[finding.severity],
         "message": {"text": _message(finding)},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": _artifact(location.path),
-                    "region": {"startLine": location.line, "startColumn": location.column},
-                },
-                "logicalLocations": [
-                    {
-                        "fullyQualifiedName": finding.resource,
-                        "name": _short_name(finding.resource),
-                        "kind": "resource",
-                    }
-                ],
-            }
-        ],
+        "locations": [{"physicalLocation": physical, "logicalLocations": logical}],
         "partialFingerprints": {
             "primaryLocationLineHash": f"{digest[:16]}:1",
             FINGERPRINT_KEY: digest,
         },
     }
+    if related:
+        result["relatedLocations"] = related
     if finding.baseline_state in ("new", "unchanged", "updated", "absent"):
         result["baselineState"] = finding.baseline_state
     properties: dict[str, Any] = {
@@ -318,20 +335,36 @@ def _result(
         properties["waiver"] = finding.waiver
     if finding.controls:
         properties["controls"] = [control.key for control in finding.controls]
+    if iac is not None:
+        properties["address"] = iac.address
     if not is_error:
         properties["security-severity"] = SECURITY_SEVERITY[finding.severity]
     result["properties"] = properties
     return result
 
 
+def _physical(location: SourceLocation) -> dict[str, Any]:
+    return {
+        "artifactLocation": _artifact(location.path),
+        "region": {"startLine": location.line, "startColumn": location.column},
+    }
+
+
+def _on(finding: Finding) -> str:
+    """The resource, with the plan's or template's address when there is one."""
+    if finding.iac is None:
+        return finding.resource
+    return f"{finding.iac.address} ({finding.resource})"
+
+
 def _message(finding: Finding) -> str:
     if finding.status is Status.ERROR:
-        text = f"{finding.rule} could not be evaluated on {finding.resource}"
+        text = f"{finding.rule} could not be evaluated on {_on(finding)}"
         if finding.message:
             text += f": {finding.message}"
         return _sentence(text)
     text = (
-        f"{finding.title} on {finding.resource}: "
+        f"{finding.title} on {_on(finding)}: "
         f"expected {finding.expected or '-'}, found {finding.actual or '-'}"
     )
     parts = [_sentence(text)]

@@ -22,6 +22,7 @@ class RetentionParams(Params):
     sources=[Source.AZURE],
     params=RetentionParams,
     reads=("azure.server",),
+    planned=True,
 )
 def backup_retention(params: RetentionParams, context: CheckContext) -> Iterator[Outcome]:
     """Automated backups are kept at least as long as the environment's recovery window.
@@ -53,6 +54,7 @@ class GeoRedundantParams(Params):
     sources=[Source.AZURE],
     params=GeoRedundantParams,
     reads=("azure.server",),
+    planned=True,
 )
 def backup_geo_redundant(params: GeoRedundantParams, context: CheckContext) -> Iterator[Outcome]:
     """Geo-redundant backup storage is enabled where the design requires region-failure recovery.

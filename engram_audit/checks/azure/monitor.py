@@ -146,6 +146,7 @@ def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     sources=[Source.AZURE],
     params=AlertsParams,
     reads=("azure.metric_alerts", "azure.parameters", "azure.server"),
+    planned=True,
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
     """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.

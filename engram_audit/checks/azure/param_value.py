@@ -245,6 +245,7 @@ def _judge(
     sources=[Source.AZURE],
     params=ParameterValueParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def parameter_value(params: ParameterValueParams, context: CheckContext) -> Iterator[Outcome]:
     """Any server parameter has the value the policy requires: equals, one of, a range, or set membership.

@@ -76,6 +76,7 @@ class SecureTransportParams(Params):
     sources=[Source.AZURE],
     params=SecureTransportParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def require_secure_transport(
     params: SecureTransportParams, context: CheckContext
@@ -101,6 +102,7 @@ class TlsVersionParams(Params):
     sources=[Source.AZURE],
     params=TlsVersionParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The oldest TLS version the server accepts is at least the minimum (TLS 1.2).
@@ -152,6 +154,7 @@ class ExtensionsAllowlistParams(Params):
     sources=[Source.AZURE],
     params=ExtensionsAllowlistParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def extensions_allowlist(
     params: ExtensionsAllowlistParams, context: CheckContext
@@ -207,6 +210,7 @@ class PreloadParams(Params):
     sources=[Source.AZURE],
     params=PreloadParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> Iterator[Outcome]:
     """pg_stat_statements is preloaded and actually tracking statements.
@@ -387,6 +391,7 @@ def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: in
     sources=[Source.AZURE],
     params=PgBouncerParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcome]:
     """The built-in PgBouncer is enabled and sized as the design says, as far as Azure offers it.
@@ -460,6 +465,7 @@ class AutovacuumParams(Params):
     sources=[Source.AZURE],
     params=AutovacuumParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def autovacuum_parameter(params: AutovacuumParams, context: CheckContext) -> Iterator[Outcome]:
     """Autovacuum is switched on at the server level.

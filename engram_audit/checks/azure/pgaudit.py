@@ -73,6 +73,7 @@ class PgAuditLogParams(Params):
     sources=[Source.AZURE],
     params=PgAuditLogParams,
     reads=PARAMETER_READS,
+    planned=True,
 )
 def pgaudit_log(params: PgAuditLogParams, context: CheckContext) -> Iterator[Outcome]:
     """PgAudit logs the required statement classes (`pgaudit.log`, by default DDL and ROLE).

@@ -42,6 +42,7 @@ class FirewallOpenParams(Params):
     sources=[Source.AZURE],
     params=FirewallOpenParams,
     reads=("azure.firewall_rules",),
+    planned=True,
 )
 def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator[Outcome]:
     """No firewall rule opens the server to the whole internet or to a very wide range.
@@ -83,6 +84,7 @@ class AllowAzureServicesParams(Params):
     sources=[Source.AZURE],
     params=AllowAzureServicesParams,
     reads=("azure.firewall_rules",),
+    planned=True,
 )
 def allow_azure_services(
     params: AllowAzureServicesParams, context: CheckContext
@@ -113,6 +115,7 @@ class PublicAccessParams(Params):
     sources=[Source.AZURE],
     params=PublicAccessParams,
     reads=("azure.server",),
+    planned=True,
 )
 def public_access(params: PublicAccessParams, context: CheckContext) -> Iterator[Outcome]:
     """Public network access is off where the policy requires private networking.
@@ -149,6 +152,7 @@ _ENCRYPTION_TYPES = {"systemmanaged": "SystemManaged", "azurekeyvault": "AzureKe
     sources=[Source.AZURE],
     params=EncryptionParams,
     reads=("azure.server",),
+    planned=True,
 )
 def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Iterator[Outcome]:
     """Data is encrypted at rest, with a customer-managed key where the policy asks for one.
@@ -246,6 +250,7 @@ def _auth_config(server: AzureServer) -> _AuthConfig | str:
     sources=[Source.AZURE],
     params=EntraParams,
     reads=("azure.administrators", "azure.server"),
+    planned=True,
 )
 def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
     """Microsoft Entra authentication is on, with an Entra administrator assigned.

@@ -31,7 +31,11 @@ def _major(value: object) -> str:
 
 
 @check(
-    "azure.server.version", sources=[Source.AZURE], params=VersionParams, reads=("azure.server",)
+    "azure.server.version",
+    sources=[Source.AZURE],
+    params=VersionParams,
+    reads=("azure.server",),
+    planned=True,
 )
 def server_version(params: VersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The server runs an allowed PostgreSQL major version.
@@ -60,7 +64,13 @@ class TierParams(Params):
     )
 
 
-@check("azure.sku.tier", sources=[Source.AZURE], params=TierParams, reads=("azure.server",))
+@check(
+    "azure.sku.tier",
+    sources=[Source.AZURE],
+    params=TierParams,
+    reads=("azure.server",),
+    planned=True,
+)
 def sku_tier(params: TierParams, context: CheckContext) -> Iterator[Outcome]:
     """The compute tier is one the environment allows.
 
@@ -102,7 +112,13 @@ def _size_expectation(params: SizeParams) -> str:
     return "; ".join(parts)
 
 
-@check("azure.sku.size", sources=[Source.AZURE], params=SizeParams, reads=("azure.server",))
+@check(
+    "azure.sku.size",
+    sources=[Source.AZURE],
+    params=SizeParams,
+    reads=("azure.server",),
+    planned=True,
+)
 def sku_size(params: SizeParams, context: CheckContext) -> Iterator[Outcome]:
     """The SKU is an allowed size: named SKUs, a minimum vCore count, a maximum for cost caps.
 
@@ -153,6 +169,7 @@ class StorageSizeParams(Params):
     sources=[Source.AZURE],
     params=StorageSizeParams,
     reads=("azure.server",),
+    planned=True,
 )
 def storage_size(params: StorageSizeParams, context: CheckContext) -> Iterator[Outcome]:
     """Provisioned storage is within the environment's bounds.
@@ -192,6 +209,7 @@ class AutoGrowParams(Params):
     sources=[Source.AZURE],
     params=AutoGrowParams,
     reads=("azure.server",),
+    planned=True,
 )
 def storage_auto_grow(params: AutoGrowParams, context: CheckContext) -> Iterator[Outcome]:
     """Storage auto-grow is set as the environment requires.
@@ -255,7 +273,11 @@ class HighAvailabilityParams(Params):
 
 
 @check(
-    "azure.ha.mode", sources=[Source.AZURE], params=HighAvailabilityParams, reads=("azure.server",)
+    "azure.ha.mode",
+    sources=[Source.AZURE],
+    params=HighAvailabilityParams,
+    reads=("azure.server",),
+    planned=True,
 )
 def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[Outcome]:
     """High availability runs in the required mode, and is healthy.
