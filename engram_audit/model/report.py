@@ -30,7 +30,13 @@ class Finding(FrozenModel):
     expected: str = ""
     actual: str = ""
     message: str = ""
-    remediation: str = ""
+    remediation: str = Field(
+        default="", description="The fix rendered for this finding (failures only)"
+    )
+    facts: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="What the check found out about the resource: names and values a fix uses",
+    )
     location: SourceLocation | None = Field(
         default=None, description="Policy file and line that declared the rule"
     )
@@ -102,7 +108,8 @@ class Summary(FrozenModel):
 
 
 # 1.1: schema_version and the derived "gate" object. Reports without a version are 1.0.
-REPORT_SCHEMA_VERSION = "1.1"
+# 1.2: findings carry "facts"; "remediation" is the fix rendered for the finding.
+REPORT_SCHEMA_VERSION = "1.2"
 
 
 class Report(FrozenModel):

@@ -42,6 +42,7 @@ class FirewallOpenParams(Params):
     sources=[Source.AZURE],
     params=FirewallOpenParams,
     reads=("azure.firewall_rules",),
+    facts=("firewall_rule",),
 )
 def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator[Outcome]:
     """No firewall rule opens the server to the whole internet or to a very wide range.
@@ -57,7 +58,7 @@ def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator
         if server.firewall_rules is None:
             yield context.not_collected(server.id, "firewall_rules", expected)
             continue
-        wide, unreadable = [], []
+        wide, unreadable, names = [], [], []
         for rule in sorted(server.firewall_rules, key=lambda r: r.name):
             if _is_allow_azure(rule):
                 continue
@@ -67,11 +68,12 @@ def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator
                 unreadable.append(described)
             elif size > params.max_addresses:
                 wide.append(described)
+                names.append(rule.name)
         if unreadable and not wide:
             yield errored(server.id, f"not an IPv4 range: {', '.join(unreadable)}", expected)
             continue
         actual = ", ".join(wide) if wide else f"{len(server.firewall_rules)} rule(s), none too wide"
-        yield verdict(not wide, server.id, expected, actual)
+        yield verdict(not wide, server.id, expected, actual, facts={"firewall_rule": tuple(names)})
 
 
 class AllowAzureServicesParams(Params):
@@ -83,6 +85,7 @@ class AllowAzureServicesParams(Params):
     sources=[Source.AZURE],
     params=AllowAzureServicesParams,
     reads=("azure.firewall_rules",),
+    facts=("firewall_rule",),
 )
 def allow_azure_services(
     params: AllowAzureServicesParams, context: CheckContext
@@ -101,7 +104,13 @@ def allow_azure_services(
             continue
         present = [rule.name for rule in server.firewall_rules if _is_allow_azure(rule)]
         actual = f"present ({', '.join(sorted(present))})" if present else "absent"
-        yield verdict(params.allowed or not present, server.id, expected, actual)
+        yield verdict(
+            params.allowed or not present,
+            server.id,
+            expected,
+            actual,
+            facts={"firewall_rule": tuple(sorted(present))},
+        )
 
 
 class PublicAccessParams(Params):
