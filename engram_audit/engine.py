@@ -24,6 +24,7 @@ from engram_audit.model import (
     Summary,
 )
 from engram_audit.model.snapshot import ToolInfo
+from engram_audit.remediation import render_or_explain
 
 ALL_RESOURCES = "*"
 
@@ -78,7 +79,6 @@ def _finding(item: ResolvedRule, status: Status, resource: str, **fields: str) -
         severity=rule.severity,
         status=status,
         resource=resource,
-        remediation=rule.remediation or item.check.remediation,
         location=rule.location,
         controls=rule.controls,
         **fields,
@@ -86,6 +86,11 @@ def _finding(item: ResolvedRule, status: Status, resource: str, **fields: str) -
 
 
 def _from_outcome(item: ResolvedRule, outcome: Outcome) -> Finding:
+    facts = dict(outcome.facts)
+    fix = ""
+    if outcome.status is Status.FAIL:  # errors, skips and passes carry no fix
+        template = item.rule.remediation or item.check.remediation
+        fix = render_or_explain(template, {"origin": "deployed", **facts}, item.rule.params)
     return _finding(
         item,
         outcome.status,
@@ -93,7 +98,7 @@ def _from_outcome(item: ResolvedRule, outcome: Outcome) -> Finding:
         expected=outcome.expected,
         actual=outcome.actual,
         message=outcome.message,
-    )
+    ).model_copy(update={"remediation": fix, "facts": facts})
 
 
 def _evaluate_rule(

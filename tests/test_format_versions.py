@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
+from engram_audit.model import Report
 from engram_audit.reporters import json_report
 from engram_audit.schemas import REPORT_SCHEMA, shipped
 from tests.conftest import snapshot_data
@@ -19,6 +20,16 @@ def test_the_json_report_carries_its_version_and_fits_its_shipped_schema() -> No
     document = json.loads(json_report.render(sample_report()))
     assert document["schema_version"] == "1.2"
     jsonschema.Draft202012Validator(shipped(REPORT_SCHEMA)).validate(document)
+
+
+def test_a_1_1_report_without_facts_is_still_read() -> None:
+    document = json.loads(json_report.render(sample_report()))
+    document["schema_version"] = "1.1"
+    del document["gate"]
+    for finding in document["findings"]:
+        finding.pop("facts", None)
+    report = Report.model_validate(document)
+    assert report.schema_version == "1.1" and all(f.facts == {} for f in report.findings)
 
 
 def test_a_report_of_the_first_format_is_still_read(tmp_path: Path) -> None:

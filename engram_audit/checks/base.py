@@ -19,13 +19,14 @@ and the README catalogue are generated from it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from engram_audit.checks.facts import FACTS, SOURCE_FACTS, Facts, FactValue, arm_facts
 from engram_audit.model.base import Source, Status
 from engram_audit.model.plan import CollectionRequest
 from engram_audit.model.snapshot import (
@@ -59,18 +60,39 @@ class Outcome:
     expected: str = ""
     actual: str = ""
     message: str = ""
+    facts: Facts = field(default_factory=dict)
+    """What a fix needs to name the real resource (``checks.facts``); server facts of an ARM
+    resource are added by ``Check.evaluate``."""
 
 
-def passed(resource: str, expected: str, actual: str, message: str = "") -> Outcome:
-    return Outcome(resource, Status.PASS, expected, actual, message)
+def passed(
+    resource: str, expected: str, actual: str, message: str = "", *, facts: Facts | None = None
+) -> Outcome:
+    return Outcome(resource, Status.PASS, expected, actual, message, dict(facts or {}))
 
 
-def failed(resource: str, expected: str, actual: str, message: str = "") -> Outcome:
-    return Outcome(resource, Status.FAIL, expected, actual, message)
+def failed(
+    resource: str, expected: str, actual: str, message: str = "", *, facts: Facts | None = None
+) -> Outcome:
+    return Outcome(resource, Status.FAIL, expected, actual, message, dict(facts or {}))
 
 
-def verdict(ok: bool, resource: str, expected: str, actual: str, message: str = "") -> Outcome:
-    return Outcome(resource, Status.PASS if ok else Status.FAIL, expected, actual, message)
+def verdict(
+    ok: bool,
+    resource: str,
+    expected: str,
+    actual: str,
+    message: str = "",
+    *,
+    facts: Facts | None = None,
+) -> Outcome:
+    status = Status.PASS if ok else Status.FAIL
+    return Outcome(resource, status, expected, actual, message, dict(facts or {}))
+
+
+def with_facts(outcome: Outcome, facts: Mapping[str, FactValue]) -> Outcome:
+    """The outcome with ``facts`` added (the outcome's own facts win)."""
+    return replace(outcome, facts={**facts, **outcome.facts}) if facts else outcome
 
 
 def skipped(resource: str, reason: str, expected: str = "", actual: str = "") -> Outcome:
@@ -179,6 +201,13 @@ class Check(Generic[P]):
     reads: frozenset[str] = frozenset()
     requests: Requests[P] = _no_requests
     planned: bool = False
+    provides: frozenset[str] = frozenset()
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """The facts its outcomes may carry: those of its sources and those it declares."""
+        common = frozenset().union(*(SOURCE_FACTS[s] for s in self.sources))
+        return common | self.provides
 
     @property
     def doc(self) -> str:
@@ -217,9 +246,15 @@ class Check(Generic[P]):
             # Planned state: the same check, run over what the plan leaves open.
             from engram_audit.checks.planned import evaluate_planned
 
-            yield from evaluate_planned(self, params, context.snapshot)
-            return
-        yield from self.run(params, context)
+            outcomes: Iterable[Outcome] = evaluate_planned(self, params, context.snapshot)
+        else:
+            outcomes = self.run(params, context)
+        for outcome in outcomes:
+            yield (
+                with_facts(outcome, arm_facts(outcome.resource))
+                if Source.AZURE in self.sources
+                else outcome
+            )
 
     def evaluate_snapshot(self, params: P, snapshot: Snapshot) -> Iterator[Outcome]:
         """Evaluate with only the declared parts visible, as the engine does."""
@@ -234,12 +269,17 @@ def check(
     reads: Iterable[str],
     requests: Requests[P] | None = None,
     planned: bool = False,
+    facts: Iterable[str] = (),
 ) -> Callable[[Evaluator[P]], Check[P]]:
     """Declare a check; it is registered only by being listed in ``checks.CATALOGUE``.
 
     ``planned=True``: the check can judge planned state (a Terraform plan, an ARM template);
-    otherwise it is SKIP "needs live state" on such a snapshot.
+    otherwise it is SKIP "needs live state" on such a snapshot. ``facts`` names what its
+    outcomes attach beyond its sources' facts (``checks.facts``).
     """
+    provides = frozenset(facts)
+    if strange := sorted(provides - FACTS.keys()):
+        raise TypeError(f"check {check_id} provides unknown facts {strange}: see checks.facts")
     declared = frozenset(reads)
     source_set = frozenset(sources)
     unknown = sorted(declared - PARTS.keys())
@@ -260,6 +300,7 @@ def check(
             reads=declared,
             requests=requests or _no_requests,
             planned=planned,
+            provides=provides,
         )
 
     return declare
@@ -269,6 +310,14 @@ def pg_resource(database: PostgresDatabase, obj: str | None = None) -> str:
     """``postgresql://host:port/db`` for the database, ``.../schema.table[.column]`` for an object."""
     base = f"postgresql://{database.target}"
     return f"{base}/{obj}" if obj else base
+
+
+def pg_facts(database: PostgresDatabase, schema: str = "", **names: str) -> dict[str, FactValue]:
+    """Facts naming a database object: ``pg_facts(db, "public", table="sessions")``."""
+    facts: dict[str, FactValue] = {"database": database.database, **names}
+    if schema:
+        facts["schema"] = schema
+    return facts
 
 
 def pg_not_collected(

@@ -25,6 +25,7 @@ from engram_audit.cli.policy import (
     schema_command,
     validate_command,
 )
+from engram_audit.cli.remediate import remediate_command
 from engram_audit.cli.terminal import configure_logging, fail, no_color_option, reset_colour_flag
 from engram_audit.errors import EngramAuditError
 from engram_audit.gate.exit_codes import ExitCode
@@ -58,6 +59,7 @@ for command in (
     collect_command,
     diff_command,
     merge_command,
+    remediate_command,
     demo_command,
 ):
     cli.add_command(command)

@@ -43,7 +43,13 @@ class Finding(FrozenModel):
     expected: str = ""
     actual: str = ""
     message: str = ""
-    remediation: str = ""
+    remediation: str = Field(
+        default="", description="The fix rendered for this finding (failures only)"
+    )
+    facts: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="What the check found out about the resource: names and values a fix uses",
+    )
     location: SourceLocation | None = Field(
         default=None, description="Policy file and line that declared the rule"
     )
@@ -127,6 +133,7 @@ class Summary(FrozenModel):
 # 1.2: findings[].controls and rules[].controls; collection_notes (which database was
 # audited, an empty scope accepted); findings' "iac" (the plan's or template's resource),
 # written only when known.
+# Also 1.2: findings carry "facts"; "remediation" is the fix rendered for the finding.
 REPORT_SCHEMA_VERSION = "1.2"
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engram_audit.checks import get_check
+from engram_audit.checks import Check, get_check
 from engram_audit.checks.azure.controls import control_catalogue
+from engram_audit.checks.facts import PERSON_FACTS, placeholders
 from engram_audit.errors import InputError, Problem
 from engram_audit.inputs.files import path_name_problem, special_kind
 from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
@@ -60,6 +61,7 @@ class _RuleDraft:
     anchor: _Anchor
     params: dict[str, Any] = field(default_factory=dict)
     param_anchors: dict[str, _Anchor] = field(default_factory=dict)
+    remediation_anchor: _Anchor | None = None
 
 
 @dataclass
@@ -189,6 +191,7 @@ class _PolicyReader:
                 anchor=draft.anchor,
                 params=dict(draft.params),
                 param_anchors=dict(draft.param_anchors),
+                remediation_anchor=draft.remediation_anchor,
             )
         into.files.extend(f for f in base.files if f not in into.files)
 
@@ -224,6 +227,8 @@ class _PolicyReader:
                 draft = layered.rules[rule_id] = _RuleDraft(fields={}, anchor=anchor)
             draft.anchor = anchor
             draft.fields.update({k: v for k, v in raw.items() if k != "params"})
+            if "remediation" in raw:
+                draft.remediation_anchor = _Anchor(document, ("rules", index, "remediation"))
             params = raw.get("params")
             if isinstance(params, dict):
                 draft.params = _deep_merge(draft.params, params)
@@ -268,6 +273,10 @@ class _PolicyReader:
                     )
                     if not self._already_reported(problem):
                         self.problems.append(problem)
+                continue
+            if template_problem := _template_problem(str(fields.get("remediation", "")), check):
+                anchor = draft.remediation_anchor or draft.anchor
+                self.problems.append(anchor.problem(template_problem))
                 continue
             try:
                 severity = Severity(fields["severity"])
@@ -319,6 +328,22 @@ class _PolicyReader:
                     ControlRef(framework=control.framework, id=control.id, name=control.name)
                 )
         return None if unknown else tuple(found)
+
+
+def _template_problem(template: str, check: Check[Any]) -> str | None:
+    """Why a remediation template cannot be rendered for this check's findings, or None."""
+    try:
+        used = placeholders(template)
+    except ValueError as error:
+        return f"remediation: {error} (write a literal brace as {{{{ or }}}})"
+    known = check.facts | PERSON_FACTS
+    unknown = sorted({name for name in used if name not in known})
+    if unknown:
+        return (
+            f"remediation: unknown placeholder {', '.join('{' + n + '}' for n in unknown)} for "
+            f"check {check.id}; it provides {', '.join('{' + n + '}' for n in sorted(known))}"
+        )
+    return None
 
 
 def _scope(layered: _Layered) -> PostgresScope:

@@ -372,6 +372,10 @@ def _message(finding: Finding) -> str:
         parts.append(_sentence(finding.message))
     if finding.waiver:
         parts.append(_sentence(finding.waiver))
+    if finding.status is Status.FAIL and finding.remediation:
+        parts.append(
+            f"Fix: {finding.remediation}"
+        )  # rendered for this finding; rule help has the template
     return " ".join(parts)
 
 

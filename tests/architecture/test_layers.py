@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "engram_audit.policy": 3,
     "engram_audit.schemas.generate": 3,
     "engram_audit.schemas.__main__": 3,
+    "engram_audit.remediation": 3,
     "engram_audit.engine": 4,
     "engram_audit.collectors": 4,
     "engram_audit.reporters": 4,

@@ -91,6 +91,7 @@ def _short(resource_id: str) -> str:
     sources=[Source.AZURE],
     params=DiagnosticSettingsParams,
     reads=("azure.diagnostic_settings",),
+    facts=("log_analytics_workspace_id",),
 )
 def diagnostic_settings(
     params: DiagnosticSettingsParams, context: CheckContext

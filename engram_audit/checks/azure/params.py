@@ -8,7 +8,7 @@ outside Azure's allowed values is named in the finding, with the allowed values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pydantic import Field
 
@@ -24,6 +24,7 @@ from engram_audit.checks.base import (
     skipped,
     verdict,
 )
+from engram_audit.checks.facts import FactValue
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureServer, ServerParameter
@@ -31,6 +32,30 @@ from engram_audit.model.values import as_bool, as_int, as_set, text
 
 PARAMETER_READS = ("azure.parameters", "azure.server")
 """What a parameter check reads: the parameters, and the server body for its version and tier."""
+PARAMETER_FACTS = ("parameter", "current", "value", "restart")
+"""The parameter, its current value and the value a fix sets; ``restart`` for static ones."""
+STATIC_PARAMETERS = frozenset({"shared_preload_libraries"})
+"""Parameters Azure applies only after a server restart (static), among those checked here."""
+
+
+def _extended(current: str | None, wanted: Iterable[str], spelled: str | None) -> str:
+    """A list parameter's value with what is missing appended, never replaced; a missing entry
+    is spelled as Azure's allowed values spell it when they list it."""
+    entries = [e.strip() for e in (current or "").split(",") if e.strip()]
+    have = {e.casefold() for e in entries}
+    spellings = {e.strip().casefold(): e.strip() for e in (spelled or "").split(",") if e.strip()}
+    for name in wanted:
+        if name.casefold() not in have:
+            entries.append(spellings.get(name.casefold(), name))
+            have.add(name.casefold())
+    return ",".join(entries)
+
+
+def _parameter_facts(name: str, current: str | None, value: str) -> dict[str, FactValue]:
+    facts: dict[str, FactValue] = {"parameter": name, "current": current or "", "value": value}
+    if name in STATIC_PARAMETERS:
+        facts["restart"] = "required"
+    return facts
 
 
 def _allows(lookup: ParameterLookup, name: str, parameter: ServerParameter) -> str:
@@ -64,6 +89,7 @@ def _bool_parameter(
             expected,
             text(parameter.value),
             lookup.outside_allowed(name, parameter),
+            facts=_parameter_facts(name, parameter.value, expected),
         )
 
 
@@ -77,6 +103,7 @@ class SecureTransportParams(Params):
     params=SecureTransportParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def require_secure_transport(
     params: SecureTransportParams, context: CheckContext
@@ -103,6 +130,7 @@ class TlsVersionParams(Params):
     params=TlsVersionParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The oldest TLS version the server accepts is at least the minimum (TLS 1.2).
@@ -139,6 +167,7 @@ def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) ->
             expected,
             text(parameter.value),
             lookup.outside_allowed(name, parameter),
+            facts=_parameter_facts(name, parameter.value, params.minimum),
         )
 
 
@@ -155,6 +184,7 @@ class ExtensionsAllowlistParams(Params):
     params=ExtensionsAllowlistParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def extensions_allowlist(
     params: ExtensionsAllowlistParams, context: CheckContext
@@ -195,6 +225,11 @@ def extensions_allowlist(
             expected,
             actual,
             "; ".join(problems),
+            facts=_parameter_facts(
+                name,
+                parameter.value,
+                _extended(parameter.value, sorted(required), parameter.allowed_values),
+            ),
         )
 
 
@@ -211,6 +246,7 @@ class PreloadParams(Params):
     params=PreloadParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> Iterator[Outcome]:
     """pg_stat_statements is preloaded and actually tracking statements.
@@ -242,6 +278,11 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
                 expected,
                 text(preload.value) if preload.value else "(empty)",
                 "; ".join(p for p in problems if p),
+                facts=_parameter_facts(
+                    "shared_preload_libraries",
+                    preload.value,
+                    _extended(preload.value, sorted(required), preload.allowed_values),
+                ),
             )
         if params.require_tracking and "pg_stat_statements" in required:
             name = "pg_stat_statements.track"
@@ -256,6 +297,7 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
                 "top or all",
                 text(track.value),
                 lookup.outside_allowed(name, track),
+                facts=_parameter_facts(name, track.value, "top"),
             )
 
 
@@ -392,6 +434,7 @@ def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: in
     params=PgBouncerParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcome]:
     """The built-in PgBouncer is enabled and sized as the design says, as far as Azure offers it.
@@ -443,6 +486,7 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
             expected,
             text(switch.value),
             lookup.outside_allowed("pgbouncer.enabled", switch),
+            facts=_parameter_facts("pgbouncer.enabled", switch.value, expected),
         )
         if not (enabled and params.enabled):
             continue
@@ -466,6 +510,7 @@ class AutovacuumParams(Params):
     params=AutovacuumParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def autovacuum_parameter(params: AutovacuumParams, context: CheckContext) -> Iterator[Outcome]:
     """Autovacuum is switched on at the server level.

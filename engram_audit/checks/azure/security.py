@@ -43,6 +43,7 @@ class FirewallOpenParams(Params):
     params=FirewallOpenParams,
     reads=("azure.firewall_rules",),
     planned=True,
+    facts=("firewall_rule",),
 )
 def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator[Outcome]:
     """No firewall rule opens the server to the whole internet or to a very wide range.
@@ -58,7 +59,7 @@ def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator
         if server.firewall_rules is None:
             yield context.not_collected(server.id, "firewall_rules", expected)
             continue
-        wide, unreadable = [], []
+        wide, unreadable, names = [], [], []
         for rule in sorted(server.firewall_rules, key=lambda r: r.name):
             if _is_allow_azure(rule):
                 continue
@@ -68,11 +69,12 @@ def firewall_open(params: FirewallOpenParams, context: CheckContext) -> Iterator
                 unreadable.append(described)
             elif size > params.max_addresses:
                 wide.append(described)
+                names.append(rule.name)
         if unreadable and not wide:
             yield errored(server.id, f"not an IPv4 range: {', '.join(unreadable)}", expected)
             continue
         actual = ", ".join(wide) if wide else f"{len(server.firewall_rules)} rule(s), none too wide"
-        yield verdict(not wide, server.id, expected, actual)
+        yield verdict(not wide, server.id, expected, actual, facts={"firewall_rule": tuple(names)})
 
 
 class AllowAzureServicesParams(Params):
@@ -85,6 +87,7 @@ class AllowAzureServicesParams(Params):
     params=AllowAzureServicesParams,
     reads=("azure.firewall_rules",),
     planned=True,
+    facts=("firewall_rule",),
 )
 def allow_azure_services(
     params: AllowAzureServicesParams, context: CheckContext
@@ -103,7 +106,13 @@ def allow_azure_services(
             continue
         present = [rule.name for rule in server.firewall_rules if _is_allow_azure(rule)]
         actual = f"present ({', '.join(sorted(present))})" if present else "absent"
-        yield verdict(params.allowed or not present, server.id, expected, actual)
+        yield verdict(
+            params.allowed or not present,
+            server.id,
+            expected,
+            actual,
+            facts={"firewall_rule": tuple(sorted(present))},
+        )
 
 
 class PublicAccessParams(Params):

@@ -11,6 +11,7 @@ from engram_audit.checks.base import (
     Outcome,
     Params,
     check,
+    pg_facts,
     pg_not_collected,
     pg_resource,
     verdict,
@@ -87,6 +88,7 @@ class VectorExtensionParams(Params):
     sources=[Source.POSTGRES],
     params=VectorExtensionParams,
     reads=("postgres.extensions", "postgres.server_version"),
+    facts=("extension",),
 )
 def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) -> Iterator[Outcome]:
     """pgvector is installed in the Zep database, at or above the minimum version.
@@ -116,7 +118,12 @@ def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) ->
         vector = _installed(database, "vector")
         if vector is None or vector.version is None:
             yield verdict(
-                False, resource, expected, "not installed", _not_installed_note("vector", major)
+                False,
+                resource,
+                expected,
+                "not installed",
+                _not_installed_note("vector", major),
+                facts=pg_facts(database, extension="vector"),
             )
             continue
         problems = []
@@ -128,7 +135,8 @@ def pg_extension_vector(params: VectorExtensionParams, context: CheckContext) ->
             problems.append(f"{newest} is available")
         actual = vector.version + (f" (newest available {newest})" if newest else "")
         message = "; ".join(problems) or _minimum_above_azure(params.min_version, "vector", major)
-        yield verdict(not problems, resource, expected, actual, message)
+        facts = pg_facts(database, extension="vector")
+        yield verdict(not problems, resource, expected, actual, message, facts=facts)
 
 
 class StatStatementsParams(Params):
@@ -144,6 +152,7 @@ class StatStatementsParams(Params):
     sources=[Source.POSTGRES],
     params=StatStatementsParams,
     reads=("postgres.extensions", "postgres.server_version"),
+    facts=("extension",),
 )
 def pg_extension_pg_stat_statements(
     params: StatStatementsParams, context: CheckContext
@@ -170,7 +179,10 @@ def pg_extension_pg_stat_statements(
         extension = _installed(database, "pg_stat_statements")
         if extension is None or extension.version is None:
             note = "" if not params.required else _not_installed_note("pg_stat_statements", major)
-            yield verdict(not params.required, resource, expected, "not installed", note)
+            facts = pg_facts(database, extension="pg_stat_statements")
+            yield verdict(
+                not params.required, resource, expected, "not installed", note, facts=facts
+            )
             continue
         actual = f"installed {extension.version}"
         below = (
@@ -183,7 +195,8 @@ def pg_extension_pg_stat_statements(
             if params.min_version
             else ""
         )
-        yield verdict(below is None, resource, expected, actual, message)
+        facts = pg_facts(database, extension="pg_stat_statements")
+        yield verdict(below is None, resource, expected, actual, message, facts=facts)
 
 
 class ExtensionInstalledParams(Params):

@@ -16,6 +16,7 @@ from engram_audit.checks.base import (
     Params,
     check,
     errored,
+    pg_facts,
     pg_not_collected,
     pg_resource,
     skipped,
@@ -241,10 +242,22 @@ def _judge_column(
     column: VectorColumn, database: PostgresDatabase, params: VectorIndexParams, expected: str
 ) -> Outcome:
     resource = pg_resource(database, f"{column.schema_name}.{column.table}.{column.column}")
+    facts = pg_facts(
+        database,
+        column.schema_name,
+        table=column.table,
+        column=column.column,
+        opclass=f"{column.type}_cosine_ops",
+    )
     candidates = _indexes_on(column, database.vector_indexes or ())
     if not candidates:
         return verdict(
-            False, resource, expected, "no ANN index", "similarity search scans the table"
+            False,
+            resource,
+            expected,
+            "no ANN index",
+            "similarity search scans the table",
+            facts=facts,
         )
     judged: list[tuple[VectorIndex, list[str]]] = []
     unknown: list[VectorIndex] = []
@@ -264,7 +277,7 @@ def _judge_column(
             expected,
         )
     worst, problems = judged[0]
-    return verdict(False, resource, expected, _describe(worst), "; ".join(problems))
+    return verdict(False, resource, expected, _describe(worst), "; ".join(problems), facts=facts)
 
 
 @check(
@@ -272,6 +285,7 @@ def _judge_column(
     sources=[Source.POSTGRES],
     params=VectorIndexParams,
     reads=("postgres.vector_columns", "postgres.vector_indexes", "postgres.tables"),
+    facts=("schema", "table", "column", "opclass"),
 )
 def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterator[Outcome]:
     """Every vector column in scope has a valid ANN index of an allowed method, opclass and options.
@@ -326,6 +340,7 @@ class NoParamsValid(Params):
     sources=[Source.POSTGRES],
     params=NoParamsValid,
     reads=("postgres.invalid_indexes",),
+    facts=("schema", "table", "index"),
 )
 def pg_index_valid(params: NoParamsValid, context: CheckContext) -> Iterator[Outcome]:
     """No index in scope is INVALID (left behind by a failed `CREATE INDEX CONCURRENTLY`).
@@ -349,4 +364,5 @@ def pg_index_valid(params: NoParamsValid, context: CheckContext) -> Iterator[Out
                 pg_resource(database, f"{index.schema_name}.{index.name}"),
                 "valid",
                 f"INVALID (on {index.schema_name}.{index.table})",
+                facts=pg_facts(database, index.schema_name, table=index.table, index=index.name),
             )

@@ -13,6 +13,7 @@ from engram_audit.checks.base import (
     Params,
     check,
     errored,
+    pg_facts,
     pg_not_collected,
     pg_resource,
     verdict,
@@ -45,6 +46,7 @@ def _switched_off(table: TableStats) -> list[str]:
     sources=[Source.POSTGRES],
     params=AutovacuumEnabledParams,
     reads=("postgres.settings", "postgres.tables"),
+    facts=("schema", "table"),
 )
 def pg_autovacuum_enabled(
     params: AutovacuumEnabledParams, context: CheckContext
@@ -84,7 +86,7 @@ def pg_autovacuum_enabled(
             yield pg_not_collected(context, database, "tables", expected)
             continue
         overridden = sorted(
-            (f"{t.schema_name}.{t.table}", _switched_off(t))
+            ((t.schema_name, t.table), _switched_off(t))
             for t in database.tables
             if _switched_off(t)
         )
@@ -93,9 +95,13 @@ def pg_autovacuum_enabled(
         else:
             yield verdict(True, resource, expected, "autovacuum=on")
         if not params.allow_table_overrides:
-            for table, off in overridden:
+            for (schema, table), off in overridden:
                 yield verdict(
-                    False, pg_resource(database, table), "autovacuum enabled", ", ".join(off)
+                    False,
+                    pg_resource(database, f"{schema}.{table}"),
+                    "autovacuum enabled",
+                    ", ".join(off),
+                    facts=pg_facts(database, schema, table=table),
                 )
 
 
@@ -113,6 +119,7 @@ class AutovacuumRecencyParams(Params):
     sources=[Source.POSTGRES],
     params=AutovacuumRecencyParams,
     reads=("postgres.tables",),
+    facts=("schema", "table"),
 )
 def pg_autovacuum_recency(
     params: AutovacuumRecencyParams, context: CheckContext
@@ -153,4 +160,5 @@ def pg_autovacuum_recency(
                 pg_resource(database, f"{table.schema_name}.{table.table}"),
                 expected,
                 f"{table.n_dead_tup} dead tuples, {age}",
+                facts=pg_facts(database, table.schema_name, table=table.table),
             )

@@ -1,0 +1,237 @@
+"""Reviewed fix scripts from a report's failures: ``azure.sh``, ``postgres-<database>.sql`` and
+a README saying what each does and what needs a person. Nothing here runs them.
+
+- ``azure.sh``: one block per server, ``set -euo pipefail``, each command under a comment with
+  its rule, expected and actual value. Deleting a firewall rule first asks whether it still
+  exists, so a second run does nothing; parameter sets and updates are idempotent in Azure.
+  Static parameters are set last and followed by one restart of the server.
+- ``postgres-<database>.sql`` (psql): statements that may run in a transaction come first in
+  one ``BEGIN ... COMMIT``; those PostgreSQL refuses inside a transaction block
+  (``CREATE/DROP INDEX CONCURRENTLY``, ``REINDEX ... CONCURRENTLY``, ``VACUUM``) follow, each
+  marked and on its own.
+- Fixes that are prose (a new server for geo-redundant backups or customer-managed keys, an
+  archival job) are listed in the README as decisions for a person, never improvised.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engram_audit.model import Finding, Report, Status
+from engram_audit.remediation import NON_TRANSACTIONAL, fact_value, target_of
+
+_RESTART = re.compile(r"\s*&&\s*az postgres flexible-server restart --ids \S+\s*#.*$")
+_ORDER = ("DROP", "CREATE", "REINDEX", "VACUUM")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _comment(finding: Finding) -> str:
+    return _one_line(
+        f"# {finding.rule} ({finding.severity.value}) {finding.resource}: "
+        f"expected {finding.expected or '-'}; actual {finding.actual or '-'}"
+    )
+
+
+def split_sql(text: str) -> list[tuple[str, str]]:
+    """(statement, trailing comment) pairs of a rendered SQL fix; quotes and comments respected."""
+    statements: list[tuple[str, str]] = []
+    current: list[str] = []
+    i, quote = 0, ""
+    while i < len(text):
+        char = text[i]
+        if quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            comment = _one_line(text[i + 2 : end])
+            if statements and not "".join(current).strip():
+                statements[-1] = (statements[-1][0], comment)
+            i = end
+            continue
+        elif char == ";":
+            statement = _one_line("".join(current))
+            if statement:
+                statements.append((statement + ";", ""))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    rest = _one_line("".join(current))
+    if rest:
+        statements.append((rest + ";", ""))
+    return statements
+
+
+@dataclass
+class _Server:
+    commands: list[str] = field(default_factory=list)
+    static: list[str] = field(default_factory=list)
+    restart: str = ""
+    decisions: list[str] = field(default_factory=list)
+
+
+def _firewall_guard(command: str) -> str:
+    if not command.startswith("az postgres flexible-server firewall-rule delete "):
+        return command
+    words = shlex.split(command, comments=True)
+    show = ["az", "postgres", "flexible-server", "firewall-rule", "show"] + [
+        w for w in words[5:] if w not in ("--yes", "-y")
+    ]
+    return f"if {shlex.join(show)} >/dev/null 2>&1; then\n  {command}\nfi"
+
+
+def _failures(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.status is Status.FAIL and f.remediation]
+
+
+def azure_script(findings: Iterable[Finding]) -> str:
+    servers: dict[str, _Server] = defaultdict(_Server)
+    for finding in findings:
+        server_id = fact_value(finding.facts.get("server_id", ""))
+        if not server_id:
+            continue
+        block = servers[server_id]
+        fix = finding.remediation
+        if target_of(fix) != "shell":
+            block.decisions.append(f"{_comment(finding)}\n#   needs a person: {_one_line(fix)}")
+            continue
+        static = finding.facts.get("restart") == "required"
+        for line in fix.splitlines():
+            restart = _RESTART.search(line)
+            if restart:
+                line = line[: restart.start()]
+                block.restart = (
+                    f"az postgres flexible-server restart --ids {shlex.quote(server_id)}"
+                )
+            entry = f"{_comment(finding)}\n{_firewall_guard(line)}"
+            (block.static if static else block.commands).append(entry)
+    out = [
+        "#!/usr/bin/env bash",
+        "# Written by engram-audit remediate from a report's failures. Review before running:",
+        "# every command names the server the audit found; values a person must supply are",
+        '# required variables ("${NAME:?...}"). Safe to run twice.',
+        "set -euo pipefail",
+    ]
+    for server_id in sorted(servers):
+        block = servers[server_id]
+        out += ["", f"# ==== {server_id}"]
+        out += block.commands
+        if block.static:
+            out.append("# Static parameters: Azure applies them at the restart below.")
+            out += block.static
+        if block.restart:
+            out.append(block.restart)
+        if block.decisions:
+            out.append("# Not scripted (see README.md):")
+            out += block.decisions
+    return "\n".join(out) + "\n"
+
+
+def _kind(statement: str) -> int:
+    word = statement.split(None, 1)[0].upper()
+    return _ORDER.index(word) if word in _ORDER else len(_ORDER)
+
+
+def sql_scripts(findings: Iterable[Finding]) -> dict[str, str]:
+    """``postgres-<database>.sql`` per database."""
+    by_database: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for finding in findings:
+        if target_of(finding.remediation) != "sql":
+            continue
+        database = fact_value(finding.facts.get("database", "")) or "unknown"
+        in_transaction, alone = by_database[database]
+        for statement, comment in split_sql(finding.remediation):
+            note = f"\n-- {comment}" if comment else ""
+            entry = f"{_comment(finding).replace('#', '--', 1)}{note}\n{statement}"
+            if NON_TRANSACTIONAL.match(statement):
+                alone.append(entry)
+            else:
+                in_transaction.append(entry)
+    files = {}
+    for database, (in_transaction, alone) in sorted(by_database.items()):
+        out = [
+            f"-- Written by engram-audit remediate for database {_one_line(database)}.",
+            f"-- Review, then: psql -d {shlex.quote(database)} -f THIS_FILE",
+            "\\set ON_ERROR_STOP on",
+        ]
+        if in_transaction:
+            out += ["", "BEGIN;", *in_transaction, "COMMIT;"]
+        for entry in sorted(alone, key=lambda e: _kind(e.rsplit("\n", 1)[-1])):
+            out += [
+                "",
+                "-- cannot run inside a transaction block: runs on its own (autocommit)",
+                entry,
+            ]
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database)
+        files[f"postgres-{safe}.sql"] = "\n".join(out) + "\n"
+    return files
+
+
+def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> str:
+    out = [
+        f"# Fixes for {report.environment}",
+        "",
+        "Written by `engram-audit remediate` from the report's failures. Nothing has been run.",
+        "Flow: audit -> remediate -> review these files -> apply -> audit again.",
+        "",
+        "| file | what it does |",
+        "|---|---|",
+    ]
+    for name in sorted(files):
+        if name == "azure.sh":
+            what = (
+                "Azure CLI fixes, one block per server (`bash azure.sh` after `az login`); "
+                "static parameters are followed by one restart of that server"
+            )
+        else:
+            what = (
+                "SQL fixes for one database (`psql -d DB -f FILE`): a transaction first, then "
+                "statements that cannot run in one (CREATE INDEX CONCURRENTLY, VACUUM)"
+            )
+        out.append(f"| `{name}` | {what} |")
+    out += ["", "## Needs a human decision", ""]
+    if not decisions:
+        out.append("Nothing: every failure has a scripted fix.")
+    for finding in decisions:
+        out.append(
+            f"- `{finding.rule}` on `{_one_line(finding.resource)}`: "
+            f"{_one_line(finding.remediation)}"
+        )
+    out += [
+        "",
+        "Geo-redundant backups and customer-managed keys are fixed when a server is created:",
+        "they need a new server and a cut-over, which these scripts do not attempt.",
+        "Variables such as `ACTION_GROUP_ID` must be set before `azure.sh` runs (`set -u`).",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def build(report: Report) -> dict[str, str]:
+    """File name -> content for the failures of ``report``."""
+    failures = _failures(report)
+    files: dict[str, str] = {}
+    azure = [f for f in failures if "server_id" in f.facts]
+    if azure:
+        files["azure.sh"] = azure_script(azure)
+    files.update(sql_scripts(failures))
+    decisions = [
+        f
+        for f in failures
+        if target_of(f.remediation) == "text"
+        or (target_of(f.remediation) == "shell" and "server_id" not in f.facts)
+    ]
+    files["README.md"] = readme(report, [n for n in files if n != "README.md"], decisions)
+    return files

@@ -1,0 +1,96 @@
+"""``engram-audit remediate``: scripts per server and database from a report's failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from engram_audit.model import Finding, Report, Severity, Status
+from engram_audit.remediation.scripts import build, split_sql
+from tests.support.cli import run_in_process
+
+ROOT = Path(__file__).parents[2]
+SERVER = (
+    "/subscriptions/0/resourceGroups/far-rg/providers/Microsoft.DBforPostgreSQL"
+    "/flexibleServers/zep-x-db"
+)
+
+
+def _report(environment: str, tmp_path: Path) -> Path:
+    out = tmp_path / f"{environment}.json"
+    snapshot = ROOT / "fixtures" / "snapshots" / f"{environment}-drifted.json"
+    run_in_process("check", "--snapshot", str(snapshot), "-o", f"json:{out}")
+    return out
+
+
+def test_remediate_writes_reviewed_scripts(tmp_path: Path) -> None:
+    report = _report("prod", tmp_path)
+    result = run_in_process("remediate", str(report), "-o", str(tmp_path / "fix"))
+    assert result.code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "fix").iterdir())
+    assert files == ["README.md", "azure.sh", "postgres-zep.sql"]
+    script = (tmp_path / "fix" / "azure.sh").read_text(encoding="utf-8")
+    assert "set -euo pipefail" in script and "zep-prod-db" in script
+    subprocess.run(["bash", "-n", str(tmp_path / "fix" / "azure.sh")], check=True)
+    sql = (tmp_path / "fix" / "postgres-zep.sql").read_text(encoding="utf-8")
+    assert "DROP INDEX CONCURRENTLY IF EXISTS public.messages_session_id_idx_ccnew;" in sql
+    assert sql.index("\nDROP INDEX") < sql.index("\nCREATE INDEX CONCURRENTLY")
+    readme = (tmp_path / "fix" / "README.md").read_text(encoding="utf-8")
+    assert "ZEP-AZ-GEO-BACKUP" in readme and "new server" in readme
+
+
+def _finding(rule: str, fix: str, **facts: str | tuple[str, ...]) -> Finding:
+    return Finding(
+        rule=rule,
+        check="c",
+        title="t",
+        severity=Severity.HIGH,
+        status=Status.FAIL,
+        resource=SERVER,
+        expected="e\nx",
+        actual="a",
+        remediation=fix,
+        facts=dict(facts),
+    )
+
+
+def test_static_parameters_go_last_before_one_restart_and_sql_is_ordered() -> None:
+    restart = f" && az postgres flexible-server restart --ids {SERVER}  # static"
+    findings = (
+        _finding(
+            "R1",
+            "az p set --name shared_preload_libraries" + restart,
+            server_id=SERVER,
+            restart="required",
+        ),
+        _finding("R2", "az p set --name other" + restart, server_id=SERVER, restart="required"),
+        _finding(
+            "R3",
+            "az postgres flexible-server update --ids x --public-access Disabled",
+            server_id=SERVER,
+        ),
+        _finding("R4", "VACUUM (ANALYZE) public.t;", database="zep"),
+        _finding("R5", "ALTER TABLE public.t RESET (autovacuum_enabled);", database="zep"),
+    )
+    base = json.loads((ROOT / "tests" / "golden" / "report.json").read_text(encoding="utf-8"))
+    report = Report.model_validate({**base, "findings": []}).model_copy(
+        update={"findings": findings}
+    )
+    files = build(report)
+    script = files["azure.sh"]
+    assert script.count("flexible-server restart") == 1
+    assert script.index("--public-access") < script.index("shared_preload_libraries")
+    assert script.rstrip().endswith(f"az postgres flexible-server restart --ids {SERVER}")
+    assert "\ne\n" not in script  # audited text stays on its comment line
+    sql = files["postgres-zep.sql"]
+    assert (
+        sql.index("BEGIN;") < sql.index("ALTER TABLE") < sql.index("COMMIT;") < sql.index("VACUUM")
+    )
+
+
+def test_split_sql_keeps_quotes_and_trailing_comments() -> None:
+    assert split_sql("DROP INDEX CONCURRENTLY a; -- why; not a statement\nSELECT ';';") == [
+        ("DROP INDEX CONCURRENTLY a;", "why; not a statement"),
+        ("SELECT ';';", ""),
+    ]
