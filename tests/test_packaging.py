@@ -126,6 +126,15 @@ def test_installed_tool_works_in_an_empty_directory(installed: Path, tmp_path: P
     assert init.returncode == 0, init.stderr
     assert _run(installed, project, "validate").returncode == 0
     assert _run(installed, tmp_path, "init", str(project)).returncode == 2
+    # The whole estate of the inventory init wrote, one snapshot per environment.
+    snapshots = []
+    for environment in ("dev", "prod", "staging", "uat"):
+        shutil.copy(SNAPSHOTS / f"{environment}-drifted.json", project / f"{environment}.json")
+        snapshots += ["--snapshot", f"{environment}.json"]
+    estate = _run(installed, project, "check", "--all", *snapshots, "-o", "sarif:estate.sarif")
+    assert estate.returncode == 1, estate.stderr
+    assert "ESTATE: rules x environments" in estate.stdout
+    assert (project / "estate.sarif").is_file()
 
     demo_dir = tmp_path / "demo"
     demo_dir.mkdir()

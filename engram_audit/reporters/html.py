@@ -120,6 +120,7 @@ def render_many(reports: Sequence[Report]) -> str:
         _scope(reports),
         _summary(reports),
         _matrix(reports),
+        _controls(reports),
         _findings(reports),
         f"<script>{_SCRIPT}</script>",
         "</body></html>",
@@ -239,6 +240,40 @@ def _matrix(reports: Sequence[Report]) -> str:
         '<section id="matrix"><h2>Rules x environments</h2>'
         f"<table><tr>{header}</tr>{rows}</table></section>"
     )
+
+
+def _controls(reports: Sequence[Report]) -> str:
+    """Findings grouped by the framework controls their rules implement (Azure Policy, MCSB,
+    CIS, Prowler): per control, its rules and the statuses of their findings."""
+    by_control: dict[tuple[str, str], tuple[str, list[Finding]]] = {}
+    for report in reports:
+        for finding in report.findings:
+            for control in finding.controls:
+                key = (control.framework, control.id)
+                by_control.setdefault(key, (control.name, []))[1].append(finding)
+    if not by_control:
+        return ""
+    sections = []
+    for framework in sorted({framework for framework, _ in by_control}):
+        rows = []
+        for (_, control_id), (name, found) in sorted(
+            (key, value) for key, value in by_control.items() if key[0] == framework
+        ):
+            statuses = ", ".join(
+                f"{sum(f.status is status for f in found)} {status.value}"
+                for status in STATUS_ORDER
+                if any(f.status is status for f in found)
+            )
+            rules = ", ".join(sorted({f.rule for f in found}))
+            rows.append(
+                f"<tr><td class='mono'>{_e(control_id)}</td><td>{_e(name)}</td>"
+                f"<td class='mono'>{_e(rules)}</td><td>{_e(statuses)}</td></tr>"
+            )
+        sections.append(
+            f"<h3>{_e(framework)}</h3><table><tr><th>control</th><th>name</th><th>rules</th>"
+            f"<th>findings</th></tr>{''.join(rows)}</table>"
+        )
+    return f'<section id="controls"><h2>Controls by framework</h2>{"".join(sections)}</section>'
 
 
 def _filters(reports: Sequence[Report]) -> str:

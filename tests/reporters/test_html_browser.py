@@ -102,6 +102,8 @@ def test_loads_offline_without_console_errors_and_filters_work(
     requests = _requests(browser, page)
     assert requests == [page.as_uri()], requests
 
+    frameworks = browser.find_elements(By.CSS_SELECTOR, "#controls h3")
+    assert {h.text for h in frameworks} >= {"azure-policy", "prowler"}
     findings = browser.find_elements(By.CSS_SELECTOR, ".finding")
     total = len(findings)
     expected = len(json.loads(_json_report()).get("findings", []))
