@@ -239,7 +239,7 @@ def _detail(finding: Finding, context: RunContext | None = None) -> str:
     parts = [
         f"- {code(finding.rule)} ({finding.severity.value}, {finding.status.value}): "
         + esc(finding.title),
-        f"  - Resource: {code(finding.resource)}",
+        f"  - Resource: {code(_named(finding))}",
         f"  - Expected: {esc(finding.expected)}; actual: {esc(finding.actual)}",
     ]
     if finding.iac is not None:
