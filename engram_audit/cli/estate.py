@@ -67,6 +67,13 @@ def plan_runs(request: RunRequest) -> list[EnvironmentRun]:
     if request.policy_path is not None and len(names) > 1:
         raise UsageError("--policy FILE names one environment's policy: use it with one --env")
     by_name = _pair_snapshots(names, snapshots)
+    # Flags name live targets for every environment: with snapshots they conflict. Checked once
+    # here, not per environment (building a request reads DSNs and checks libpq's settings).
+    if snapshots and (
+        azure_request_from_options(request.options)
+        or postgres_request_from_options(request.options)
+    ):
+        raise UsageError("give either --snapshot FILE or live targets, not both")
     runs = []
     for name in names:
         entry = inventory.environments.get(name) if inventory else None
@@ -142,11 +149,6 @@ def _run(
             azure=azure_request_from_options(options),
             postgres=postgres_request_from_options(options),
         )
-    if snapshot is not None and (
-        azure_request_from_options(request.options)
-        or postgres_request_from_options(request.options)
-    ):
-        raise UsageError("give either --snapshot FILE or live targets, not both")
     gate = request.gate
     if entry is not None:
         gate = replace(
