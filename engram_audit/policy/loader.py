@@ -97,9 +97,12 @@ class _PolicyReader:
     extend it (a chain of files each extending the next twice would otherwise be read 2^n
     times), and the extends graph is bounded in depth and in size."""
 
-    def __init__(self) -> None:
+    def __init__(self, documents: dict[Path, SourceDocument] | None = None) -> None:
         self.problems: list[Problem] = []
         self._layered: dict[Path, _Layered] = {}
+        # Parsed files, shared by the readers of one validate run: a base that five
+        # environments extend is parsed once, not once per environment.
+        self._documents = {} if documents is None else documents
 
     def read(self, path: Path, chain: tuple[Path, ...] = ()) -> _Layered:
         try:
@@ -114,11 +117,14 @@ class _PolicyReader:
         return layered
 
     def _read(self, path: Path, resolved: Path, chain: tuple[Path, ...]) -> _Layered:
-        try:
-            document = load_document(path, display_path(path))
-        except InputError as error:
-            self.problems.extend(error.problems)
-            return _Layered()
+        document = self._documents.get(resolved)
+        if document is None:
+            try:
+                document = load_document(path, display_path(path))
+            except InputError as error:
+                self.problems.extend(error.problems)
+                return _Layered()
+            self._documents[resolved] = document
         if not isinstance(document.data, dict):
             self.problems.append(document.problem((), "a policy file must be a mapping of keys"))
             return _Layered()
@@ -381,8 +387,9 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[str], list[Problem]]:
     """Check every policy file under ``paths``; base files (no environment) are checked as layers."""
     checked: list[str] = []
     problems: list[Problem] = []
+    documents: dict[Path, SourceDocument] = {}
     for path in policy_files(paths):
-        reader = _PolicyReader()
+        reader = _PolicyReader(documents)
         layered = reader.read(path)
         reader.build_rules(layered, complete=layered.environment is not None)
         checked.append(display_path(path))
