@@ -18,8 +18,26 @@ from tests.support.cli import run_in_process as run
 
 def test_the_json_report_carries_its_version_and_fits_its_shipped_schema() -> None:
     document = json.loads(json_report.render(sample_report()))
-    assert document["schema_version"] == "1.2"
+    assert document["schema_version"] == "1.3"
     jsonschema.Draft202012Validator(shipped(REPORT_SCHEMA)).validate(document)
+
+
+def test_a_1_2_report_links_github_policy_lines_from_its_server_and_repository() -> None:
+    from engram_audit.model.policy import SourceLocation
+    from engram_audit.model.report import RunContext
+    from engram_audit.reporters.links import policy_line_url
+
+    # 1.2 recorded no repository_url: the GitHub link is still built from server + repository.
+    context = RunContext.model_validate(
+        {
+            "ci": "github-actions",
+            "repository": "o/r",
+            "commit": "abc",
+            "server_url": "https://github.com",
+        }
+    )
+    url = policy_line_url(SourceLocation(path="policies/prod.yaml", line=7, column=1), context)
+    assert url == "https://github.com/o/r/blob/abc/policies/prod.yaml#L7"
 
 
 def test_a_1_1_report_without_facts_is_still_read() -> None:

@@ -2,9 +2,14 @@
 
 - GitHub Actions (docs.github.com, "Variables reference"): GITHUB_ACTIONS, GITHUB_SERVER_URL,
   GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_REF, GITHUB_RUN_ID, GITHUB_ACTOR.
-- Azure Pipelines (learn.microsoft.com, "Use predefined variables"): TF_BUILD,
+- Azure Pipelines (learn.microsoft.com, "Use predefined variables"; MicrosoftDocs/
+  azure-devops-docs docs/pipelines/build/includes/variables-hosted.md): TF_BUILD,
   BUILD_REPOSITORY_NAME, BUILD_SOURCEVERSION, BUILD_SOURCEBRANCH, SYSTEM_COLLECTIONURI,
-  SYSTEM_TEAMPROJECT, BUILD_BUILDID, BUILD_REQUESTEDFOR.
+  SYSTEM_TEAMPROJECT, BUILD_BUILDID, BUILD_REQUESTEDFOR, and BUILD_REPOSITORY_PROVIDER with
+  BUILD_REPOSITORY_URI ("The URL for the triggering repository", e.g.
+  https://dev.azure.com/fabrikamfiber/_git/Scripts, for provider ``TfsGit``, an Azure Repos Git
+  repository). For Azure Repos the URI can carry a user name (``https://org@dev.azure.com/...``):
+  credentials are dropped before it is recorded.
 - GitLab CI (docs.gitlab.com, "Predefined CI/CD variables"): GITLAB_CI, CI_SERVER_URL,
   CI_PROJECT_PATH, CI_COMMIT_SHA, CI_COMMIT_REF_NAME, CI_JOB_URL, GITLAB_USER_LOGIN.
 Outside CI nothing is recorded, so local runs stay byte-identical for the same snapshot.
@@ -13,8 +18,25 @@ Outside CI nothing is recorded, so local runs stay byte-identical for the same s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from engram_audit.model.report import RunContext
+
+
+def _web_address(uri: str | None) -> str | None:
+    """An https repository address with any user name or password removed; None for anything
+    else (an ssh remote, a file path, a malformed value)."""
+    if not uri:
+        return None
+    try:
+        parts = urlsplit(uri.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        return None
+    host = parts.hostname + (f":{port}" if port else "")
+    return urlunsplit(("https", host, parts.path.rstrip("/"), "", ""))
 
 
 def run_context(environ: Mapping[str, str]) -> RunContext | None:
@@ -35,6 +57,9 @@ def run_context(environ: Mapping[str, str]) -> RunContext | None:
             else None,
             actor=get("GITHUB_ACTOR"),
             server_url=server,
+            repository_url=_web_address(f"{server}/{repository}")
+            if server and repository
+            else None,
         )
     if (get("TF_BUILD") or "").lower() == "true":
         collection, project, build = (
@@ -52,6 +77,11 @@ def run_context(environ: Mapping[str, str]) -> RunContext | None:
             else None,
             actor=get("BUILD_REQUESTEDFOR"),
             server_url=collection,
+            # Only Azure Repos Git is linked the Azure Repos way; a GitHub repository built by
+            # Azure Pipelines has provider GitHub and is not linked.
+            repository_url=_web_address(get("BUILD_REPOSITORY_URI"))
+            if get("BUILD_REPOSITORY_PROVIDER") == "TfsGit"
+            else None,
         )
     if get("GITLAB_CI") == "true":
         return RunContext(

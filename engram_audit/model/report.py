@@ -110,6 +110,11 @@ class RunContext(FrozenModel):
     run_url: str | None = None
     actor: str | None = None
     server_url: str | None = Field(default=None, description="e.g. https://github.com")
+    repository_url: str | None = Field(
+        default=None,
+        description="The repository's web address, without credentials; reports link policy "
+        "lines to files under it (GitHub, Azure Repos)",
+    )
 
 
 class Summary(FrozenModel):
@@ -134,7 +139,8 @@ class Summary(FrozenModel):
 # audited, an empty scope accepted); findings' "iac" (the plan's or template's resource),
 # written only when known.
 # Also 1.2: findings carry "facts"; "remediation" is the fix rendered for the finding.
-REPORT_SCHEMA_VERSION = "1.2"
+# 1.3: context.repository_url (the repository's web address, for links to policy lines).
+REPORT_SCHEMA_VERSION = "1.3"
 
 
 class Report(FrozenModel):

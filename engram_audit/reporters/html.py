@@ -24,8 +24,10 @@ from collections.abc import Sequence
 from html import escape
 
 from engram_audit.model import SEVERITIES_ASCENDING, STATUS_ORDER, Finding, Report, Severity, Status
+from engram_audit.model.report import RunContext
 from engram_audit.model.snapshot import PART_EVIDENCE
 from engram_audit.reporters import matrix
+from engram_audit.reporters.links import policy_line_url
 from engram_audit.reporters.summary import gate_split, summary_line
 
 CSP = (
@@ -301,7 +303,9 @@ def _findings(reports: Sequence[Report]) -> str:
             report.findings,
             key=lambda f: (STATUS_ORDER.index(f.status), -f.severity.rank, f.rule, f.resource),
         )
-        articles += [_finding(report.environment, f, reads.get(f.rule, ())) for f in ordered]
+        articles += [
+            _finding(report.environment, f, reads.get(f.rule, ()), report.context) for f in ordered
+        ]
     return (
         '<section id="findings"><h2>Findings</h2>'
         + _filters(reports)
@@ -311,7 +315,9 @@ def _findings(reports: Sequence[Report]) -> str:
     )
 
 
-def _finding(environment: str, finding: Finding, reads: tuple[str, ...]) -> str:
+def _finding(
+    environment: str, finding: Finding, reads: tuple[str, ...], context: RunContext | None
+) -> str:
     colour = _STATUS_COLOUR[finding.status]
     rows = [
         ("Resource", f'<span class="mono">{_e(finding.resource)}</span>'),
@@ -330,7 +336,11 @@ def _finding(environment: str, finding: Finding, reads: tuple[str, ...]) -> str:
     if finding.baseline_state:
         rows.append(("Baseline", _e(finding.baseline_state)))
     if finding.location is not None:
-        rows.append(("Declared in", _e(f"{finding.location.path} line {finding.location.line}")))
+        declared = _e(f"{finding.location.path} line {finding.location.line}")
+        url = policy_line_url(finding.location, context)
+        if url:  # a link is followed only when clicked: the page itself still fetches nothing
+            declared = f'<a href="{_e(url)}" rel="noopener noreferrer">{declared}</a>'
+        rows.append(("Declared in", declared))
     details = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     return (
         f'<article class="finding" style="border-left-color:{colour}" '

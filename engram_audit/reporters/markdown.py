@@ -37,11 +37,11 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import TypeVar
-from urllib.parse import quote
 
 from engram_audit.model import STATUS_ORDER, Finding, Report, SourceLocation, Status
 from engram_audit.model.report import RunContext
 from engram_audit.reporters import console, matrix
+from engram_audit.reporters.links import policy_line_url
 from engram_audit.reporters.summary import errors_by_cause, gate_line, summary_line
 
 MAX_ROWS = 200
@@ -279,21 +279,11 @@ def code(text: str, *, in_table: bool = False) -> str:
 
 
 def _policy_link(location: SourceLocation, context: RunContext | None) -> str:
-    """``policies/prod.yaml line 43``, linked to that line of the commit when a GitHub Actions
-    run is known (GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_SHA)."""
+    """``policies/prod.yaml line 43``, linked to that line of the audited commit when the run's
+    context says where the repository is (GitHub, Azure Repos: ``reporters.links``)."""
     text = f"{esc(location.path)} line {location.line}"
-    if (
-        context is None
-        or context.ci != "github-actions"
-        or not (context.server_url and context.repository and context.commit)
-        or location.path.startswith(("/", "builtin-policies/"))
-    ):
-        return text
-    url = (
-        f"{context.server_url}/{context.repository}/blob/{context.commit}/"
-        f"{quote(location.path)}#L{location.line}"
-    )
-    return f"[{text}]({url})"
+    url = policy_line_url(location, context)
+    return f"[{text}]({url})" if url else text
 
 
 def _controls_by_framework(findings: Sequence[Finding]) -> list[str]:

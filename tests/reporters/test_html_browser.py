@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from engram_audit.engine import evaluate
 from engram_audit.model import ALL_SOURCES, Snapshot
+from engram_audit.model.report import RunContext
 from engram_audit.policy.loader import load_policy
 from engram_audit.reporters import console, html
 from tests.conftest import ROOT, snapshot_data
@@ -57,12 +59,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         driver.quit()
 
 
-def _report_file(tmp_path: Path, *, hostile: bool = False) -> Path:
+def _report_file(
+    tmp_path: Path, *, hostile: bool = False, context: RunContext | None = None
+) -> Path:
     data = snapshot_data("prod-drifted")
     if hostile:
         data["postgres"]["databases"][0]["invalid_indexes"][0]["name"] = HOSTILE
     policy = load_policy(ROOT / "policies" / "prod.yaml")
     report = evaluate(policy, Snapshot.model_validate(data), ALL_SOURCES)
+    report = report.model_copy(update={"context": context})
     path = tmp_path / "report.html"
     path.write_text(html.render(report), encoding="utf-8")
     return path
@@ -173,3 +178,30 @@ def test_console_screenshot_at_100_columns(browser: Any, tmp_path: Path) -> None
     assert browser.save_screenshot(str(screenshot))
     if os.environ.get("UPDATE_SCREENSHOTS"):
         shutil.copy(screenshot, DOCS / "console.png")
+
+
+def test_policy_lines_link_to_azure_repos_without_loading_anything(
+    browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    context = RunContext(
+        ci="azure-pipelines",
+        commit=commit,
+        repository_url="https://dev.azure.com/fabrikam/Estate/_git/estate",
+    )
+    page = _report_file(tmp_path, context=context)
+    _requests(browser)
+    browser.get(page.as_uri())
+    assert _requests(browser, page) == [page.as_uri()]  # links are not fetched
+    hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, ".finding a")]
+    assert hrefs
+    link = re.compile(
+        r"https://dev\.azure\.com/fabrikam/Estate/_git/estate\?path=/policies/([a-z-]+)\.yaml"
+        rf"&version=GC{commit}&line=(\d+)&lineEnd=(\d+)&lineStartColumn=1&lineEndColumn=1"
+        r"&lineStyle=plain&_a=contents"
+    )
+    matches = [link.fullmatch(href) for href in hrefs]
+    assert all(matches), [h for h, m in zip(hrefs, matches, strict=True) if not m]
+    assert all(int(m[3]) == int(m[2]) + 1 for m in matches if m)

@@ -7,7 +7,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import cmarkgfm
+import pytest
 
+from engram_audit.cli.context import run_context
 from engram_audit.engine import evaluate
 from engram_audit.model import ALL_SOURCES, Snapshot
 from engram_audit.model.report import RunContext
@@ -125,3 +127,68 @@ def test_audited_text_never_becomes_a_web_link() -> None:
     )
     assert "<a " not in html
     assert "https://attacker.example/login" in html.replace("\\", "")
+
+
+AZURE_REPOS_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def test_policy_lines_link_to_the_commit_on_azure_repos() -> None:
+    context = run_context(
+        {
+            "TF_BUILD": "True",
+            "BUILD_REPOSITORY_PROVIDER": "TfsGit",
+            # Azure Repos puts the organisation's user name in the URI; it is not kept.
+            "BUILD_REPOSITORY_URI": "https://fabrikam@dev.azure.com/fabrikam/Estate/_git/estate",
+            "BUILD_SOURCEVERSION": AZURE_REPOS_COMMIT,
+        }
+    )
+    assert context is not None
+    assert context.repository_url == "https://dev.azure.com/fabrikam/Estate/_git/estate"
+    report = _drifted_prod(context)
+    line = next(f.location.line for f in report.findings if f.location is not None)
+    links = _render(markdown.render(report)).links
+    expected = (
+        "https://dev.azure.com/fabrikam/Estate/_git/estate?path=/policies/prod.yaml"
+        f"&version=GC{AZURE_REPOS_COMMIT}&line={line}&lineEnd={line + 1}"
+        "&lineStartColumn=1&lineEndColumn=1&lineStyle=plain&_a=contents"
+    )
+    assert expected in links, links
+    assert not any("fabrikam@" in link for link in links)
+
+
+@pytest.mark.parametrize(
+    ("provider", "uri"),
+    [
+        ("GitHub", "https://github.com/engram/estate"),  # Azure Pipelines building a GitHub repo
+        ("TfsGit", "git@ssh.dev.azure.com:v3/fabrikam/Estate/estate"),  # not a web address
+        ("TfsGit", "javascript:alert(1)"),
+        ("TfsGit", ""),
+    ],
+)
+def test_no_azure_repos_link_without_an_azure_repos_web_address(provider: str, uri: str) -> None:
+    context = run_context(
+        {
+            "TF_BUILD": "True",
+            "BUILD_REPOSITORY_PROVIDER": provider,
+            "BUILD_REPOSITORY_URI": uri,
+            "BUILD_SOURCEVERSION": AZURE_REPOS_COMMIT,
+        }
+    )
+    assert context is not None and context.repository_url is None
+    links = _render(markdown.render(_drifted_prod(context))).links
+    assert [link for link in links if "policies/prod.yaml" in link] == []
+
+
+def test_github_actions_context_records_the_repository_address() -> None:
+    context = run_context(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_REPOSITORY": "engram/estate",
+            "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+            "GITHUB_RUN_ID": "42",
+        }
+    )
+    assert context is not None
+    assert context.repository_url == "https://github.com/engram/estate"
+    assert context.run_url == "https://github.com/engram/estate/actions/runs/42"
