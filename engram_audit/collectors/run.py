@@ -111,7 +111,7 @@ def collect_live(
     if Source.POSTGRES in sources and targets.postgres is not None:
         from engram_audit.collectors.postgres.collector import collect_postgres
 
-        pg = collect_postgres(targets.postgres, plan)
+        pg = collect_postgres(targets.postgres, plan, show_progress=show_progress)
         postgres = pg.section
         issues.extend(pg.issues)
         notes.extend(pg.notes)

@@ -39,6 +39,7 @@ from engram_audit.collectors.dsn import DsnError, dsn_secrets, loose_target, par
 from engram_audit.collectors.postgres import queries as pg_queries
 from engram_audit.collectors.postgres import session as pg_session
 from engram_audit.collectors.postgres.request import PostgresRequest
+from engram_audit.collectors.progress import StatusLine, seconds_left
 from engram_audit.model.base import Source
 from engram_audit.model.plan import (
     CollectionPlan,
@@ -113,8 +114,11 @@ def collect_postgres(
     *,
     credential: TokenCredential | None = None,
     environ: Mapping[str, str] | None = None,
+    show_progress: bool = False,
 ) -> PostgresCollection:
-    """Collect the plan's database; never raises for an unreachable or unwilling server."""
+    """Collect the plan's database; never raises for an unreachable or unwilling server.
+    ``show_progress``: a status line on stderr when it is a terminal (steps, elapsed, estimate).
+    """
     environment = os.environ if environ is None else environ
     try:
         parameters = parse_dsn(request.dsn) if request.dsn.strip() else {}
@@ -123,7 +127,9 @@ def collect_postgres(
         return _unreachable(target, f"cannot connect to {target}: {error}")
     target = f"{_target_host(parameters, environment)}/{plan.database}"
     named = parameters.get("dbname") or environment.get("PGDATABASE") or None
-    collection = _collect(request, plan, parameters, environment, target, named, credential)
+    collection = _collect(
+        request, plan, parameters, environment, target, named, credential, show_progress
+    )
     if named is None or named == plan.database:
         return collection
     note = CollectionNote(
@@ -151,6 +157,7 @@ def _collect(
     target: str,
     named: str | None,
     credential: TokenCredential | None,
+    show_progress: bool = False,
 ) -> PostgresCollection:
     try:
         tls = pg_session.tls_choice(parameters, environment, entra_auth=request.entra_auth)
@@ -181,7 +188,7 @@ def _collect(
     except UnicodeError:  # the resolver's IDNA encoding refused a host name (a label > 63)
         return _unreachable(target, f"cannot connect to {target}: invalid host name")
     with connection:
-        return _Collector(connection, plan, request, secrets).collect()
+        return _Collector(connection, plan, request, secrets, show_progress).collect()
 
 
 def _session_parameters(
@@ -286,6 +293,11 @@ class _Refused(Exception):
 # --- the collection --------------------------------------------------------------------------
 
 
+_FIXED_STEPS = 7  # server, settings, sessions, vacuums, extensions, schemas, statements
+_SCHEMA_STEPS = ("vector columns", "vector indexes", "invalid indexes", "tables")
+"""Steps that run only when the policy's schemas exist."""
+
+
 class _Collector:
     """Runs the fixed query set in one transaction and turns rows into snapshot models."""
 
@@ -295,6 +307,7 @@ class _Collector:
         plan: CollectionPlan,
         request: PostgresRequest,
         secrets: tuple[str, ...],
+        show_progress: bool = False,
     ) -> None:
         self.connection = connection
         self.plan = plan
@@ -308,6 +321,10 @@ class _Collector:
         self.issues: list[CollectionIssue] = []
         self.notes: list[CollectionNote] = []
         self.queries = 0
+        self.status = StatusLine(enabled=show_progress)
+        counts = len(plan.retention) + len(plan.soft_deleted) + (plan.expired_facts is not None)
+        self.steps_total = _FIXED_STEPS + len(_SCHEMA_STEPS) + (counts + 1 if counts else 0)
+        self.steps_done = -1  # _step counts the step before it as done
         self.scope = {
             "schemas": list(plan.schemas),
             "vector_types": list(pg_queries.VECTOR_TYPES),
@@ -362,19 +379,48 @@ class _Collector:
 
     def _collect_parts(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        fields.update(self._server())
-        fields["settings"] = self._settings()
-        fields.update(self._sessions())
-        fields["vacuums"] = self._vacuums()
-        fields["extensions"] = self._extensions()
-        if self._schemas_exist():
-            fields["vector_columns"] = self._vector_columns()
-            fields["vector_indexes"] = self._vector_indexes()
-            fields["invalid_indexes"] = self._invalid_indexes()
-            fields["tables"] = self._tables()
-        fields["statements"] = self._statements(fields["extensions"])
-        fields.update(self._counts())
+        try:
+            self._step("server")
+            fields.update(self._server())
+            self._step("settings")
+            fields["settings"] = self._settings()
+            self._step("sessions")
+            fields.update(self._sessions())
+            self._step("vacuums")
+            fields["vacuums"] = self._vacuums()
+            self._step("extensions")
+            fields["extensions"] = self._extensions()
+            self._step("schemas")
+            if self._schemas_exist():
+                self._step(_SCHEMA_STEPS[0])
+                fields["vector_columns"] = self._vector_columns()
+                self._step(_SCHEMA_STEPS[1])
+                fields["vector_indexes"] = self._vector_indexes()
+                self._step(_SCHEMA_STEPS[2])
+                fields["invalid_indexes"] = self._invalid_indexes()
+                self._step(_SCHEMA_STEPS[3])
+                fields["tables"] = self._tables()
+            else:
+                self.steps_total -= len(_SCHEMA_STEPS)
+            self._step("statements")
+            fields["statements"] = self._statements(fields["extensions"])
+            fields.update(self._counts())
+        finally:
+            self.status.done()
         return fields
+
+    def _step(self, doing: str) -> None:
+        """The previous step is done; show the one starting (a terminal only)."""
+        self.steps_done += 1
+        if not self.status.enabled:
+            return
+        elapsed = self.status.elapsed
+        left = seconds_left(self.steps_done, self.steps_total, elapsed)
+        estimate = f", ~{left:.0f} s left" if left is not None else ""
+        self.status.show(
+            f"PostgreSQL {self.target}: {self.steps_done}/{self.steps_total} steps, {doing}, "
+            f"{elapsed:.1f} s{estimate}"
+        )
 
     # --- running queries ------------------------------------------------------------------
 
@@ -748,17 +794,28 @@ class _Collector:
         requests += [facts_count] if facts_count is not None else []
         if not requests:
             return {}
+        self._step("columns of the counted tables")
         columns = self._count_columns(requests)
         fields: dict[str, Any] = {}
         if retention:
-            counted = (self._retention(plan, r, columns) for plan, r in retention)
+            counted = []
+            for retention_plan, request in retention:
+                self._counting(request)
+                counted.append(self._retention(retention_plan, request, columns))
             fields["retention"] = tuple(c for c in counted if c is not None)
         if soft_deleted:
-            found = (self._soft_deleted(plan, r, columns) for plan, r in soft_deleted)
+            found = []
+            for soft_plan, request in soft_deleted:
+                self._counting(request)
+                found.append(self._soft_deleted(soft_plan, request, columns))
             fields["soft_deleted"] = tuple(c for c in found if c is not None)
         if facts is not None and facts_count is not None:
+            self._counting(facts_count)
             fields["expired_facts"] = self._expired_facts(facts, facts_count, columns)
         return fields
+
+    def _counting(self, request: _Count) -> None:
+        self._step(f"counting rows of {request.table}")
 
     def _issue_resource(self, request: _Count) -> str | None:
         """Issues about one counted table name it, as the policy does, after the database."""
