@@ -3,7 +3,8 @@
 A finding's fix is rendered from its facts (``engram_audit.remediation``): a policy's
 ``remediation`` text is a template over them (``{server_id}``, ``{table}``, ...). Each fact has
 a kind that says how it is quoted for the target of the text (shell words for ``az``,
-``quote_ident`` or literals for SQL). A check declares the facts it provides with
+``quote_ident`` or literals for SQL; SQL the audited database wrote, such as an index's
+definition, is only ever shown inside a SQL comment). A check declares the facts it provides with
 ``@check(..., facts=...)``; the facts every check of a source gets are in ``SOURCE_FACTS``,
 and the loader rejects a template naming any other fact.
 """
@@ -28,6 +29,7 @@ class FactKind(Enum):
     IDENTIFIER = "identifier"  # a SQL name (quote_ident)
     QUALIFIED = "qualified"  # a SQL name qualified by the finding's {schema}
     PERSON = "person"  # only a person can supply it: the rule's params, else a shell variable
+    STATEMENT = "statement"  # SQL the audited database wrote: only ever inside a SQL comment
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,16 @@ FACTS: dict[str, Fact] = {
     "table": Fact(FactKind.QUALIFIED, "the table, qualified by its schema in SQL"),
     "column": Fact(FactKind.IDENTIFIER, "the column"),
     "index": Fact(FactKind.QUALIFIED, "the index, qualified by its schema in SQL"),
+    "index_definition": Fact(
+        FactKind.STATEMENT,
+        "the statement that re-creates the index: its definition as pg_get_indexdef shows it, "
+        "built CONCURRENTLY; shown only inside a SQL comment, on one line",
+    ),
+    "hnsw_index": Fact(
+        FactKind.IDENTIFIER,
+        "a free name for the column's new HNSW index: <table>_<column>_hnsw_idx, the name Zep "
+        "legacy gives its own",
+    ),
     "extension": Fact(FactKind.IDENTIFIER, "the extension"),
     "opclass": Fact(FactKind.IDENTIFIER, "the operator class for the column's type"),
     "action_group_id": Fact(

@@ -29,6 +29,7 @@ from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schem
 # 1.2: retention counts per table (``retention``), soft-deleted counts, collection notes, the
 # columns a vector index covers. A 1.1 snapshot's ``session_retention`` is still read.
 # Also 1.2: origin (planned state from a Terraform plan or an ARM template).
+# Also 1.2: an invalid index's definition (pg_get_indexdef), for the fix that drops it.
 SNAPSHOT_SCHEMA_VERSION = "1.2"
 
 
@@ -218,6 +219,12 @@ class IndexRef(FrozenModel):
     schema_name: str
     table: str
     name: str
+    definition: str | None = Field(
+        default=None,
+        description="The index's definition as pg_get_indexdef shows it (CREATE [UNIQUE] INDEX "
+        "name ON schema.table USING method (...)); written by the audited database, so only "
+        "ever shown in a comment; null: not recorded (snapshots before 1.2)",
+    )
 
 
 class TableStats(FrozenModel):

@@ -22,6 +22,7 @@ from engram_audit.inputs.files import path_name_problem, special_kind
 from engram_audit.inputs.yaml_source import KeyPath, SourceDocument, load_document, schema_problems
 from engram_audit.model import ControlRef, Policy, PostgresScope, Rule, Severity, SourceLocation
 from engram_audit.policy.builtin import BUILTIN_DISPLAY, is_builtin
+from engram_audit.remediation import misplaced_statements
 from engram_audit.schemas import POLICY_SCHEMA, shipped
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".json")
@@ -348,6 +349,12 @@ def _template_problem(template: str, check: Check[Any]) -> str | None:
         return (
             f"remediation: unknown placeholder {', '.join('{' + n + '}' for n in unknown)} for "
             f"check {check.id}; it provides {', '.join('{' + n + '}' for n in sorted(known))}"
+        )
+    misplaced = misplaced_statements(template)
+    if misplaced:
+        return (
+            f"remediation: {', '.join('{' + n + '}' for n in misplaced)} is SQL the audited "
+            "database wrote: show it only inside a SQL comment (after --), never where it runs"
         )
     return None
 

@@ -8,7 +8,10 @@ a README saying what each does and what needs a person. Nothing here runs them.
 - ``postgres-<database>.sql`` (psql): statements that may run in a transaction come first in
   one ``BEGIN ... COMMIT``; those PostgreSQL refuses inside a transaction block
   (``CREATE/DROP INDEX CONCURRENTLY``, ``REINDEX ... CONCURRENTLY``, ``VACUUM``) follow, each
-  marked and on its own.
+  marked and on its own. ``ON_ERROR_STOP`` stops at the first error, and ``AUTOCOMMIT`` is set
+  on whatever a ``.psqlrc`` says, so those statements really run outside a transaction. What
+  a fix leaves to a person (re-creating a dropped invalid index) is a commented statement
+  under it, on one line, that nothing in the audited database can end early.
 - Fixes that are prose (a new server for geo-redundant backups or customer-managed keys, an
   archival job) are listed in the README as decisions for a person, never improvised.
 """
@@ -22,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engram_audit.model import Finding, Report, Status
-from engram_audit.remediation import NON_TRANSACTIONAL, fact_value, target_of
+from engram_audit.remediation import NON_TRANSACTIONAL, fact_value, sql_comments, target_of
 
 _RESTART = re.compile(r"\s*&&\s*az postgres flexible-server restart --ids \S+\s*#.*$")
 _ORDER = ("DROP", "CREATE", "REINDEX", "VACUUM")
@@ -40,9 +43,21 @@ def _comment(finding: Finding) -> str:
 
 
 def split_sql(text: str) -> list[tuple[str, str]]:
-    """(statement, trailing comment) pairs of a rendered SQL fix; quotes and comments respected."""
+    """(statement, comments) pairs of a rendered SQL fix, quotes and comments respected.
+
+    Whitespace is collapsed outside quotes only: a quoted name or literal is kept byte for
+    byte, so the statement still names the same object. The ``--`` comments after a statement
+    (a reason, a commented statement) are its comments, one per line, each on one line.
+    """
     statements: list[tuple[str, str]] = []
     current: list[str] = []
+
+    def close() -> None:
+        statement = "".join(current).strip()
+        if statement:
+            statements.append((statement + ";", ""))
+        current.clear()
+
     i, quote = 0, ""
     while i < len(text):
         char = text[i]
@@ -54,24 +69,23 @@ def split_sql(text: str) -> list[tuple[str, str]]:
             quote = char
             current.append(char)
         elif text.startswith("--", i):
-            end = text.find("\n", i)
-            end = len(text) if end < 0 else end
-            comment = _one_line(text[i + 2 : end])
+            _, end = sql_comments(text[i:])[0]
+            end += i
             if statements and not "".join(current).strip():
-                statements[-1] = (statements[-1][0], comment)
+                previous, said = statements[-1]
+                line = _one_line(text[i + 2 : end])
+                statements[-1] = (previous, f"{said}\n{line}" if said else line)
             i = end
             continue
         elif char == ";":
-            statement = _one_line("".join(current))
-            if statement:
-                statements.append((statement + ";", ""))
-            current = []
+            close()
+        elif char.isspace():
+            if current and not current[-1].isspace():
+                current.append(" ")
         else:
             current.append(char)
         i += 1
-    rest = _one_line("".join(current))
-    if rest:
-        statements.append((rest + ";", ""))
+    close()
     return statements
 
 
@@ -145,35 +159,51 @@ def _kind(statement: str) -> int:
     return _ORDER.index(word) if word in _ORDER else len(_ORDER)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One statement of a SQL script: the finding it fixes, then the statement, then the
+    comments that followed it in the fix (a reason, a commented statement to review)."""
+
+    finding: str
+    statement: str
+    comments: str
+
+    def lines(self) -> list[str]:
+        notes = [f"-- {line}" for line in self.comments.splitlines() if line]
+        return [self.finding, self.statement, *notes]
+
+
 def sql_scripts(findings: Iterable[Finding]) -> dict[str, str]:
     """``postgres-<database>.sql`` per database."""
-    by_database: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    by_database: dict[str, tuple[list[_Entry], list[_Entry]]] = defaultdict(lambda: ([], []))
     for finding in findings:
         if target_of(finding.remediation) != "sql":
             continue
         database = fact_value(finding.facts.get("database", "")) or "unknown"
         in_transaction, alone = by_database[database]
-        for statement, comment in split_sql(finding.remediation):
-            note = f"\n-- {comment}" if comment else ""
-            entry = f"{_comment(finding).replace('#', '--', 1)}{note}\n{statement}"
-            if NON_TRANSACTIONAL.match(statement):
-                alone.append(entry)
-            else:
-                in_transaction.append(entry)
+        header = _comment(finding).replace("#", "--", 1)
+        for statement, comments in split_sql(finding.remediation):
+            entry = _Entry(header, statement, comments)
+            (alone if NON_TRANSACTIONAL.match(statement) else in_transaction).append(entry)
     files = {}
     for database, (in_transaction, alone) in sorted(by_database.items()):
         out = [
             f"-- Written by engram-audit remediate for database {_one_line(database)}.",
-            f"-- Review, then: psql -d {shlex.quote(database)} -f THIS_FILE",
+            f"-- Review, then: psql -X -d {_one_line(shlex.quote(database))} -f THIS_FILE",
+            "-- (as the tables' owner or an administrator: the audit role is read-only)",
             "\\set ON_ERROR_STOP on",
+            "\\set AUTOCOMMIT on",
         ]
         if in_transaction:
-            out += ["", "BEGIN;", *in_transaction, "COMMIT;"]
-        for entry in sorted(alone, key=lambda e: _kind(e.rsplit("\n", 1)[-1])):
+            out += ["", "BEGIN;"]
+            for entry in in_transaction:
+                out += entry.lines()
+            out.append("COMMIT;")
+        for entry in sorted(alone, key=lambda e: _kind(e.statement)):
             out += [
                 "",
                 "-- cannot run inside a transaction block: runs on its own (autocommit)",
-                entry,
+                *entry.lines(),
             ]
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database)
         files[f"postgres-{safe}.sql"] = "\n".join(out) + "\n"
@@ -198,8 +228,10 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
             )
         else:
             what = (
-                "SQL fixes for one database (`psql -d DB -f FILE`): a transaction first, then "
-                "statements that cannot run in one (CREATE INDEX CONCURRENTLY, VACUUM)"
+                "SQL fixes for one database (`psql -X -d DB -f FILE`, as the tables' owner or "
+                "an administrator): a transaction first, then statements that cannot run in "
+                "one (CREATE INDEX CONCURRENTLY, VACUUM); commented statements under a fix "
+                "(re-creating a dropped invalid index) are for you to decide"
             )
         out.append(f"| `{name}` | {what} |")
     out += ["", "## Needs a human decision", ""]
@@ -216,6 +248,13 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
         "they need a new server and a cut-over, which these scripts do not attempt.",
         "Variables such as `ACTION_GROUP_ID` must be set before `azure.sh` runs (`set -u`).",
     ]
+    if any(name.endswith(".sql") for name in files):
+        out += [
+            "Run `azure.sh` before the SQL: `CREATE EXTENSION` works only for extensions in",
+            "`azure.extensions`, and some (pg_stat_statements, pgaudit) also need",
+            "`shared_preload_libraries`. A `CREATE INDEX CONCURRENTLY` that fails leaves an",
+            "INVALID index behind: audit again, and the next script drops it.",
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -213,6 +213,7 @@ class ExtensionInstalledParams(Params):
     sources=[Source.POSTGRES],
     params=ExtensionInstalledParams,
     reads=("postgres.extensions", "postgres.server_version"),
+    facts=("extension",),
 )
 def pg_extension_installed(
     params: ExtensionInstalledParams, context: CheckContext
@@ -245,7 +246,8 @@ def pg_extension_installed(
         )
         if extension is None or extension.version is None:
             note = _not_installed_note(name.lower(), major)
-            yield verdict(False, resource, expected, f"{name} not installed", note)
+            facts = pg_facts(database, extension=name)
+            yield verdict(False, resource, expected, f"{name} not installed", note, facts=facts)
             continue
         below = (
             _below_minimum(extension.version, params.min_version, name.lower(), major)
@@ -257,4 +259,12 @@ def pg_extension_installed(
             if params.min_version
             else ""
         )
-        yield verdict(below is None, resource, expected, f"{name} {extension.version}", message)
+        facts = pg_facts(database, extension=extension.name)
+        yield verdict(
+            below is None,
+            resource,
+            expected,
+            f"{name} {extension.version}",
+            message,
+            facts=facts,
+        )

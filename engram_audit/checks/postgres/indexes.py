@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -24,7 +25,7 @@ from engram_audit.checks.base import (
 )
 from engram_audit.checks.postgres.common import each_database
 from engram_audit.model.base import Source
-from engram_audit.model.snapshot import PostgresDatabase, VectorColumn, VectorIndex
+from engram_audit.model.snapshot import IndexRef, PostgresDatabase, VectorColumn, VectorIndex
 from engram_audit.model.values import as_int, pg_bool
 
 # Index options as PostgreSQL stores them (text, as written) when an index is created without
@@ -238,6 +239,35 @@ def _judged_table(column: VectorColumn, patterns: list[str]) -> bool:
     return not patterns or any(fnmatchcase(n, p) for p in patterns for n in names)
 
 
+# PostgreSQL keeps NAMEDATALEN - 1 = 63 bytes of a name and cuts longer ones on a character
+# boundary (truncate_identifier, src/backend/parser/scansup.c): compare names as it stores them.
+MAX_IDENTIFIER_BYTES = 63
+
+
+def _clip(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
+    return name.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def hnsw_index_name(column: VectorColumn, database: PostgresDatabase) -> str:
+    """A name for the column's new HNSW index: Zep legacy's own, ``<table>_<column>_hnsw_idx``
+    (getzep/zep ``pkg/store/postgres/schema.go@v0.27.2`` L481-508, which creates it ``IF NOT
+    EXISTS``), numbered when a vector index or table in the schema already has it (as
+    PostgreSQL's ChooseRelationName numbers its own). Other indexes are not collected: should
+    one hold the name, ``IF NOT EXISTS`` leaves it and the next audit fails again."""
+    taken = {
+        index.name
+        for index in database.vector_indexes or ()
+        if index.schema_name == column.schema_name
+    } | {table.table for table in database.tables or () if table.schema_name == column.schema_name}
+    base = f"{column.table}_{column.column}_hnsw_idx"
+    for number in range(len(taken) + 1):
+        suffix = str(number) if number else ""
+        name = _clip(base, MAX_IDENTIFIER_BYTES - len(suffix)) + suffix
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable: more candidates than taken names")
+
+
 def _judge_column(
     column: VectorColumn, database: PostgresDatabase, params: VectorIndexParams, expected: str
 ) -> Outcome:
@@ -248,6 +278,7 @@ def _judge_column(
         table=column.table,
         column=column.column,
         opclass=f"{column.type}_cosine_ops",
+        hnsw_index=hnsw_index_name(column, database),
     )
     candidates = _indexes_on(column, database.vector_indexes or ())
     if not candidates:
@@ -277,6 +308,7 @@ def _judge_column(
             expected,
         )
     worst, problems = judged[0]
+    facts["index"] = worst.name  # the index the new one replaces
     return verdict(False, resource, expected, _describe(worst), "; ".join(problems), facts=facts)
 
 
@@ -285,7 +317,7 @@ def _judge_column(
     sources=[Source.POSTGRES],
     params=VectorIndexParams,
     reads=("postgres.vector_columns", "postgres.vector_indexes", "postgres.tables"),
-    facts=("schema", "table", "column", "opclass"),
+    facts=("schema", "table", "column", "opclass", "hnsw_index", "index"),
 )
 def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterator[Outcome]:
     """Every vector column in scope has a valid ANN index of an allowed method, opclass and options.
@@ -311,7 +343,11 @@ def pg_vector_index(params: VectorIndexParams, context: CheckContext) -> Iterato
     `<table>_<column>_hnsw_idx` with m=16, ef_construction=64 and vector_cosine_ops itself:
     getzep/zep `pkg/store/postgres/schema.go@v0.27.2` L481-508).
 
-    Remediation: `CREATE INDEX CONCURRENTLY ON <table> USING hnsw (<column> vector_cosine_ops) WITH (m = 16, ef_construction = 64);`
+    A failing column's fix names a free index name (`<table>_<column>_hnsw_idx`, Zep legacy's
+    own) and, when the column has an index that does not do, that index, for a person to drop
+    once the new one is built and used.
+
+    Remediation: `CREATE INDEX CONCURRENTLY IF NOT EXISTS <table>_<column>_hnsw_idx ON <table> USING hnsw (<column> vector_cosine_ops) WITH (m = 16, ef_construction = 64);`
     then drop the old index.
     """
     expected = _expected(params)
@@ -335,20 +371,50 @@ class NoParamsValid(Params):
     pass
 
 
+# pg_get_indexdef starts every definition with "CREATE [UNIQUE] INDEX <name> ON [ONLY] ..."
+# (PostgreSQL src/backend/utils/adt/ruleutils.c, pg_get_indexdef_worker).
+_DEFINITION = re.compile(r"^CREATE (?P<unique>UNIQUE )?INDEX (?P<rest>.*)$", re.DOTALL)
+# REINDEX CONCURRENTLY leaves <index>_ccnew (its transient copy) or <index>_ccold (the original
+# it could not drop), with a number appended when the name is taken: "If the index marked
+# INVALID is suffixed _ccnew ... the recommended recovery method is to drop it using DROP
+# INDEX, then attempt REINDEX CONCURRENTLY again. If the invalid index is instead suffixed
+# _ccold ... just drop said index" (https://www.postgresql.org/docs/current/sql-reindex.html;
+# the suffix and number as corrected by postgres commit a79ede0a4ebf). Neither is re-created.
+_REINDEX_LEFTOVER = re.compile(r"_cc(?:new|old)[0-9]*$")
+
+
+def recreation(index: IndexRef) -> str:
+    """The statement that re-creates a dropped invalid index, built concurrently; "" when
+    there is none to offer (a REINDEX CONCURRENTLY leftover, no recorded definition, or an
+    index on a partitioned table, which PostgreSQL cannot build concurrently)."""
+    if not index.definition or _REINDEX_LEFTOVER.search(index.name):
+        return ""
+    match = _DEFINITION.match(index.definition)
+    if match is None or " ON ONLY " in index.definition:
+        return ""
+    return f"CREATE {match['unique'] or ''}INDEX CONCURRENTLY {match['rest']}"
+
+
 @check(
     "pg.index.valid",
     sources=[Source.POSTGRES],
     params=NoParamsValid,
     reads=("postgres.invalid_indexes",),
-    facts=("schema", "table", "index"),
+    facts=("schema", "table", "index", "index_definition"),
 )
 def pg_index_valid(params: NoParamsValid, context: CheckContext) -> Iterator[Outcome]:
     """No index in scope is INVALID (left behind by a failed `CREATE INDEX CONCURRENTLY`).
 
     An invalid index is never used by queries but is still maintained on every write: it costs
-    write throughput and disk and hides the fact that the intended index does not exist.
+    write throughput and disk and hides the fact that the intended index does not exist. A
+    build usually fails because the data violates the index (duplicates for a UNIQUE index), so
+    re-creating it needs the data fixed first: the finding carries the index's definition
+    (`pg_get_indexdef`) as a `CREATE INDEX CONCURRENTLY` statement to review, never to run
+    blindly. An index left by a failed `REINDEX CONCURRENTLY` (`<index>_ccnew`, `<index>_ccold`)
+    is only dropped: the original still exists (PostgreSQL's REINDEX documentation).
 
-    Remediation: `DROP INDEX CONCURRENTLY <index>;` then re-create it, or `REINDEX INDEX CONCURRENTLY <index>;`.
+    Remediation: `DROP INDEX CONCURRENTLY IF EXISTS <index>;` then, once the data allows it,
+    re-create it from its definition with `CREATE INDEX CONCURRENTLY`.
     """
     expected = "no invalid indexes"
     for database in each_database(context):
@@ -359,10 +425,14 @@ def pg_index_valid(params: NoParamsValid, context: CheckContext) -> Iterator[Out
             yield verdict(True, pg_resource(database), expected, "none invalid")
             continue
         for index in sorted(database.invalid_indexes, key=lambda i: (i.schema_name, i.name)):
+            facts = pg_facts(database, index.schema_name, table=index.table, index=index.name)
+            statement = recreation(index)
+            if statement:
+                facts["index_definition"] = statement
             yield verdict(
                 False,
                 pg_resource(database, f"{index.schema_name}.{index.name}"),
                 "valid",
                 f"INVALID (on {index.schema_name}.{index.table})",
-                facts=pg_facts(database, index.schema_name, table=index.table, index=index.name),
+                facts=facts,
             )

@@ -12,6 +12,7 @@ from engram_audit.checks.base import (
     Params,
     check,
     errored,
+    pg_facts,
     pg_not_collected,
     pg_resource,
     verdict,
@@ -225,6 +226,7 @@ def _soft_deleted_request(params: SoftDeletedParams) -> Iterable[CollectionReque
     params=SoftDeletedParams,
     reads=("postgres.soft_deleted",),
     requests=_soft_deleted_request,
+    facts=("schema", "table", "column"),
 )
 def pg_retention_soft_deleted(
     params: SoftDeletedParams, context: CheckContext
@@ -298,7 +300,12 @@ def pg_retention_soft_deleted(
             if overdue
             else ""
         )
-        yield verdict(not overdue, resource, expected, actual, message)
+        # Split as the collector does: "schema.table" as written, else the schema it counted in.
+        schema, dot, table = counted.table.partition(".")
+        if not dot:
+            schema, table = counted.schema_name or "", counted.table
+        facts = pg_facts(database, schema, table=table, column=counted.deleted_column)
+        yield verdict(not overdue, resource, expected, actual, message, facts=facts)
 
 
 class ExpiredFactsParams(Params):

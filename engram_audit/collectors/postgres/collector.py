@@ -674,6 +674,7 @@ class _Collector:
                     schema_name=row["schema_name"],
                     table=row["table_name"],
                     name=row["index_name"],
+                    definition=row["definition"],
                 )
                 for row in rows
                 if self._in_scope(row["schema_name"], row["table_name"])

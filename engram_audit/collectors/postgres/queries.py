@@ -192,10 +192,14 @@ WHERE n.nspname = ANY(%(schemas)s::pg_catalog.name[])
 ORDER BY 1, 2, 3
 """
 
+# The definition (pg_get_indexdef: "CREATE [UNIQUE] INDEX name ON schema.table USING ...",
+# the table qualified whatever the search_path, ruleutils.c pg_get_indexdef_worker) is shown
+# in the fix that drops the index, as a commented statement to re-create it.
 INVALID_INDEXES = """
 SELECT n.nspname::pg_catalog.text AS schema_name,
        t.relname::pg_catalog.text AS table_name,
-       i.relname::pg_catalog.text AS index_name
+       i.relname::pg_catalog.text AS index_name,
+       pg_catalog.pg_get_indexdef(x.indexrelid) AS definition
 FROM pg_catalog.pg_index AS x
 JOIN pg_catalog.pg_class AS i ON i.oid = x.indexrelid
 JOIN pg_catalog.pg_class AS t ON t.oid = x.indrelid
