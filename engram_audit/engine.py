@@ -90,7 +90,9 @@ def _from_outcome(item: ResolvedRule, outcome: Outcome) -> Finding:
     fix = ""
     if outcome.status is Status.FAIL:  # errors, skips and passes carry no fix
         template = item.rule.remediation or item.check.remediation
-        fix = render_or_explain(template, {"origin": "deployed", **facts}, item.rule.params)
+        fix = render_or_explain(
+            template, {"origin": "deployed", **facts}, item.rule.remediation_params
+        )
     return _finding(
         item,
         outcome.status,
