@@ -480,3 +480,14 @@ def test_remediate_lists_planned_fixes_in_iac_md_not_in_azure_sh(tmp_path: Path)
     assert "az " not in iac
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "`iac.md`" in readme and "Terraform or Bicep/ARM source" in readme
+
+
+def test_strings_are_written_in_the_source_syntax() -> None:
+    """HCL: JSON escapes and template sequences doubled; Bicep: single quotes, \\' \\\\ \\${;
+    ARM JSON: JSON."""
+    from engram_audit.collectors.iac.fixes import _Writer
+
+    text = "it's a \\ ${x} %{y}"
+    assert _Writer("plan", None).string(text) == '"it\'s a \\\\ $${x} %%{y}"'
+    assert _Writer("template", "main.bicep").string(text) == "'it\\'s a \\\\ \\${x} %{y}'"
+    assert _Writer("template", "main.json").string(text) == json.dumps(text)

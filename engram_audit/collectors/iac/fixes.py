@@ -46,11 +46,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from engram_audit.checks.facts import FACTS, FactValue
-from engram_audit.collectors.iac.build import USER_OVERRIDE
+from engram_audit.collectors.iac.build import FLEXIBLE_SERVERS, USER_OVERRIDE
 from engram_audit.collectors.iac.terraform import (
     ADMINISTRATOR,
     CONFIGURATION,
+    CUSTOMER_MANAGED_KEY,
     FIREWALL_RULE,
+    GEO_BACKUP,
     METRIC_ALERT,
     SERVER,
     SERVER_ATTRIBUTES,
@@ -63,18 +65,16 @@ from engram_audit.model import Finding, Status
 from engram_audit.model.snapshot import AzureServer, Snapshot
 from engram_audit.model.values import dig
 
-ARM_TYPE = "Microsoft.DBforPostgreSQL/flexibleServers"
-ALERT_NAMESPACE = "Microsoft.DBforPostgreSQL/flexibleServers"
+ARM_TYPE = FLEXIBLE_SERVERS
+ALERT_NAMESPACE = FLEXIBLE_SERVERS  # the flexible server's metric namespace
 # Azure sets these only when a server is created (checks azure.backup.geo_redundant and
 # azure.encryption.at_rest; locate.REPLACED_TITLE): a template cannot change a deployed one.
 _CREATE_ONLY_ARM = {
-    ("properties", "backup", "geoRedundantBackup"): "geo-redundant backup",
-    ("properties", "dataEncryption", "type"): "customer-managed keys",
+    GEO_BACKUP.path: "geo-redundant backup",
+    CUSTOMER_MANAGED_KEY.path: "customer-managed keys",
 }
-_ARM_NUMBERS = {
-    ("properties", "backup", "backupRetentionDays"),
-    ("properties", "storage", "storageSizeGB"),
-}
+# Integers in ARM's body (backupRetentionDays, storageSizeGB); other values are strings.
+_ARM_NUMBERS = {a.path for a in SERVER_ATTRIBUTES if a.kind in ("number", "megabytes")}
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,9 @@ class _Writer:
         if self.terraform:
             # An HCL quoted string: JSON's escapes, and template sequences escaped.
             return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
-        if self.bicep:
-            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        if self.bicep:  # Bicep's escapes for a backslash, a quote and ${ (Bicep data types)
+            escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+            return "'" + escaped + "'"
         return json.dumps(value)
 
 
