@@ -101,6 +101,8 @@ class Attribute:
     forces_new: str = ""  # when changing it replaces the server: the provider docs' words
 
 
+# azurerm_postgresql_flexible_server's arguments and their "forces a new ... to be created"
+# notes as website/docs/r/postgresql_flexible_server.html.markdown @ 69697b7 spells them.
 SKU_NAME = Attribute("sku_name", ("sku", "name"), "sku")
 SKU_TIER = Attribute("sku_name", ("sku", "tier"), "sku")
 VERSION = Attribute(
