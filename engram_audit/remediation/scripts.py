@@ -227,6 +227,7 @@ def sql_scripts(findings: Iterable[Finding]) -> dict[str, str]:
 
 
 def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> str:
+    files = list(files)
     out = [
         f"# Fixes for {report.environment}",
         "",
@@ -255,7 +256,8 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
         out.append(f"| `{name}` | {what} |")
     out += ["", "## Needs a human decision", ""]
     if not decisions:
-        out.append("Nothing: every failure has a scripted fix.")
+        scripted = "a fix in the source (`iac.md`)" if "iac.md" in files else "a scripted fix"
+        out.append(f"Nothing: every failure has {scripted}.")
     for finding in decisions:
         out.append(
             f"- `{finding.rule}` on `{_one_line(finding.resource)}`: "

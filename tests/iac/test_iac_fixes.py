@@ -480,6 +480,7 @@ def test_remediate_lists_planned_fixes_in_iac_md_not_in_azure_sh(tmp_path: Path)
     assert "az " not in iac
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert "`iac.md`" in readme and "Terraform or Bicep/ARM source" in readme
+    assert "every failure has a fix in the source (`iac.md`)" in readme
 
 
 def test_strings_are_written_in_the_source_syntax() -> None:

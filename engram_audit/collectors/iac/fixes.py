@@ -240,6 +240,9 @@ class PlannedFixes:
             text = f"In {where}: set {shown} = {value}"
         else:
             text = f"In {where}: set {shown} = {writer.string(value)}"
+        if path[:2] == ("properties", "authConfig"):
+            # Both shapes ARM has shipped (checks.azure.security.entra_auth).
+            text += f" (API version 2022-03-08-preview spells it {path[-1]}Enabled: true/false)"
         if path == ("properties", "dataEncryption", "type"):
             text += (
                 " with properties.dataEncryption.primaryKeyURI (the Key Vault key) and "
