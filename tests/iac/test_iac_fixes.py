@@ -321,6 +321,7 @@ def _judge(request: IacRequest) -> Report:
                 "ZEP-AZ-EXTENSIONS-VECTOR",
                 "ZEP-AZ-PG-STAT-STATEMENTS",
                 "ZEP-AZ-PGBOUNCER",
+                "ZEP-AZ-PGAUDIT-LOG",
             },
         ),
         (
@@ -336,6 +337,7 @@ def _judge(request: IacRequest) -> Report:
                 "ZEP-AZ-FIREWALL-OPEN",
                 "ZEP-AZ-EXTENSIONS-VECTOR",
                 "ZEP-AZ-PG-STAT-STATEMENTS",
+                "ZEP-AZ-PGAUDIT-LOG",
             },
         ),
     ],
@@ -410,6 +412,7 @@ def test_each_arm_fix_applied_to_the_real_template_passes(tmp_path: Path) -> Non
         "ZEP-AZ-STORAGE-SIZE",
         "ZEP-AZ-PG-STAT-STATEMENTS",
         "ZEP-AZ-EXTENSIONS-VECTOR",
+        "ZEP-AZ-PGAUDIT-LOG",
     }, applied
 
 
