@@ -85,12 +85,17 @@ def _finding(item: ResolvedRule, status: Status, resource: str, **fields: str) -
     )
 
 
-def _from_outcome(item: ResolvedRule, outcome: Outcome) -> Finding:
+def _from_outcome(item: ResolvedRule, outcome: Outcome, origin: str) -> Finding:
     facts = dict(outcome.facts)
     fix = ""
-    if outcome.status is Status.FAIL:  # errors, skips and passes carry no fix
+    if origin != "deployed":
+        # A plan's or template's finding: its fix names the attribute to set in the source,
+        # written where the source is known (collectors.iac), with the values the policy gave.
+        person = item.rule.remediation_params if outcome.status is Status.FAIL else {}
+        facts = {**person, **facts, "origin": origin}
+    elif outcome.status is Status.FAIL:  # errors, skips and passes carry no fix
         template = item.rule.remediation or item.check.remediation
-        fix = render_or_explain(template, {"origin": "deployed", **facts}, item.rule.params)
+        fix = render_or_explain(template, {"origin": origin, **facts}, item.rule.remediation_params)
     return _finding(
         item,
         outcome.status,
@@ -132,8 +137,9 @@ def _evaluate_rule(
     try:
         # Outcomes are kept as they come: a check that fails on server A and then raises on
         # server B must still report A's FAIL, or its SARIF alert would close as "fixed".
+        origin = snapshot.origin.kind if snapshot.origin is not None else "deployed"
         for outcome in item.check.evaluate(item.params, context):
-            findings.append(_from_outcome(item, outcome))
+            findings.append(_from_outcome(item, outcome, origin))
     except Exception as error:  # a check bug must surface as ERROR, never as a pass or a crash
         message = f"check {item.check.id} failed: {type(error).__name__}: {error}"
         findings.append(

@@ -40,7 +40,11 @@ class Fact:
 
 
 FACTS: dict[str, Fact] = {
-    "origin": Fact(FactKind.TEXT, "where the finding was judged: deployed (default)"),
+    "origin": Fact(
+        FactKind.TEXT,
+        "where the finding was judged: deployed, or plan / template (planned state, whose fix "
+        "names the source's attribute instead of rendering the rule's template)",
+    ),
     "server_id": Fact(FactKind.TEXT, "the flexible server's ARM resource id"),
     "subscription": Fact(FactKind.TEXT, "the server's subscription id"),
     "resource_group": Fact(FactKind.TEXT, "the server's resource group"),
@@ -49,6 +53,14 @@ FACTS: dict[str, Fact] = {
     "current": Fact(FactKind.TEXT, "the parameter's current value"),
     "value": Fact(FactKind.TEXT, "the value to set (lists: current plus what is missing)"),
     "restart": Fact(FactKind.TEXT, "'required' when the change takes effect after a restart"),
+    "setting": Fact(
+        FactKind.TEXT,
+        "what a fix sets on the server, as ARM names it in the server resource: "
+        "path=value (properties.backup.backupRetentionDays=35), the path alone when no one "
+        "value is implied; administrators=N: N Entra administrators; "
+        "metric_alerts.METRIC.AGGREGATION=THRESHOLD: an alert above the threshold "
+        "(one fix per setting)",
+    ),
     "firewall_rule": Fact(FactKind.TEXT, "a firewall rule's name (one fix per rule)"),
     "database": Fact(FactKind.TEXT, "the PostgreSQL database"),
     "schema": Fact(FactKind.IDENTIFIER, "the schema of the table or index"),

@@ -38,6 +38,11 @@ class Rule(FrozenModel):
     rationale: str = ""
     remediation: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+    remediation_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Values only a person can supply to the rule's fix (an action group id, an "
+        "Entra group's object id), by fact name (checks.facts.PERSON_FACTS)",
+    )
     enabled: bool = True
     location: SourceLocation | None = None
     controls: tuple[ControlRef, ...] = Field(

@@ -63,6 +63,8 @@ class _RuleDraft:
     params: dict[str, Any] = field(default_factory=dict)
     param_anchors: dict[str, _Anchor] = field(default_factory=dict)
     remediation_anchor: _Anchor | None = None
+    remediation_params: dict[str, Any] = field(default_factory=dict)
+    remediation_param_anchors: dict[str, _Anchor] = field(default_factory=dict)
 
 
 @dataclass
@@ -199,6 +201,8 @@ class _PolicyReader:
                 params=dict(draft.params),
                 param_anchors=dict(draft.param_anchors),
                 remediation_anchor=draft.remediation_anchor,
+                remediation_params=dict(draft.remediation_params),
+                remediation_param_anchors=dict(draft.remediation_param_anchors),
             )
         into.files.extend(f for f in base.files if f not in into.files)
 
@@ -233,7 +237,9 @@ class _PolicyReader:
             if draft is None:
                 draft = layered.rules[rule_id] = _RuleDraft(fields={}, anchor=anchor)
             draft.anchor = anchor
-            draft.fields.update({k: v for k, v in raw.items() if k != "params"})
+            draft.fields.update(
+                {k: v for k, v in raw.items() if k not in ("params", "remediation_params")}
+            )
             if "remediation" in raw:
                 draft.remediation_anchor = _Anchor(document, ("rules", index, "remediation"))
             params = raw.get("params")
@@ -241,6 +247,13 @@ class _PolicyReader:
                 draft.params = _deep_merge(draft.params, params)
                 for key in params:
                     draft.param_anchors[key] = _Anchor(document, ("rules", index, "params", key))
+            given = raw.get("remediation_params")
+            if isinstance(given, dict):
+                draft.remediation_params.update(given)
+                for key in given:
+                    draft.remediation_param_anchors[key] = _Anchor(
+                        document, ("rules", index, "remediation_params", key)
+                    )
 
     def _already_reported(self, problem: Problem) -> bool:
         """The schema and the params model can both reject one value; say it once."""
@@ -285,6 +298,9 @@ class _PolicyReader:
                 anchor = draft.remediation_anchor or draft.anchor
                 self.problems.append(anchor.problem(template_problem))
                 continue
+            person = self._remediation_params(draft)
+            if person is None:
+                continue
             try:
                 severity = Severity(fields["severity"])
             except ValueError:
@@ -301,12 +317,38 @@ class _PolicyReader:
                     rationale=str(fields.get("rationale", "")),
                     remediation=str(fields.get("remediation", "")),
                     params=draft.params,
+                    remediation_params=person,
                     enabled=enabled,
                     location=draft.anchor.location(),
                     controls=controls,
                 )
             )
         return sorted(built, key=lambda r: r.id)
+
+    def _remediation_params(self, draft: _RuleDraft) -> dict[str, str] | None:
+        """``remediation_params:``: values only a person can supply to the fix, by fact name;
+        None (and a problem at the key's line) for a name that is not such a fact or a value
+        that is not a non-empty string."""
+        found: dict[str, str] = {}
+        bad = False
+        for key, value in draft.remediation_params.items():
+            anchor = draft.remediation_param_anchors.get(key) or draft.anchor
+            message = None
+            if key not in PERSON_FACTS:
+                message = (
+                    f"remediation_params: unknown key {key!r}; a policy can supply "
+                    f"{', '.join(sorted(PERSON_FACTS))}"
+                )
+            elif not isinstance(value, str) or not value.strip():
+                message = f"remediation_params: {key} must be a non-empty string"
+            if message is None:
+                found[key] = value
+                continue
+            bad = True
+            problem = anchor.problem(message)
+            if not self._already_reported(problem):
+                self.problems.append(problem)
+        return None if bad else found
 
     def _controls(self, raw: Any, draft: _RuleDraft) -> tuple[ControlRef, ...] | None:
         """``controls:`` as references with their names; None (and a problem) when one is not

@@ -4,7 +4,7 @@
 finding (``checks.facts``), quoted for the text's target:
 
 - ``az ...`` / ``psql ...``: shell words (``shlex.quote``); a fact only a person can supply (an
-  action group id) comes from the rule's params when the policy sets it, else it is a required
+  action group id) comes from the rule's remediation_params when set, else it is a required
   shell variable (``"${ACTION_GROUP_ID:?set ...}"``), so the command still parses;
 - SQL (the text starts with a statement keyword in capitals): names as ``quote_ident`` would quote them,
   ``{table}`` and ``{index}`` qualified by the finding's ``{schema}``, values as literals.

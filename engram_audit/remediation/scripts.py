@@ -14,6 +14,9 @@ a README saying what each does and what needs a person. Nothing here runs them.
   under it, on one line, that nothing in the audited database can end early.
 - Fixes that are prose (a new server for geo-redundant backups or customer-managed keys, an
   archival job) are listed in the README as decisions for a person, never improvised.
+- Failures of a plan or template (the report of ``check --terraform-plan`` / ``--arm-template``)
+  are about resources not deployed: never in ``azure.sh``; ``iac.md`` lists each fix to make in
+  the source, by resource address, file and line.
 """
 
 from __future__ import annotations
@@ -109,6 +112,49 @@ def _firewall_guard(command: str) -> str:
 
 def _failures(report: Report) -> list[Finding]:
     return [f for f in report.findings if f.status is Status.FAIL and f.remediation]
+
+
+def planned(finding: Finding) -> bool:
+    """A finding on a plan or template (its resource is not deployed)."""
+    return finding.iac is not None or fact_value(finding.facts.get("origin", "")) in (
+        "plan",
+        "template",
+    )
+
+
+def _code(text: str) -> str:
+    return "`" + _one_line(text).replace("`", "'") + "`"
+
+
+_FENCE = "`" * 3
+
+
+def iac_fixes(findings: Iterable[Finding]) -> str:
+    """``iac.md``: the fix of each failure of a plan or template, where it is in the source."""
+    out = [
+        "# Fixes in the Terraform or Bicep/ARM source",
+        "",
+        "These failures are about resources a plan or template declares, not deployed ones:",
+        "change the source where each says, then plan (or build) and audit again before",
+        "applying. Nothing here is run against Azure.",
+    ]
+    for number, finding in enumerate(findings, start=1):
+        iac = finding.iac
+        where = _code(iac.address) if iac is not None else _code(finding.resource)
+        if iac is not None and iac.path:
+            where += " at " + _code(f"{iac.path}:{iac.line}" if iac.line else iac.path)
+        out += [
+            "",
+            f"## {number}. {_code(finding.rule)} ({finding.severity.value})",
+            "",
+            f"Resource {where}: expected {_code(finding.expected or '-')}, "
+            f"actual {_code(finding.actual or '-')}.",
+            "",
+            _FENCE + "text",
+            *(line.replace(_FENCE, "'" * 3) for line in finding.remediation.splitlines()),
+            _FENCE,
+        ]
+    return "\n".join(out) + "\n"
 
 
 def azure_script(findings: Iterable[Finding]) -> str:
@@ -211,6 +257,7 @@ def sql_scripts(findings: Iterable[Finding]) -> dict[str, str]:
 
 
 def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> str:
+    files = list(files)
     out = [
         f"# Fixes for {report.environment}",
         "",
@@ -221,7 +268,12 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
         "|---|---|",
     ]
     for name in sorted(files):
-        if name == "azure.sh":
+        if name == "iac.md":
+            what = (
+                "fixes to make in the Terraform or Bicep/ARM source (resource address, file and "
+                "line) for failures of a plan or template; nothing in it runs against Azure"
+            )
+        elif name == "azure.sh":
             what = (
                 "Azure CLI fixes, one block per server (`bash azure.sh` after `az login`); "
                 "static parameters are followed by one restart of that server"
@@ -236,7 +288,8 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
         out.append(f"| `{name}` | {what} |")
     out += ["", "## Needs a human decision", ""]
     if not decisions:
-        out.append("Nothing: every failure has a scripted fix.")
+        scripted = "a fix in the source (`iac.md`)" if "iac.md" in files else "a scripted fix"
+        out.append(f"Nothing: every failure has {scripted}.")
     for finding in decisions:
         out.append(
             f"- `{finding.rule}` on `{_one_line(finding.resource)}`: "
@@ -260,8 +313,12 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
 
 def build(report: Report) -> dict[str, str]:
     """File name -> content for the failures of ``report``."""
-    failures = _failures(report)
+    everything = _failures(report)
+    failures = [f for f in everything if not planned(f)]
     files: dict[str, str] = {}
+    in_source = [f for f in everything if planned(f)]
+    if in_source:
+        files["iac.md"] = iac_fixes(in_source)
     azure = [f for f in failures if "server_id" in f.facts]
     if azure:
         files["azure.sh"] = azure_script(azure)

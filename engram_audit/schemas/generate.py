@@ -8,6 +8,7 @@ from typing import Any
 
 from engram_audit.checks import CATALOGUE
 from engram_audit.checks.azure.controls import control_catalogue
+from engram_audit.checks.facts import FACTS, PERSON_FACTS
 from engram_audit.model.base import SEVERITIES_ASCENDING
 from engram_audit.model.inventory import ENVIRONMENT_PATTERN, Inventory
 from engram_audit.model.report import Report
@@ -46,6 +47,24 @@ def _controls_schema() -> dict[str, Any]:
     }
 
 
+def _remediation_params_schema() -> dict[str, Any]:
+    """``remediation_params:``: the values only a person can supply to a fix, by fact name."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Values only a person can supply to the rule's fix; a fix naming one the "
+        "policy does not set asks for it as a required shell variable",
+        "properties": {
+            name: {
+                "type": "string",
+                "minLength": 1,
+                "description": f"{FACTS[name].description} (else ${FACTS[name].variable})",
+            }
+            for name in sorted(PERSON_FACTS)
+        },
+    }
+
+
 def build_policy_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     per_check = []
@@ -77,6 +96,7 @@ def build_policy_schema() -> dict[str, Any]:
             "rationale": {"type": "string"},
             "remediation": {"type": "string"},
             "params": {"type": "object"},
+            "remediation_params": _remediation_params_schema(),
             "enabled": {"type": "boolean"},
             "controls": _controls_schema(),
         },

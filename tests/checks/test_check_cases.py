@@ -79,6 +79,11 @@ def test_case(check_id: str, case: dict[str, Any]) -> None:
         if wanted is not None:
             texts = [getattr(o, key) for o in outcomes]
             assert any(wanted in text for text in texts), f"{wanted!r} not in {key}s {texts}"
+    # facts: what a fix needs, on the outcome that is not a pass (lists as tuples).
+    for name, value in (case.get("facts") or {}).items():
+        wanted_fact = tuple(value) if isinstance(value, list) else value
+        found = [o.facts.get(name) for o in outcomes if o.status.value != "pass"]
+        assert wanted_fact in found, f"fact {name}={wanted_fact!r} not in {found}"
 
 
 def test_every_check_has_cases() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from engram_audit.checks.azure.common import each_server, prop, switch_outcomes
+from engram_audit.checks.azure.common import each_server, prop, setting, switch_outcomes
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_int, fold, text
@@ -23,6 +23,7 @@ class RetentionParams(Params):
     params=RetentionParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def backup_retention(params: RetentionParams, context: CheckContext) -> Iterator[Outcome]:
     """Automated backups are kept at least as long as the environment's recovery window.
@@ -42,7 +43,9 @@ def backup_retention(params: RetentionParams, context: CheckContext) -> Iterator
             yield errored(server.id, f"backupRetentionDays is not a number: {text(raw)}", expected)
             continue
         ok = days >= params.min_days and (params.max_days is None or days <= params.max_days)
-        yield verdict(ok, server.id, expected, f"{days} days")
+        wanted = params.min_days if days < params.min_days else params.max_days
+        fix = {} if ok else {"setting": setting("properties.backup.backupRetentionDays", wanted)}
+        yield verdict(ok, server.id, expected, f"{days} days", facts=fix)
 
 
 class GeoRedundantParams(Params):
@@ -55,6 +58,7 @@ class GeoRedundantParams(Params):
     params=GeoRedundantParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def backup_geo_redundant(params: GeoRedundantParams, context: CheckContext) -> Iterator[Outcome]:
     """Geo-redundant backup storage is enabled where the design requires region-failure recovery.

@@ -21,6 +21,13 @@ from engram_audit.model.values import as_bool, dig, text
 _VCORES = re.compile(r"^standard_[a-z]+?(\d+)", re.IGNORECASE)
 
 
+def setting(path: str, value: object = None) -> str:
+    """One ``setting`` fact (``checks.facts``): the server resource's property a fix sets, as
+    ARM names it, and the value when one is implied (``properties.backup.backupRetentionDays=35``).
+    Fixes of planned state (a plan, a template) name the source's attribute for the path."""
+    return path if value is None else f"{path}={value}"
+
+
 def prop(server: AzureServer, *path: str) -> Any:
     """A value under the resource's ``properties`` (``prop(s, "backup", "backupRetentionDays")``)."""
     return dig(server.resource, "properties", *path)
@@ -165,7 +172,8 @@ def switch_outcome(server: AzureServer, path: tuple[str, ...], wanted: bool) -> 
     value = as_bool(raw)
     if value is None:
         return errored(server.id, f"{'.'.join(path)} is not readable: {text(raw)}", expected)
-    return verdict(value == wanted, server.id, expected, text(raw))
+    fix = {} if value == wanted else {"setting": setting(".".join(("properties", *path)), expected)}
+    return verdict(value == wanted, server.id, expected, text(raw), facts=fix)
 
 
 def switch_outcomes(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 
-from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
+from engram_audit.checks.azure.common import (
+    ParameterLookup,
+    configuration_id,
+    each_server,
+    setting,
+)
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AlertCriterion, MetricAlert
@@ -136,6 +142,13 @@ def _alert_problem(
     return next(problem for problem in problems if problem is not None)
 
 
+def _alert_setting(requirement: AlertRequirement, bound: float | None) -> str:
+    """The ``setting`` fact for a missing alert: ``metric_alerts.<metric>.<aggregation>`` with
+    the highest threshold that meets the requirement (whole, rounded down), when it has one."""
+    path = f"metric_alerts.{requirement.metrics[0]}.{requirement.aggregations[0]}"
+    return setting(path, None if bound is None else f"{math.floor(bound):d}")
+
+
 def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     metrics = {fold(m) for m in requirement.metrics}
     return any(fold(c.metric_name) in metrics for c in alert.criteria)
@@ -147,6 +160,7 @@ def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     params=AlertsParams,
     reads=("azure.metric_alerts", "azure.parameters", "azure.server"),
     planned=True,
+    facts=("setting",),
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
     """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.
@@ -188,11 +202,13 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         bounds = [_threshold_bound(r, max_connections) for r in params.required]
         missing: list[str] = []
         reasons: list[str] = []
+        settings: list[str] = []
         for requirement, bound in zip(params.required, bounds, strict=True):
             judged = [(alert, _alert_problem(alert, requirement, bound)) for alert in covering]
             if any(problem is None for _, problem in judged):
                 continue
             missing.append(requirement.name)
+            settings.append(_alert_setting(requirement, bound))
             reasons.extend(
                 f"{requirement.name}: {alert.name} {problem}"
                 for alert, problem in sorted(judged, key=lambda pair: (pair[0].name, pair[0].id))
@@ -201,4 +217,5 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         actual = f"{len(usable)} enabled alert(s) with an action group cover the server" + (
             f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )
-        yield verdict(not missing, server.id, expected, actual, "; ".join(reasons))
+        fix = {"setting": tuple(settings)} if settings else {}
+        yield verdict(not missing, server.id, expected, actual, "; ".join(reasons), facts=fix)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pydantic import Field, field_validator
 
 from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
-from engram_audit.checks.azure.params import PARAMETER_READS
+from engram_audit.checks.azure.params import PARAMETER_FACTS, PARAMETER_READS
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.values import text
@@ -48,6 +48,19 @@ def logged_classes(value: str) -> frozenset[str] | str:
     return logged
 
 
+def _extended(
+    name: str, current: str, missing: list[str], wanted: frozenset[str]
+) -> dict[str, str]:
+    """The value that logs the missing classes too: the current items (without ``none``) and
+    the missing classes after them, as pgaudit applies items in order; {} when it would not."""
+    items = [i.strip() for i in current.split(",") if i.strip() and i.strip().casefold() != "none"]
+    value = ",".join([*items, *missing])
+    logged = logged_classes(value)
+    if isinstance(logged, str) or not wanted <= logged:
+        return {}
+    return {"parameter": name, "current": current, "value": value}
+
+
 class PgAuditLogParams(Params):
     classes: list[str] = Field(
         default_factory=lambda: ["ddl", "role"],
@@ -74,6 +87,7 @@ class PgAuditLogParams(Params):
     params=PgAuditLogParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def pgaudit_log(params: PgAuditLogParams, context: CheckContext) -> Iterator[Outcome]:
     """PgAudit logs the required statement classes (`pgaudit.log`, by default DDL and ROLE).
@@ -114,4 +128,5 @@ def pgaudit_log(params: PgAuditLogParams, context: CheckContext) -> Iterator[Out
         problems = [f"does not log {', '.join(missing)}"] if missing else []
         if outside := lookup.outside_allowed(name, parameter):
             problems.append(outside)
-        yield verdict(not missing, resource, expected, actual, "; ".join(problems))
+        fix = _extended(name, value, missing, wanted) if missing else {}
+        yield verdict(not missing, resource, expected, actual, "; ".join(problems), facts=fix)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engram_audit.checks.azure.common import each_server, prop
+from engram_audit.checks.azure.common import each_server, prop, setting
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AzureServer, FirewallRule
@@ -125,6 +125,7 @@ class PublicAccessParams(Params):
     params=PublicAccessParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def public_access(params: PublicAccessParams, context: CheckContext) -> Iterator[Outcome]:
     """Public network access is off where the policy requires private networking.
@@ -144,7 +145,11 @@ def public_access(params: PublicAccessParams, context: CheckContext) -> Iterator
                 server.id, f"network.publicNetworkAccess is not readable: {text(raw)}", expected
             )
             continue
-        yield verdict(params.allowed or not value, server.id, expected, text(raw))
+        ok = params.allowed or not value
+        fix = (
+            {} if ok else {"setting": setting("properties.network.publicNetworkAccess", "Disabled")}
+        )
+        yield verdict(ok, server.id, expected, text(raw), facts=fix)
 
 
 class EncryptionParams(Params):
@@ -162,6 +167,7 @@ _ENCRYPTION_TYPES = {"systemmanaged": "SystemManaged", "azurekeyvault": "AzureKe
     params=EncryptionParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Iterator[Outcome]:
     """Data is encrypted at rest, with a customer-managed key where the policy asks for one.
@@ -182,11 +188,13 @@ def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Itera
     expected = (
         "AzureKeyVault" if params.require_customer_managed_key else "SystemManaged or AzureKeyVault"
     )
+    fix = {"setting": setting("properties.dataEncryption.type", "AzureKeyVault")}
     for server in each_server(context):
         block = prop(server, "dataEncryption")
         if block is None:
             actual = "SystemManaged (dataEncryption absent: Azure's default)"
-            yield verdict(not params.require_customer_managed_key, server.id, expected, actual)
+            ok = not params.require_customer_managed_key
+            yield verdict(ok, server.id, expected, actual, facts={} if ok else fix)
             continue
         raw = prop(server, "dataEncryption", "type")
         if raw is None:
@@ -202,7 +210,7 @@ def encryption_at_rest(params: EncryptionParams, context: CheckContext) -> Itera
             )
             continue
         ok = kind == "azurekeyvault" or not params.require_customer_managed_key
-        yield verdict(ok, server.id, expected, text(raw))
+        yield verdict(ok, server.id, expected, text(raw), facts={} if ok else fix)
 
 
 class EntraParams(Params):
@@ -260,6 +268,7 @@ def _auth_config(server: AzureServer) -> _AuthConfig | str:
     params=EntraParams,
     reads=("azure.administrators", "azure.server"),
     planned=True,
+    facts=("setting",),
 )
 def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
     """Microsoft Entra authentication is on, with an Entra administrator assigned.
@@ -292,8 +301,10 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
             continue
         entra, password = config.entra, config.password
         problems = []
+        settings = []
         if params.required and not entra:
             problems.append("Entra authentication is disabled")
+            settings.append(setting("properties.authConfig.activeDirectoryAuth", "Enabled"))
         admins = None
         if params.required and params.min_administrators:
             if server.administrators is None:
@@ -302,12 +313,15 @@ def entra_auth(params: EntraParams, context: CheckContext) -> Iterator[Outcome]:
             admins = len(server.administrators)
             if admins < params.min_administrators:
                 problems.append(f"{admins} Entra administrator(s)")
+                settings.append(setting("administrators", params.min_administrators))
         if not params.password_auth_allowed and password:
             problems.append("password authentication is enabled")
+            settings.append(setting("properties.authConfig.passwordAuth", "Disabled"))
         actual = (
             f"Entra auth {'Enabled' if entra else 'Disabled'}"
             + (f", {admins} admin(s)" if admins is not None else "")
             + f", password auth {'Enabled' if password else 'Disabled'}"
         )
         message = "; ".join([*problems, config.note] if config.note else problems)
-        yield verdict(not problems, server.id, expected, actual, message)
+        fix = {"setting": tuple(settings)} if settings else {}
+        yield verdict(not problems, server.id, expected, actual, message, facts=fix)

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 from pydantic import Field, field_validator, model_validator
 
-from engram_audit.checks.azure.common import each_server, prop, sku, switch_outcome, vcores_of
+from engram_audit.checks.azure.common import (
+    each_server,
+    prop,
+    setting,
+    sku,
+    switch_outcome,
+    vcores_of,
+)
 from engram_audit.checks.base import (
     CheckContext,
     Outcome,
@@ -36,6 +43,7 @@ def _major(value: object) -> str:
     params=VersionParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def server_version(params: VersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The server runs an allowed PostgreSQL major version.
@@ -48,6 +56,8 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
     """
     allowed = {_major(v) for v in params.allowed}
     expected = " or ".join(sorted(allowed))
+    # A fix moves to the newest allowed major version.
+    newest = max(allowed, key=lambda v: (v.isdigit(), int(v) if v.isdigit() else 0, v))
     for server in each_server(context):
         actual = prop(server, "version")
         if actual is None:
@@ -55,7 +65,9 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
                 server.id, "properties.version missing from the server resource", expected
             )
             continue
-        yield verdict(_major(actual) in allowed, server.id, expected, text(actual))
+        ok = _major(actual) in allowed
+        fix = {} if ok else {"setting": setting("properties.version", newest)}
+        yield verdict(ok, server.id, expected, text(actual), facts=fix)
 
 
 class TierParams(Params):
@@ -70,6 +82,7 @@ class TierParams(Params):
     params=TierParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def sku_tier(params: TierParams, context: CheckContext) -> Iterator[Outcome]:
     """The compute tier is one the environment allows.
@@ -86,7 +99,10 @@ def sku_tier(params: TierParams, context: CheckContext) -> Iterator[Outcome]:
         if actual is None:
             yield errored(server.id, "sku.tier missing from the server resource", expected)
             continue
-        yield verdict(fold(actual) in allowed, server.id, expected, text(actual))
+        ok = fold(actual) in allowed
+        # The policy's first allowed tier; the expectation lists the others.
+        fix = {} if ok else {"setting": setting("sku.tier", params.allowed[0])}
+        yield verdict(ok, server.id, expected, text(actual), facts=fix)
 
 
 class SizeParams(Params):
@@ -112,12 +128,28 @@ def _size_expectation(params: SizeParams) -> str:
     return "; ".join(parts)
 
 
+def _allowed_size(params: SizeParams) -> str | None:
+    """The first allowed SKU name within the vCore bounds; None when the policy names none (a
+    fix then says which bounds the SKU must meet)."""
+    for name in params.allowed:
+        vcores = vcores_of(name)
+        if vcores is None:
+            continue
+        if params.min_vcores is not None and vcores < params.min_vcores:
+            continue
+        if params.max_vcores is not None and vcores > params.max_vcores:
+            continue
+        return name
+    return None
+
+
 @check(
     "azure.sku.size",
     sources=[Source.AZURE],
     params=SizeParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def sku_size(params: SizeParams, context: CheckContext) -> Iterator[Outcome]:
     """The SKU is an allowed size: named SKUs, a minimum vCore count, a maximum for cost caps.
@@ -148,7 +180,8 @@ def sku_size(params: SizeParams, context: CheckContext) -> Iterator[Outcome]:
         if params.max_vcores is not None and vcores is not None and vcores > params.max_vcores:
             problems.append(f"{vcores} vCores is above the cap of {params.max_vcores}")
         actual = name if vcores is None else f"{name} ({vcores} vCores)"
-        yield verdict(not problems, server.id, expected, actual, "; ".join(problems))
+        fix = {} if not problems else {"setting": setting("sku.name", _allowed_size(params))}
+        yield verdict(not problems, server.id, expected, actual, "; ".join(problems), facts=fix)
 
 
 class StorageSizeParams(Params):
@@ -170,6 +203,7 @@ class StorageSizeParams(Params):
     params=StorageSizeParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def storage_size(params: StorageSizeParams, context: CheckContext) -> Iterator[Outcome]:
     """Provisioned storage is within the environment's bounds.
@@ -197,7 +231,11 @@ def storage_size(params: StorageSizeParams, context: CheckContext) -> Iterator[O
         ok = (params.min_gb is None or size >= params.min_gb) and (
             params.max_gb is None or size <= params.max_gb
         )
-        yield verdict(ok, server.id, expected, f"{size} GB")
+        bound = (
+            params.min_gb if params.min_gb is not None and size < params.min_gb else params.max_gb
+        )
+        fix = {} if ok else {"setting": setting("properties.storage.storageSizeGB", bound)}
+        yield verdict(ok, server.id, expected, f"{size} GB", facts=fix)
 
 
 class AutoGrowParams(Params):
@@ -210,6 +248,7 @@ class AutoGrowParams(Params):
     params=AutoGrowParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def storage_auto_grow(params: AutoGrowParams, context: CheckContext) -> Iterator[Outcome]:
     """Storage auto-grow is set as the environment requires.
@@ -278,6 +317,7 @@ class HighAvailabilityParams(Params):
     params=HighAvailabilityParams,
     reads=("azure.server",),
     planned=True,
+    facts=("setting",),
 )
 def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[Outcome]:
     """High availability runs in the required mode, and is healthy.
@@ -315,7 +355,9 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
             continue
         actual = text(mode) + (f", {text(state)}" if state is not None else "")
         if fold(mode) != fold(params.mode):
-            yield failed(server.id, expected, actual)
+            wanted = HA_MODES[fold(params.mode)]
+            fix = {"setting": setting("properties.highAvailability.mode", wanted)}
+            yield failed(server.id, expected, actual, facts=fix)
         elif wants_ha and params.require_healthy and fold(state) != "healthy":
             if state is None:
                 reason = "no HA state reported: the standby is not known to be healthy"

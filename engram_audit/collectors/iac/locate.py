@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from engram_audit.collectors.iac.fixes import PlannedFixes, Where
 from engram_audit.collectors.iac.terraform import parse_address
 from engram_audit.model import Finding, Report, RuleInfo, Severity, Status, Summary
 from engram_audit.model.report import IacResource
@@ -50,8 +51,14 @@ def locate_findings(report: Report, snapshot: Snapshot, root: Path | None) -> Re
     if origin is None:
         return report
     index = _Index(origin.resources, origin.kind, root)
+    fixes = PlannedFixes(snapshot, index.where)
     findings = [
-        finding.model_copy(update={"iac": index.resource(finding.resource)})
+        finding.model_copy(
+            update={
+                "iac": index.resource(finding.resource),
+                "remediation": fixes.fix(finding) or finding.remediation,
+            }
+        )
         for finding in report.findings
     ]
     rules = list(report.rules)
@@ -124,6 +131,17 @@ class _Index:
         if found is None:
             return None
         return self._located(found.address, found.file, found.line)
+
+    def where(self, resource_id: str) -> Where | None:
+        """The resource declaring exactly this id (no parent), with its file and line: from the
+        sources under --iac-root, else as the reader found it (a template's own line)."""
+        found = self.by_id.get(resource_id.rstrip("/").casefold())
+        if found is None:
+            return None
+        located = self._located(found.address, found.file, found.line)
+        if located.path is not None:
+            return Where(found.address, located.path, located.line)
+        return Where(found.address, found.file, found.line)
 
     def address(self, address: str) -> IacResource:
         return self._located(address, None, None)

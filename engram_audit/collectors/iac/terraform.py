@@ -80,9 +80,100 @@ METRIC_ALERT = "azurerm_monitor_metric_alert"
 TYPES = (SERVER, CONFIGURATION, FIREWALL_RULE, ADMINISTRATOR, METRIC_ALERT)
 UNKNOWN_REASON = "unknown until apply"
 SENSITIVE_REASON = "marked sensitive in the plan, so never read"
-_SKU_TIERS = {"B": "Burstable", "GP": "GeneralPurpose", "MO": "MemoryOptimized"}
 _SUBSCRIPTION = re.compile(r"/subscriptions/([0-9a-fA-F-]{36})/", re.IGNORECASE)
 _UNKNOWN_SUBSCRIPTION = "(known-after-apply)"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """An ``azurerm_postgresql_flexible_server`` attribute and the server resource path (ARM's
+    shape, the snapshot's) its value fills. The reader maps with these, and a fix of planned
+    state names the attribute for a path (``collectors.iac.fixes``).
+
+    ``kind`` says how a value is written: ``text`` and ``number`` as they are, ``switch`` as
+    ``true``/``false`` for Enabled/Disabled, ``megabytes`` for GB, ``sku`` as the ``B_``/``GP_``/
+    ``MO_`` tier prefix and name, ``key`` for a block whose presence is the setting.
+    """
+
+    name: str  # as azurerm spells it; a block's attribute as block.attribute
+    path: tuple[str, ...]  # under the server resource
+    kind: str = "text"
+    forces_new: str = ""  # when changing it replaces the server: the provider docs' words
+
+
+# azurerm_postgresql_flexible_server's arguments and their "forces a new ... to be created"
+# notes as website/docs/r/postgresql_flexible_server.html.markdown @ 69697b7 spells them.
+SKU_NAME = Attribute("sku_name", ("sku", "name"), "sku")
+SKU_TIER = Attribute("sku_name", ("sku", "tier"), "sku")
+VERSION = Attribute(
+    "version",
+    ("properties", "version"),
+    forces_new="downgrading version is not supported and forces a new server",
+)
+STORAGE_MB = Attribute(
+    "storage_mb",
+    ("properties", "storage", "storageSizeGB"),
+    "megabytes",
+    forces_new="scaling storage_mb down forces a new server",
+)
+AUTO_GROW = Attribute("auto_grow_enabled", ("properties", "storage", "autoGrow"), "switch")
+RETENTION = Attribute(
+    "backup_retention_days", ("properties", "backup", "backupRetentionDays"), "number"
+)
+GEO_BACKUP = Attribute(
+    "geo_redundant_backup_enabled",
+    ("properties", "backup", "geoRedundantBackup"),
+    "switch",
+    forces_new="changing geo_redundant_backup_enabled forces a new server",
+)
+HA_MODE = Attribute("high_availability.mode", ("properties", "highAvailability", "mode"))
+PUBLIC_ACCESS = Attribute(
+    "public_network_access_enabled", ("properties", "network", "publicNetworkAccess"), "switch"
+)
+ENTRA = Attribute(
+    "authentication.active_directory_auth_enabled",
+    ("properties", "authConfig", "activeDirectoryAuth"),
+    "switch",
+)
+PASSWORD_AUTH = Attribute(
+    "authentication.password_auth_enabled", ("properties", "authConfig", "passwordAuth"), "switch"
+)
+CUSTOMER_MANAGED_KEY = Attribute(
+    "customer_managed_key.key_vault_key_id",
+    ("properties", "dataEncryption", "type"),
+    "key",
+    forces_new="changing customer_managed_key forces a new server",
+)
+SERVER_ATTRIBUTES = (
+    SKU_NAME,
+    SKU_TIER,
+    VERSION,
+    STORAGE_MB,
+    AUTO_GROW,
+    RETENTION,
+    GEO_BACKUP,
+    HA_MODE,
+    PUBLIC_ACCESS,
+    ENTRA,
+    PASSWORD_AUTH,
+    CUSTOMER_MANAGED_KEY,
+)
+SKU_TIERS = {"B": "Burstable", "GP": "GeneralPurpose", "MO": "MemoryOptimized"}
+# azurerm's storage_mb values (website/docs/r/postgresql_flexible_server.html.markdown @ 69697b7).
+STORAGE_MB_VALUES = (
+    32768,
+    65536,
+    131072,
+    262144,
+    524288,
+    1048576,
+    2097152,
+    4193280,
+    4194304,
+    8388608,
+    16777216,
+    33553408,
+)
 
 
 class _Marker:
@@ -485,65 +576,58 @@ class _Reader:
 
     def _sku(self, draft: ServerDraft, value: Any) -> None:
         if not _known(value):
-            self._open(draft, ("sku", "name"), "sku_name", value)
-            self._open(draft, ("sku", "tier"), "sku_name", value)
+            self._open(draft, SKU_NAME.path, SKU_NAME.name, value)
+            self._open(draft, SKU_TIER.path, SKU_TIER.name, value)
             return
         prefix, _, name = str(value).partition("_")
-        tier = _SKU_TIERS.get(prefix)
+        tier = SKU_TIERS.get(prefix)
         draft.body["sku"] = {"name": name or str(value)}
         if tier is None:
             draft.open_value(
-                ("resource", "sku", "tier"),
-                "sku_name",
+                ("resource", *SKU_TIER.path),
+                SKU_TIER.name,
                 f"sku_name {value!r} has no B_, GP_ or MO_ tier prefix (azurerm's <tier>_<name>)",
             )
         else:
             draft.body["sku"]["tier"] = tier
 
     def _version(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
-        value = after.get("version")
+        value = after.get(VERSION.name)
         if _known(value):
-            put(draft.body, ("properties", "version"), str(value))
+            put(draft.body, VERSION.path, str(value))
             return
         reason = _reason(value)
-        if value is None or declared("version") is False:
+        if value is None or declared(VERSION.name) is False:
             reason = "not declared (azurerm requires it when create_mode is Default)"
-        draft.open_value(("resource", "properties", "version"), "version", reason)
+        draft.open_value(("resource", *VERSION.path), VERSION.name, reason)
 
     def _storage(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
-        value = after.get("storage_mb")
-        path = ("properties", "storage", "storageSizeGB")
+        value = after.get(STORAGE_MB.name)
+        path = STORAGE_MB.path
         megabytes = as_int(value) if _known(value) else None
         if megabytes is not None:
             put(draft.body, path, megabytes // 1024)
-        elif declared("storage_mb") is False:
+        elif declared(STORAGE_MB.name) is False:
             put(draft.body, path, 32)
             draft.default_value(
                 ("resource", *path),
-                "storage_mb",
+                STORAGE_MB.name,
                 "not declared: Azure default as the azurerm provider creates it, 32768 MB",
                 STORAGE_GB,
             )
         else:
-            self._open(draft, path, "storage_mb", value)
-        self._switch(
-            draft,
-            after,
-            "auto_grow_enabled",
-            ("properties", "storage", "autoGrow"),
-            declared,
-            "false",
-        )
+            self._open(draft, path, STORAGE_MB.name, value)
+        self._switch(draft, after, AUTO_GROW, declared, "false")
 
     def _switch(
         self,
         draft: ServerDraft,
         after: Mapping[str, Any],
-        attribute: str,
-        path: tuple[str, ...],
+        mapped: Attribute,
         declared: Declared,
         provider_default: str,
     ) -> None:
+        attribute, path = mapped.name, mapped.path
         value = after.get(attribute)
         state = switch(value) if _known(value) else None
         if state is None:
@@ -560,62 +644,49 @@ class _Reader:
             )
 
     def _backup(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
-        value = after.get("backup_retention_days")
-        path = ("properties", "backup", "backupRetentionDays")
+        value = after.get(RETENTION.name)
+        path = RETENTION.path
         days = as_int(value) if _known(value) else None
         if days is not None:
             put(draft.body, path, days)
-        elif declared("backup_retention_days") is False:
+        elif declared(RETENTION.name) is False:
             put(draft.body, path, 7)
             draft.default_value(
                 ("resource", *path),
-                "backup_retention_days",
+                RETENTION.name,
                 "not declared: Azure default, 7 days (models.tsp Backup.backupRetentionDays = 7)",
                 tuple(range(1, 36)),
             )
         else:
-            self._open(draft, path, "backup_retention_days", value)
-        self._switch(
-            draft,
-            after,
-            "geo_redundant_backup_enabled",
-            ("properties", "backup", "geoRedundantBackup"),
-            declared,
-            "false",
-        )
+            self._open(draft, path, RETENTION.name, value)
+        self._switch(draft, after, GEO_BACKUP, declared, "false")
 
     def _ha(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
-        blocks = after.get("high_availability")
-        path = ("properties", "highAvailability")
+        block_name, _, mode_name = HA_MODE.name.partition(".")
+        blocks = after.get(block_name)
+        path = HA_MODE.path[:-1]
         if isinstance(blocks, _Marker):
-            self._open(draft, path, "high_availability", blocks)
+            self._open(draft, path, block_name, blocks)
             return
         block = _dict(blocks[0]) if isinstance(blocks, list) and blocks else None
         if block is None:
-            put(draft.body, (*path, "mode"), "Disabled")
+            put(draft.body, HA_MODE.path, "Disabled")
             draft.default_value(
-                ("resource", *path, "mode"),
-                "high_availability",
+                ("resource", *HA_MODE.path),
+                block_name,
                 "not declared: Azure default, HA Disabled (the azurerm provider sends mode "
                 "Disabled without the block)",
                 ("Disabled", "ZoneRedundant", "SameZone"),
             )
             return
-        mode = block.get("mode")
+        mode = block.get(mode_name)
         if _known(mode):
-            put(draft.body, (*path, "mode"), str(mode))
+            put(draft.body, HA_MODE.path, str(mode))
         else:
-            self._open(draft, (*path, "mode"), "high_availability.mode", mode)
+            self._open(draft, HA_MODE.path, HA_MODE.name, mode)
 
     def _network(self, draft: ServerDraft, after: Mapping[str, Any], declared: Declared) -> None:
-        self._switch(
-            draft,
-            after,
-            "public_network_access_enabled",
-            ("properties", "network", "publicNetworkAccess"),
-            declared,
-            "true",
-        )
+        self._switch(draft, after, PUBLIC_ACCESS, declared, "true")
         subnet = after.get("delegated_subnet_id")
         if subnet is not None:
             put(
@@ -650,14 +721,12 @@ class _Reader:
             )
             return
         config: dict[str, Any] = {}
-        for attribute, key in (
-            ("active_directory_auth_enabled", "activeDirectoryAuth"),
-            ("password_auth_enabled", "passwordAuth"),
-        ):
-            value = block.get(attribute)
+        for mapped in (ENTRA, PASSWORD_AUTH):
+            key = mapped.path[-1]
+            value = block.get(mapped.name.partition(".")[2])
             state = switch(value) if _known(value) else None
             if state is None:
-                draft.open_value((*path, key), f"authentication.{attribute}", _reason(value))
+                draft.open_value((*path, key), mapped.name, _reason(value))
             else:
                 config[key] = state
         put(draft.body, ("properties", "authConfig"), config)
@@ -665,23 +734,22 @@ class _Reader:
     def _encryption(
         self, draft: ServerDraft, after: Mapping[str, Any], expressions: Mapping[str, Any]
     ) -> None:
-        blocks = after.get("customer_managed_key")
+        block_name, _, key_name = CUSTOMER_MANAGED_KEY.name.partition(".")
+        blocks = after.get(block_name)
         path = ("resource", "properties", "dataEncryption")
         if isinstance(blocks, _Marker):
-            draft.open_value(
-                path, "customer_managed_key", blocks.reason, candidates=DATA_ENCRYPTION
-            )
+            draft.open_value(path, block_name, blocks.reason, candidates=DATA_ENCRYPTION)
             return
         block = _dict(blocks[0]) if isinstance(blocks, list) and blocks else None
         if block is None:
             draft.default_value(
                 path,
-                "customer_managed_key",
+                block_name,
                 "not declared: Azure default, service-managed keys",
                 DATA_ENCRYPTION,
             )
             return
-        key = block.get("key_vault_key_id")
+        key = block.get(key_name)
         put(
             draft.body,
             ("properties", "dataEncryption"),
