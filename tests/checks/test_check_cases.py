@@ -79,6 +79,30 @@ def test_case(check_id: str, case: dict[str, Any]) -> None:
         if wanted is not None:
             texts = [getattr(o, key) for o in outcomes]
             assert any(wanted in text for text in texts), f"{wanted!r} not in {key}s {texts}"
+    # What a fix is rendered from: some outcome carries these facts (a list is a tuple-valued
+    # fact, one fix per item; a string ending in "..." matches as a prefix); no failure carries
+    # the absent ones.
+    wanted_facts = case.get("facts_contains")
+    if wanted_facts is not None:
+        assert any(_facts_match(o.facts, wanted_facts) for o in outcomes), [
+            o.facts for o in outcomes
+        ]
+    for name in case.get("facts_absent") or []:
+        assert all(name not in o.facts for o in outcomes if o.status.value == "fail"), outcomes
+
+
+def _facts_match(facts: Any, wanted: dict[str, Any]) -> bool:
+    for name, value in wanted.items():
+        have = facts.get(name)
+        if isinstance(value, list):
+            if have != tuple(value):
+                return False
+        elif isinstance(value, str) and value.endswith("..."):
+            if not isinstance(have, str) or not have.startswith(value[:-3]):
+                return False
+        elif have != value:
+            return False
+    return True
 
 
 def test_every_check_has_cases() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from pydantic import Field, model_validator
 
 from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.facts import FactValue
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AlertCriterion, MetricAlert
 from engram_audit.model.values import as_int, fold, resource_id_covers, text
@@ -136,6 +138,44 @@ def _alert_problem(
     return next(problem for problem in problems if problem is not None)
 
 
+# az monitor metrics alert create --condition: "{avg,min,max,total,count} METRIC > THRESHOLD"
+# (the command's help); ARM's timeAggregation names, as the requirement spells them.
+_AZ_AGGREGATIONS = {
+    "average": "avg",
+    "minimum": "min",
+    "maximum": "max",
+    "total": "total",
+    "count": "count",
+}
+
+
+def _condition(requirement: AlertRequirement, bound: float | None) -> str | None:
+    """The az condition of an alert that meets ``requirement`` (its first metric and
+    aggregation, the bound as threshold, rounded down for a share of max_connections); None
+    without a bound or for an aggregation az cannot write."""
+    aggregation = _AZ_AGGREGATIONS.get(fold(requirement.aggregations[0]))
+    if bound is None or aggregation is None:
+        return None
+    if requirement.max_threshold_percent_of_max_connections is not None:
+        threshold = str(math.floor(bound))
+    else:
+        threshold = str(int(bound)) if float(bound).is_integer() else str(bound)
+    return f"{aggregation} {requirement.metrics[0]} > {threshold}"
+
+
+def _alert_facts(
+    missing: list[tuple[AlertRequirement, float | None]],
+) -> dict[str, FactValue]:
+    """One alert and condition per missing requirement; none when any cannot be written."""
+    conditions = [_condition(requirement, bound) for requirement, bound in missing]
+    if not missing or any(condition is None for condition in conditions):
+        return {}
+    return {
+        "alert": tuple(requirement.name for requirement, _ in missing),
+        "condition": tuple(c for c in conditions if c is not None),
+    }
+
+
 def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     metrics = {fold(m) for m in requirement.metrics}
     return any(fold(c.metric_name) in metrics for c in alert.criteria)
@@ -147,6 +187,7 @@ def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     params=AlertsParams,
     reads=("azure.metric_alerts", "azure.parameters", "azure.server"),
     planned=True,
+    facts=("alert", "condition"),
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
     """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.
@@ -164,8 +205,12 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
     below the required one. A missing requirement's finding says why each alert on its metric
     does not count.
 
-    Remediation: `az monitor metrics alert create --scopes <server id> --condition "avg storage_percent > 90" --action <action group id>`
-    (and likewise for active_connections), with an action group that pages the on-call engineer.
+    A failure's fix creates one alert per missing requirement (`{alert}`, `{condition}`: its
+    first metric and aggregation, with the bound as threshold, rounded down when it is a share of
+    max_connections).
+
+    Remediation: `az monitor metrics alert create --resource-group {resource_group} --name {server}-{alert} --scopes {server_id} --condition "{condition}" --action <action group id>`,
+    with an action group that pages the on-call engineer.
     """
     expected = "; ".join(_describe(r) for r in params.required)
     for server in each_server(context):
@@ -187,12 +232,14 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
             max_connections = found
         bounds = [_threshold_bound(r, max_connections) for r in params.required]
         missing: list[str] = []
+        unmet: list[tuple[AlertRequirement, float | None]] = []
         reasons: list[str] = []
         for requirement, bound in zip(params.required, bounds, strict=True):
             judged = [(alert, _alert_problem(alert, requirement, bound)) for alert in covering]
             if any(problem is None for _, problem in judged):
                 continue
             missing.append(requirement.name)
+            unmet.append((requirement, bound))
             reasons.extend(
                 f"{requirement.name}: {alert.name} {problem}"
                 for alert, problem in sorted(judged, key=lambda pair: (pair[0].name, pair[0].id))
@@ -201,4 +248,6 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         actual = f"{len(usable)} enabled alert(s) with an action group cover the server" + (
             f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )
-        yield verdict(not missing, server.id, expected, actual, "; ".join(reasons))
+        yield verdict(
+            not missing, server.id, expected, actual, "; ".join(reasons), facts=_alert_facts(unmet)
+        )
