@@ -20,7 +20,8 @@ from enum import Enum
 from engram_audit.model.base import Source
 
 FactValue = str | tuple[str, ...]
-"""A tuple-valued fact (several firewall rules) renders its template once per value."""
+"""A tuple-valued fact (several firewall rules) renders its template once per value; several
+tuple-valued facts of one finding are parallel (the i-th alert has the i-th condition)."""
 Facts = Mapping[str, FactValue]
 
 
@@ -62,6 +63,15 @@ FACTS: dict[str, Fact] = {
         "(one fix per setting)",
     ),
     "firewall_rule": Fact(FactKind.TEXT, "a firewall rule's name (one fix per rule)"),
+    "alert": Fact(FactKind.TEXT, "a missing alert's name in the rule (one fix per alert)"),
+    "condition": Fact(
+        FactKind.TEXT, "that alert's condition as az writes it (avg storage_percent > 90)"
+    ),
+    "unscripted": Fact(
+        FactKind.TEXT,
+        "why no command fixes this outcome and what a person does instead: the finding's fix "
+        "is this text, not the rule's template",
+    ),
     "database": Fact(FactKind.TEXT, "the PostgreSQL database"),
     "schema": Fact(FactKind.IDENTIFIER, "the schema of the table or index"),
     "table": Fact(FactKind.QUALIFIED, "the table, qualified by its schema in SQL"),

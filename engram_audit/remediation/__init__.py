@@ -15,9 +15,12 @@ finding (``checks.facts``), quoted for the text's target:
   that places it where it would run;
 - anything else is prose: values as they are.
 
-A tuple-valued fact (several firewall rules) renders the template once per value, one per line.
-A static parameter (``restart: required``) gets the restart that applies it appended. Scripts
-built from a report's failures are in ``remediation.scripts``.
+A tuple-valued fact (several firewall rules) renders the template once per value, one per line;
+several tuple-valued facts are parallel (alert names and their conditions). A static parameter
+(``restart: required``) gets the restart that applies it appended. A finding whose check says no
+command fixes it (the ``unscripted`` fact: a standby still building, a private endpoint awaiting
+approval) gets that text instead of the template. Scripts built from a report's failures are in
+``remediation.scripts``.
 """
 
 from __future__ import annotations
@@ -315,6 +318,9 @@ def render(template: str, facts: Facts, params: Mapping[str, Any] | None = None)
     Raises ``MissingFact`` when the finding lacks a fact the template names (outside a SQL
     comment), ``MisplacedStatement`` when it would run SQL the audited database wrote.
     """
+    unscripted = facts.get("unscripted")
+    if isinstance(unscripted, str) and unscripted.strip():
+        return " ".join(unscripted.split())
     if not template:
         return ""
     params = params or {}
@@ -329,9 +335,10 @@ def render(template: str, facts: Facts, params: Mapping[str, Any] | None = None)
     scalar = {k: v for k, v in facts.items() if isinstance(v, str)}
     if any(not values for values in spread.values()):
         raise MissingFact(next(k for k, v in spread.items() if not v))
-    variants: list[dict[str, str]] = [scalar]
-    for key, values in spread.items():
-        variants = [{**variant, key: value} for variant in variants for value in values]
+    if len({len(values) for values in spread.values()}) > 1:
+        raise ValueError(f"parallel facts of different lengths: {sorted(spread)}")
+    count = len(next(iter(spread.values()))) if spread else 1
+    variants = [{**scalar, **{k: v[i] for k, v in spread.items()}} for i in range(count)]
     text = "\n".join(_render_one(template, variant, params, target) for variant in variants)
     if target == "shell" and facts.get("restart") == "required" and "server_id" in facts:
         parameter = facts.get("parameter", "this parameter")

@@ -4,7 +4,8 @@ a README saying what each does and what needs a person. Nothing here runs them.
 - ``azure.sh``: one block per server, ``set -euo pipefail``, each command under a comment with
   its rule, expected and actual value. Deleting a firewall rule first asks whether it still
   exists, so a second run does nothing; parameter sets and updates are idempotent in Azure.
-  Static parameters are set last and followed by one restart of the server.
+  A command two rules share (a SKU's tier and size) runs once. Static parameters are set last
+  and followed by one restart of the server.
 - ``postgres-<database>.sql`` (psql): statements that may run in a transaction come first in
   one ``BEGIN ... COMMIT``; those PostgreSQL refuses inside a transaction block
   (``CREATE/DROP INDEX CONCURRENTLY``, ``REINDEX ... CONCURRENTLY``, ``VACUUM``) follow, each
@@ -98,6 +99,7 @@ class _Server:
     static: list[str] = field(default_factory=list)
     restart: str = ""
     decisions: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
 
 def _firewall_guard(command: str) -> str:
@@ -176,7 +178,13 @@ def azure_script(findings: Iterable[Finding]) -> str:
                 block.restart = (
                     f"az postgres flexible-server restart --ids {shlex.quote(server_id)}"
                 )
-            entry = f"{_comment(finding)}\n{_firewall_guard(line)}"
+            command = shlex.split(line, comments=True)
+            key = shlex.join(command)
+            if key in block.seen:  # two rules, one fix (SKU tier and size): run it once
+                entry = f"{_comment(finding)}\n#   the same command as above"
+            else:
+                block.seen.add(key)
+                entry = f"{_comment(finding)}\n{_firewall_guard(line)}"
             (block.static if static else block.commands).append(entry)
     out = [
         "#!/usr/bin/env bash",

@@ -84,6 +84,30 @@ def test_case(check_id: str, case: dict[str, Any]) -> None:
         wanted_fact = tuple(value) if isinstance(value, list) else value
         found = [o.facts.get(name) for o in outcomes if o.status.value != "pass"]
         assert wanted_fact in found, f"fact {name}={wanted_fact!r} not in {found}"
+    # What a fix is rendered from: some outcome carries these facts (a list is a tuple-valued
+    # fact, one fix per item; a string ending in "..." matches as a prefix); no failure carries
+    # the absent ones.
+    wanted_facts = case.get("facts_contains")
+    if wanted_facts is not None:
+        assert any(_facts_match(o.facts, wanted_facts) for o in outcomes), [
+            o.facts for o in outcomes
+        ]
+    for name in case.get("facts_absent") or []:
+        assert all(name not in o.facts for o in outcomes if o.status.value == "fail"), outcomes
+
+
+def _facts_match(facts: Any, wanted: dict[str, Any]) -> bool:
+    for name, value in wanted.items():
+        have = facts.get(name)
+        if isinstance(value, list):
+            if have != tuple(value):
+                return False
+        elif isinstance(value, str) and value.endswith("..."):
+            if not isinstance(have, str) or not have.startswith(value[:-3]):
+                return False
+        elif have != value:
+            return False
+    return True
 
 
 def test_every_check_has_cases() -> None:

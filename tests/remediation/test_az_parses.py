@@ -1,11 +1,11 @@
 """Every az command the catalogue can emit is accepted by the real Azure CLI's argument parser.
 
 Cost: the test needs ``azure-cli`` (2.91.0, about 95 s to install on this machine into its own
-virtual environment, which is cached; it is kept out of the project's environment because it
-pins its own Azure SDK versions). Set ``ENGRAM_AZ_PYTHON`` to a Python that has azure-cli to
-reuse one. All commands are parsed in one process (``get_default_cli().invoke``, ~2 s): without
-a login a well-formed command fails only at the login step (exit 1, "az login"); a parse error
-exits 2 ("unrecognized arguments", "the following arguments are required", invalid choice).
+virtual environment, which is cached: ``az_python`` in conftest.py). All commands are parsed in
+one process (``get_default_cli().invoke``, ~2 s): without a login a well-formed command fails
+only at the login step (exit 1, "az login"); a parse error exits 2 ("unrecognized arguments",
+"the following arguments are required", invalid choice). Commands a fix shows to a person
+(between backticks in its text) are parsed too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,6 @@ from tests.support.cli import run_in_process
 pytestmark = pytest.mark.azcli
 
 ROOT = Path(__file__).parents[2]
-AZURE_CLI = "azure-cli==2.91.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "engram-audit-azcli"
 SERVER = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-1"
     "/providers/Microsoft.DBforPostgreSQL/flexibleServers/db-1"
@@ -47,23 +44,10 @@ SAMPLE: dict[str, FactValue] = {
     "value": "pg_cron,pg_stat_statements",
     "restart": "required",
     "firewall_rule": ("AllowAll", "rule two"),
+    "alert": ("connections", "storage"),
+    "condition": ("avg active_connections > 1374", "avg storage_percent > 90"),
 }
 _VARIABLE = re.compile(r'"\$\{[A-Z_]+:\?[^}]*\}"')
-
-
-@pytest.fixture(scope="module")
-def az_python() -> str:
-    given = os.environ.get("ENGRAM_AZ_PYTHON")
-    if given:
-        return given
-    python = CACHE / "bin" / "python"
-    if not (CACHE / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(CACHE)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", AZURE_CLI], check=True, timeout=900
-        )
-        (CACHE / ".installed").write_text(AZURE_CLI, encoding="utf-8")
-    return str(python)
 
 
 def az_commands(text: str) -> list[list[str]]:
@@ -98,6 +82,11 @@ def catalogue_commands() -> list[list[str]]:
     return commands
 
 
+def shown_commands(text: str) -> list[list[str]]:
+    """The az commands a prose fix shows between backticks (for a person to run)."""
+    return [shlex.split(span)[1:] for span in re.findall(r"`(az [^`]+)`", text)]
+
+
 def script_commands(tmp_path: Path) -> list[list[str]]:
     commands = []
     for environment in ("dev", "staging", "uat", "prod"):
@@ -108,6 +97,9 @@ def script_commands(tmp_path: Path) -> list[list[str]]:
         scripts = build(report)
         if "azure.sh" in scripts:
             commands.extend(az_commands(scripts["azure.sh"]))
+        for finding in report.findings:
+            if target_of(finding.remediation) == "text":
+                commands.extend(shown_commands(finding.remediation))
     return commands
 
 

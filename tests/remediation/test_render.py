@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engram_audit.checks.facts import arm_facts
+from engram_audit.checks.facts import FactValue, arm_facts
 from engram_audit.errors import InputError
 from engram_audit.policy.loader import load_policy
 from engram_audit.remediation import MissingFact, quote_ident, render, target_of
@@ -108,3 +108,40 @@ def test_drifted_failures_name_the_real_server(environment: str, tmp_path: Path)
         assert f"--name {environment}-db " not in fix + " "
         if fix.startswith("az "):
             assert f"zep-{environment}-db" in fix, finding
+
+
+def test_parallel_facts_render_one_fix_per_item_in_step() -> None:
+    facts: dict[str, FactValue] = {
+        "server": "db",
+        "alert": ("connections", "storage"),
+        "condition": ("avg active_connections > 40", "avg storage_percent > 90"),
+    }
+    text = render("az m --name {server}-{alert} --condition {condition}", facts)
+    assert text.splitlines() == [
+        "az m --name db-connections --condition 'avg active_connections > 40'",
+        "az m --name db-storage --condition 'avg storage_percent > 90'",
+    ]
+    with pytest.raises(ValueError, match="different lengths"):
+        render("az m {alert} {condition}", {"alert": ("a", "b"), "condition": ("c",)})
+
+
+def test_an_unscripted_outcome_gets_its_reason_not_the_template() -> None:
+    facts = {"server_id": SERVER, "unscripted": "The standby is  ReplicatingData:\n wait."}
+    text = render(
+        "az postgres flexible-server update --ids {server_id} --zonal-resiliency Enabled", facts
+    )
+    assert text == "The standby is ReplicatingData: wait."
+    assert target_of(text) == "text"  # listed for a person, never run by azure.sh
+
+
+def test_restart_follows_microsofts_table_for_the_servers_version() -> None:
+    from engram_audit.checks.azure.catalogue import parameter_catalogue
+
+    catalogue = parameter_catalogue()
+    preload = catalogue.get("shared_preload_libraries")
+    assert preload is not None
+    static, source = preload.static_on("16") or (False, "")
+    assert static and source.startswith("MicrosoftDocs/azure-databases-docs:")
+    for dynamic in ("azure.extensions", "pgaudit.log", "log_connections", "pgbouncer.enabled"):
+        facts = catalogue.get(dynamic)
+        assert facts is not None and facts.static_on("16") == (False, facts.on("16").source)  # type: ignore[union-attr]

@@ -94,3 +94,16 @@ def test_split_sql_keeps_quotes_and_trailing_comments() -> None:
         ("DROP INDEX CONCURRENTLY a;", "why; not a statement"),
         ("SELECT ';';", ""),
     ]
+
+
+def test_a_command_two_rules_share_runs_once(tmp_path: Path) -> None:
+    """Staging's SKU tier and size rules have the same fix: the script runs it once (a second
+    compute change would only ask again), under both rules' comments."""
+    result = run_in_process(
+        "remediate", str(_report("staging", tmp_path)), "-o", str(tmp_path / "f")
+    )
+    assert result.code == 0, result.output
+    script = (tmp_path / "f" / "azure.sh").read_text(encoding="utf-8")
+    assert script.count("--sku-name Standard_B1ms --yes") == 1
+    assert "ZEP-AZ-SKU-SIZE" in script and "ZEP-AZ-SKU-TIER" in script
+    assert "#   the same command as above" in script

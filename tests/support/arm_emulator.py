@@ -21,6 +21,18 @@ Hostile answers on demand: ``hostile_next_link`` makes a list's first page name 
 on another host (served verbatim, not rewritten), and ``ForeignHost`` is a loopback listener
 that records whether anything connected to it, so a test can prove nothing was sent there.
 
+Writes, for one test only: ``ArmEmulator(writable=True)`` applies PUT, PATCH and DELETE to
+the resources it serves and answers POST ``{server}/restart`` (``ArmWorld.write``: a resource
+store that merges what it is sent, not a model of Azure's side effects), serves the
+server-capabilities list ``az postgres flexible-server update`` validates against (a subset of
+the official ``CapabilitiesByServerList`` example), and records each write in ``writes``. Every
+other POST, and every write to a default emulator, is still 405 plus a violation.
+
+A login for the real Azure CLI, with ``managed_identity=True``: the App Service managed-identity
+endpoint MSAL reads from ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` (``identity_endpoint``,
+``identity_header``) answers with the emulator's bearer token, and ``GET /subscriptions`` lists
+the world's subscriptions under ``tenant_id``, which is what ``az login --identity`` asks.
+
 Usage::
 
     with ArmEmulator(token="t0k3n") as arm:
@@ -50,10 +62,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
-from tests.support.arm_world import ArmWorld, normalise_path
+from tests.support.arm_world import ArmWorld, Lookup, normalise_path, resource_type
 from tests.support.resource_graph import GRAPH_PATH, ResourceGraph, UnsupportedQuery
 
 STATS_PATH = "/_emulator/stats"
+IDENTITY_PATH = "/_emulator/identity/token"
+OPERATIONS_PATH = "/_emulator/operations"
+CAPABILITIES = Path(__file__).resolve().parents[2] / (
+    "fixtures/arm/official/2025-08-01/CapabilitiesByServerList.subset.json"
+)
+_SERVER_CHILD = re.compile(
+    r"^(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.dbforpostgresql"
+    r"/flexibleservers/[^/]+)/(capabilities|restart)$"
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,16 @@ class RecordedRequest:
     @property
     def continuation(self) -> bool:
         return any(key.casefold() == "$skiptoken" for key in self.query)
+
+
+@dataclass(frozen=True)
+class RecordedWrite:
+    """A write a writable emulator applied: method, path as sent, JSON body, answer status."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+    status: int
 
 
 @dataclass
@@ -234,8 +265,16 @@ class ArmEmulator:
         read_refill_per_second: float = 25.0,
         graph_quota: int = 15,
         graph_window_seconds: float = 5.0,
+        writable: bool = False,
+        managed_identity: bool = False,
+        tenant_id: str = "00000000-0000-0000-0000-0000000000e0",
     ) -> None:
         self.token = token
+        self.writable = writable
+        self.managed_identity = managed_identity
+        self.tenant_id = tenant_id
+        self.identity_header = f"emulator-identity-{uuid.uuid4()}"
+        self.writes: list[RecordedWrite] = []
         self.tls = tls or TlsMaterial()
         self.latency = latency
         self.world = ArmWorld(page_size=page_size)
@@ -292,6 +331,11 @@ class ArmEmulator:
     @property
     def ca_pem(self) -> str:
         return str(self.tls.ca_pem)
+
+    @property
+    def identity_endpoint(self) -> str:
+        """``IDENTITY_ENDPOINT`` for MSAL's App Service managed identity (``managed_identity``)."""
+        return f"{self.url}{IDENTITY_PATH}"
 
     # --- content ------------------------------------------------------------------------
 
@@ -420,12 +464,21 @@ class _Handler(BaseHTTPRequestHandler):
         if path == STATS_PATH:
             self._send_json(200, emulator.stats())
             return
+        if emulator.managed_identity and path == IDENTITY_PATH and self.command == "GET":
+            self._send_json(*self._identity_token(emulator, query))
+            return
+        if emulator.writable and path.startswith(OPERATIONS_PATH) and self.command == "GET":
+            # Every write the emulator accepts is complete when it answers.
+            name = path.removeprefix(OPERATIONS_PATH).strip("/").split("/")[0]
+            done = {} if path.endswith("/result") else {"name": name, "status": "Succeeded"}
+            self._send_json(200, done)
+            return
 
         authorized = self.headers.get("Authorization") == f"Bearer {emulator.token}"
         if self.command == "POST" and path.casefold() == GRAPH_PATH.casefold():
             status, body, headers = self._graph(emulator, path, payload, authorized)
         else:
-            status, body, headers = self._resolve(emulator, path, query, authorized)
+            status, body, headers = self._resolve(emulator, path, query, authorized, payload)
         if status < 0:  # dropped connection
             emulator.record(RecordedRequest(self.command, path, query, authorized, 0))
             self.close_connection = True
@@ -441,8 +494,11 @@ class _Handler(BaseHTTPRequestHandler):
         path: str,
         query: dict[str, list[str]],
         authorized: bool,
+        payload: bytes = b"",
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if self.command != "GET":
+            if emulator.writable and authorized and self._is_write(path):
+                return self._write(emulator, path, payload)
             with emulator._lock:
                 emulator.violations.append(f"{self.command} {path}")
             return _error(405, f"engram-audit must only read: {self.command} is refused")
@@ -487,6 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             return _error(401, "The access token is missing or invalid.")
 
+        served = self._cli_read(emulator, normalise_path(path))
+        if served is not None:
+            return 200, served, {}
         skiptoken = next(
             (values[0] for key, values in query.items() if key.casefold() == "$skiptoken"), None
         )
@@ -498,6 +557,92 @@ class _Handler(BaseHTTPRequestHandler):
         if hostile is not None:
             body = {**body, "nextLink": hostile}
         return 200, body, {}
+
+    def _is_write(self, path: str) -> bool:
+        if self.command in ("PUT", "PATCH", "DELETE"):
+            return True
+        child = _SERVER_CHILD.match(normalise_path(path))
+        return self.command == "POST" and child is not None and child[2] == "restart"
+
+    def _write(
+        self, emulator: ArmEmulator, path: str, payload: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        try:
+            body = json.loads(payload or b"{}")
+        except ValueError:
+            return _error(400, "The request body is not JSON.", "InvalidRequestContent")
+        if not isinstance(body, dict):
+            return _error(400, "The request body is not a JSON object.", "InvalidRequestContent")
+        with emulator._lock:
+            child = _SERVER_CHILD.match(normalise_path(path))
+            if self.command == "POST" and child is not None:
+                found = (
+                    Lookup(200, {})
+                    if emulator.world.exists(child[1])
+                    else emulator.world.lookup(normalise_path(path), None)
+                )
+            else:
+                found = emulator.world.write(self.command, path, body)
+            emulator.writes.append(RecordedWrite(self.command, path, body, found.status))
+        if found.status >= 400:
+            return _error(found.status, found.message, found.code)
+        if not resource_type(path).casefold().startswith("microsoft.dbforpostgresql/"):
+            # Microsoft.Insights answers a create or update with 200 and the resource (the
+            # monitor SDK accepts nothing else for metric alerts and diagnostic settings).
+            return 200, found.body, {}
+        # The PostgreSQL provider's writes are long-running: the SDK accepts only 202 (with
+        # 204 for a delete of nothing) and polls Azure-AsyncOperation until it says Succeeded.
+        operation = f"{emulator.url}{OPERATIONS_PATH}/{uuid.uuid4()}"
+        return (
+            202,
+            {},
+            {
+                "Azure-AsyncOperation": operation,
+                "Location": f"{operation}/result",
+                "Retry-After": "0",
+            },
+        )
+
+    def _cli_read(self, emulator: ArmEmulator, path: str) -> dict[str, Any] | None:
+        """What only the Azure CLI reads: its subscription list, a server's capabilities."""
+        if emulator.managed_identity and path == "/subscriptions":
+            return {
+                "value": [
+                    {
+                        "id": f"/subscriptions/{subscription}",
+                        "subscriptionId": subscription,
+                        "tenantId": emulator.tenant_id,
+                        "displayName": f"emulated {subscription}",
+                        "state": "Enabled",
+                    }
+                    for subscription in sorted(emulator.world.subscriptions())
+                ]
+            }
+        child = _SERVER_CHILD.match(path)
+        if (
+            emulator.writable
+            and child
+            and child[2] == "capabilities"
+            and emulator.world.exists(child[1])
+        ):
+            document = json.loads(CAPABILITIES.read_text(encoding="utf-8"))
+            body: dict[str, Any] = document["responses"]["200"]["body"]
+            return body
+        return None
+
+    def _identity_token(
+        self, emulator: ArmEmulator, query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        """App Service's managed-identity answer (MSAL ``_obtain_token_on_app_service``)."""
+        if self.headers.get("X-IDENTITY-HEADER") != emulator.identity_header:
+            return 401, {"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong"}
+        resource = (query.get("resource") or [""])[0]
+        return 200, {
+            "access_token": emulator.token,
+            "expires_on": str(int(time.time()) + 3600),
+            "resource": resource,
+            "token_type": "Bearer",
+        }
 
     def _graph(
         self, emulator: ArmEmulator, path: str, payload: bytes, authorized: bool

@@ -24,6 +24,7 @@ Lookups are case-insensitive, like ARM's.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from engram_audit.checks.azure.catalogue import parameter_catalogue
 from engram_audit.model.snapshot import AzureServer, MetricAlert
+from engram_audit.model.values import fold
 from tests.support.resource_graph import alert_row, server_row
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +182,113 @@ class ArmWorld:
     def subscriptions(self) -> set[str]:
         return set(self._subscriptions)
 
+    # --- writing (only through a writable emulator) --------------------------------------
+
+    def write(self, method: str, path: str, body: dict[str, Any]) -> Lookup:
+        """Apply a PUT, PATCH or DELETE to the resource at ``path`` (as sent, any case).
+
+        A plain resource store, not Azure's behaviour: PATCH merges the body into the resource
+        (objects key by key, anything else replaced); PUT does the same on an existing resource
+        (read-only properties such as a configuration's ``dataType`` stay, as the service
+        computes them) and creates a missing one under an existing parent, listed where its
+        siblings are; DELETE removes it (204 when there is nothing to delete). Nothing else
+        happens: no standby is built, no restart applies anything.
+        """
+        key = normalise_path(path)
+        resource = self._resources.get(key)
+        if method == "DELETE":
+            if resource is None:
+                return Lookup(204, {})
+            del self._resources[key]
+            for _, items in self._lists.values():
+                items[:] = [item for item in items if normalise_path(str(item.get("id"))) != key]
+            self.graph_rows[:] = [
+                row for row in self.graph_rows if normalise_path(str(row.get("id"))) != key
+            ]
+            return Lookup(200, {})
+        if resource is not None:
+            refused = _refused_value(resource, body)
+            if refused:
+                return Lookup(400, {}, "InvalidParameterValue", refused)
+            _merge(resource, body)
+            if key.rsplit("/", 2)[-2] == "configurations":
+                self._relist_switched(key.rsplit("/", 2)[0])
+            return Lookup(200, resource)
+        if method == "PATCH":
+            return self._not_found(key)
+        parent = key.rsplit("/", 2)[0]
+        if not self._parent_exists(parent):
+            return self._not_found(key)
+        created: dict[str, Any] = {
+            "id": path.rstrip("/"),
+            "name": path.rstrip("/").rsplit("/", 1)[-1],
+            "type": resource_type(path),
+            **{k: v for k, v in body.items() if k not in ("id", "name", "type")},
+        }
+        self._resources[key] = created
+        collection = key.rsplit("/", 1)[0]
+        if collection in self._lists:
+            self._lists[collection][1].append(created)
+        if created["type"].casefold() == "microsoft.insights/metricalerts":
+            subscription = path.split("/")[2]
+            self.add_metric_alerts(subscription, [])
+            alerts = f"/subscriptions/{subscription}/providers/Microsoft.Insights/metricAlerts"
+            self._lists[normalise_path(alerts)][1].append(created)
+            self.graph_rows.append(alert_row(created))
+        return Lookup(201, created)
+
+    def _relist_switched(self, server_key: str) -> None:
+        """Keep a server's configuration list as Azure lists it after a switch changes: a
+        parameter listed only while another has a value (``pgbouncer.*`` while
+        ``pgbouncer.enabled`` is true: the catalogue's ``listed_only_when``, from Microsoft's
+        tables) appears with Azure's default for the server's major version, or disappears."""
+        server = self._resources.get(server_key)
+        listing = self._lists.get(f"{server_key}/configurations")
+        if server is None or listing is None:
+            return
+        original, items = listing
+        major = str((server.get("properties") or {}).get("version") or "").split(".")[0]
+        values = {
+            str(item.get("name", "")).casefold(): str((item.get("properties") or {}).get("value"))
+            for item in items
+        }
+        for facts in parameter_catalogue().parameters.values():
+            condition, row = facts.listed_only_when, facts.on(major)
+            if condition is None or row is None or not row.exists or row.default is None:
+                continue
+            on = fold(values.get(condition.parameter.casefold(), "")) == fold(condition.value)
+            listed = facts.name.casefold() in values
+            child_id = f"{original}/{facts.name}"
+            if on and not listed:
+                child = _child(
+                    original.rsplit("/", 1)[0],
+                    "configurations",
+                    facts.name,
+                    {
+                        "value": row.default,
+                        "defaultValue": row.default,
+                        "dataType": facts.arm_data_type,
+                        "allowedValues": row.allowed,
+                        "source": "system-default",
+                    },
+                )
+                items.append(child)
+                self._resources[normalise_path(child_id)] = child
+            elif listed and not on:
+                items[:] = [
+                    i for i in items if str(i.get("name", "")).casefold() != facts.name.casefold()
+                ]
+                self._resources.pop(normalise_path(child_id), None)
+
+    def _parent_exists(self, parent: str) -> bool:
+        """A resource or resource group, also behind an extension's ``/providers/<namespace>``
+        (a metric alert in a group, a diagnostic setting on a server)."""
+        base = re.sub(r"/providers/[^/]+$", "", parent)
+        return parent in self._resources or base in self._resources or base in self._groups
+
+    def exists(self, path: str) -> bool:
+        return normalise_path(path) in self._resources
+
     # --- serving ------------------------------------------------------------------------
 
     def lookup(self, path: str, skiptoken: str | None) -> Lookup:
@@ -233,6 +343,58 @@ class ArmWorld:
             )
         name = path.rsplit("/", 1)[-1]
         return Lookup(404, {}, "ResourceNotFound", f"The Resource '{name}' was not found.")
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any], *, top: bool = True) -> None:
+    """Merge ``patch`` into ``target`` in place (objects key by key), so every list and
+    Resource Graph row that shares the resource's objects sees the change; a resource's own
+    ``id``, ``name`` and ``type`` stay."""
+    for key, value in patch.items():
+        if top and key in ("id", "name", "type"):
+            continue
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value, top=False)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _refused_value(resource: dict[str, Any], body: dict[str, Any]) -> str:
+    """Why a configuration's new value is outside the ``allowedValues`` it lists ("" if not).
+
+    The emulator's own guard, so that a fix setting a value the server does not list fails:
+    choices (Boolean, Enumeration, Set: each item) and ``low-high`` ranges, in any case.
+    """
+    if not str(resource.get("type", "")).casefold().endswith("/configurations"):
+        return ""
+    current = resource.get("properties") or {}
+    value = (body.get("properties") or {}).get("value")
+    allowed = str(current.get("allowedValues") or "").strip()
+    kind = str(current.get("dataType") or "").casefold()
+    if not isinstance(value, str) or not allowed:
+        return ""
+    if kind in ("integer", "numeric"):
+        bounds = re.fullmatch(r"(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)", allowed.replace(" ", ""))
+        try:
+            number = float(value)
+        except ValueError:
+            return f"'{value}' is not a number"
+        if bounds and not float(bounds[1]) <= number <= float(bounds[2]):
+            return f"'{value}' is outside {allowed}"
+        return ""
+    if kind not in ("boolean", "enumeration", "set"):
+        return ""
+    choices = {item.strip().casefold() for item in allowed.split(",")}
+    items = value.split(",") if kind == "set" else [value]
+    outside = [item for item in items if item.strip().casefold() not in choices]
+    if kind == "set" and value.strip() == "":
+        outside = []
+    return f"'{value}' is not among the allowed values {allowed}" if outside else ""
+
+
+def resource_type(path: str) -> str:
+    """``Namespace/type[/childtype...]`` from the last ``/providers/`` segment of an id."""
+    tail = re.split(r"/providers/", path, flags=re.IGNORECASE)[-1].strip("/").split("/")
+    return "/".join([tail[0], *tail[1::2]])
 
 
 def _with_skiptoken(link: str, token: str) -> str:

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from pydantic import Field
 
 from engram_audit.checks.azure.common import each_server, prop, setting, switch_outcomes
-from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.base import (
+    CheckContext,
+    Outcome,
+    Params,
+    check,
+    errored,
+    verdict,
+    with_facts,
+)
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_int, fold, text
 
@@ -58,7 +66,7 @@ class GeoRedundantParams(Params):
     params=GeoRedundantParams,
     reads=("azure.server",),
     planned=True,
-    facts=("setting",),
+    facts=("setting", "value"),
 )
 def backup_geo_redundant(params: GeoRedundantParams, context: CheckContext) -> Iterator[Outcome]:
     """Geo-redundant backup storage is enabled where the design requires region-failure recovery.
@@ -66,10 +74,13 @@ def backup_geo_redundant(params: GeoRedundantParams, context: CheckContext) -> I
     UAT and production recover from a region failure by geo-restore (RTO 1-4 hours); that needs
     geo-redundant backups, which can only be chosen when the server is created.
 
-    Remediation: geo-redundancy is fixed at creation: restore into a new server with
-    `az postgres flexible-server restore --geo-redundant-backup Enabled` and cut over.
+    Remediation: Geo-redundant backup is fixed when a server is created: restore {server} into a
+    new server with `az postgres flexible-server restore --resource-group {resource_group} --name "$NEW_SERVER" --source-server {server_id} --geo-redundant-backup {value}`,
+    then move the application to it.
     """
-    yield from switch_outcomes(context, ("backup", "geoRedundantBackup"), params.enabled)
+    wanted = "Enabled" if params.enabled else "Disabled"
+    for outcome in switch_outcomes(context, ("backup", "geoRedundantBackup"), params.enabled):
+        yield with_facts(outcome, {"value": wanted})
 
 
 class RecentBackupParams(Params):
@@ -91,8 +102,8 @@ def backup_recent(params: RecentBackupParams, context: CheckContext) -> Iterator
     Full backups run daily; a newest backup older than 26 hours means backups are failing, which
     silently breaks every RPO in the design. Measured against the snapshot's collection time.
 
-    Remediation: open the server's Backup and restore blade and its activity log to find why the
-    daily backup failed; open a support case if Azure-managed backups stopped.
+    Remediation: open the Backup and restore blade and the activity log of {server} to find why
+    the daily backup failed; open a support case if Azure-managed backups stopped.
     """
     types = {fold(t) for t in params.backup_types}
     expected = f"a {'/'.join(params.backup_types)} backup <= {params.max_age_hours:g} h old"

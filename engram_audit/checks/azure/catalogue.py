@@ -87,10 +87,23 @@ class ParameterFacts:
     tiers: tuple[str, ...] = ()
     listed_only_when: Condition | None = None
     description: str = ""
+    dynamic: bool | None = None
+    """The entry's ``dynamic`` (None when the docs give no parameter type)."""
 
     def on(self, major: str) -> VersionFacts | None:
         """The row for ``major`` (``"16"``), or None when that version was not read."""
         return self.versions.get(major)
+
+    def static_on(self, major: str | None) -> tuple[bool, str] | None:
+        """Whether Azure applies the parameter only after a restart, and the table that says
+        so: the row for ``major`` (its ``parameter_type``: static, dynamic or read-only), else
+        the entry's ``dynamic``; None when neither is recorded."""
+        row = self.on(major) if major is not None else None
+        if row is not None and row.exists and row.parameter_type:
+            return row.parameter_type.strip().casefold() == "static", row.source
+        if self.dynamic is not None:
+            return not self.dynamic, self.source
+        return None
 
     def offered_on_tier(self, tier: str) -> bool:
         return not self.tiers or fold(tier) in {fold(t) for t in self.tiers}
@@ -279,6 +292,7 @@ def _facts(name: str, entry: Mapping[str, Any]) -> ParameterFacts:
         if condition
         else None,
         description=str(entry.get("description", "")),
+        dynamic=entry["dynamic"] if isinstance(entry.get("dynamic"), bool) else None,
     )
 
 

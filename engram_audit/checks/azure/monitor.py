@@ -14,6 +14,7 @@ from engram_audit.checks.azure.common import (
     setting,
 )
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.facts import FactValue
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import AlertCriterion, MetricAlert
 from engram_audit.model.values import as_int, fold, resource_id_covers, text
@@ -149,6 +150,44 @@ def _alert_setting(requirement: AlertRequirement, bound: float | None) -> str:
     return setting(path, None if bound is None else f"{math.floor(bound):d}")
 
 
+# az monitor metrics alert create --condition: "{avg,min,max,total,count} METRIC > THRESHOLD"
+# (the command's help); ARM's timeAggregation names, as the requirement spells them.
+_AZ_AGGREGATIONS = {
+    "average": "avg",
+    "minimum": "min",
+    "maximum": "max",
+    "total": "total",
+    "count": "count",
+}
+
+
+def _condition(requirement: AlertRequirement, bound: float | None) -> str | None:
+    """The az condition of an alert that meets ``requirement`` (its first metric and
+    aggregation, the bound as threshold, rounded down for a share of max_connections); None
+    without a bound or for an aggregation az cannot write."""
+    aggregation = _AZ_AGGREGATIONS.get(fold(requirement.aggregations[0]))
+    if bound is None or aggregation is None:
+        return None
+    if requirement.max_threshold_percent_of_max_connections is not None:
+        threshold = str(math.floor(bound))
+    else:
+        threshold = str(int(bound)) if float(bound).is_integer() else str(bound)
+    return f"{aggregation} {requirement.metrics[0]} > {threshold}"
+
+
+def _alert_facts(
+    missing: list[tuple[AlertRequirement, float | None]],
+) -> dict[str, FactValue]:
+    """One alert and condition per missing requirement; none when any cannot be written."""
+    conditions = [_condition(requirement, bound) for requirement, bound in missing]
+    if not missing or any(condition is None for condition in conditions):
+        return {}
+    return {
+        "alert": tuple(requirement.name for requirement, _ in missing),
+        "condition": tuple(c for c in conditions if c is not None),
+    }
+
+
 def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     metrics = {fold(m) for m in requirement.metrics}
     return any(fold(c.metric_name) in metrics for c in alert.criteria)
@@ -160,7 +199,7 @@ def _watches(alert: MetricAlert, requirement: AlertRequirement) -> bool:
     params=AlertsParams,
     reads=("azure.metric_alerts", "azure.parameters", "azure.server"),
     planned=True,
-    facts=("setting",),
+    facts=("setting", "alert", "condition"),
 )
 def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outcome]:
     """Enabled Azure Monitor metric alerts with an action group cover the server for each required condition.
@@ -178,8 +217,12 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
     below the required one. A missing requirement's finding says why each alert on its metric
     does not count.
 
-    Remediation: `az monitor metrics alert create --scopes <server id> --condition "avg storage_percent > 90" --action <action group id>`
-    (and likewise for active_connections), with an action group that pages the on-call engineer.
+    A failure's fix creates one alert per missing requirement (`{alert}`, `{condition}`: its
+    first metric and aggregation, with the bound as threshold, rounded down when it is a share of
+    max_connections).
+
+    Remediation: `az monitor metrics alert create --resource-group {resource_group} --name {server}-{alert} --scopes {server_id} --condition "{condition}" --action <action group id>`,
+    with an action group that pages the on-call engineer.
     """
     expected = "; ".join(_describe(r) for r in params.required)
     for server in each_server(context):
@@ -201,6 +244,7 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
             max_connections = found
         bounds = [_threshold_bound(r, max_connections) for r in params.required]
         missing: list[str] = []
+        unmet: list[tuple[AlertRequirement, float | None]] = []
         reasons: list[str] = []
         settings: list[str] = []
         for requirement, bound in zip(params.required, bounds, strict=True):
@@ -209,6 +253,7 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
                 continue
             missing.append(requirement.name)
             settings.append(_alert_setting(requirement, bound))
+            unmet.append((requirement, bound))
             reasons.extend(
                 f"{requirement.name}: {alert.name} {problem}"
                 for alert, problem in sorted(judged, key=lambda pair: (pair[0].name, pair[0].id))
@@ -217,5 +262,7 @@ def monitor_alerts(params: AlertsParams, context: CheckContext) -> Iterator[Outc
         actual = f"{len(usable)} enabled alert(s) with an action group cover the server" + (
             f"; missing: {', '.join(missing)}" if missing else "; all required alerts present"
         )
-        fix = {"setting": tuple(settings)} if settings else {}
+        fix: dict[str, FactValue] = {**_alert_facts(unmet)}
+        if settings:
+            fix["setting"] = tuple(settings)
         yield verdict(not missing, server.id, expected, actual, "; ".join(reasons), facts=fix)

@@ -16,9 +16,16 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
+from engram_audit.checks.azure.catalogue import AllowedValues
 from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
-from engram_audit.checks.azure.params import PARAMETER_READS
+from engram_audit.checks.azure.params import (
+    PARAMETER_FACTS,
+    PARAMETER_READS,
+    extended,
+    parameter_facts,
+)
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
+from engram_audit.checks.facts import FactValue
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import ServerParameter
 from engram_audit.model.values import as_bool, as_float, as_set, text
@@ -185,6 +192,43 @@ def _unreadable(value: str, kind: Kind) -> str:
     return ""
 
 
+def _spelled(wanted: str, kind: Kind, allowed: AllowedValues | None) -> str:
+    """The value to set as Azure's allowed values spell it (a boolean ``true`` where the server
+    lists ``on,off``), else as the policy wrote it."""
+    if allowed is None or allowed.choices is None:
+        return wanted
+    for choice in allowed.choices:
+        if choice.strip() and _same(choice, wanted, kind):
+            return choice.strip()
+    return wanted
+
+
+def fix_value(
+    params: ParameterValueParams, kind: Kind, current: str, allowed: AllowedValues | None
+) -> str:
+    """The value a fix sets; "" when none can be computed (``contains_text``: where the missing
+    text goes in the value is a person's choice).
+
+    ``equals`` and ``one_of``: the (first) wanted value; ``min``/``max``: the bound the value is
+    outside; ``contains``/``not_contains``: the current set minus what is forbidden plus what is
+    missing, never a replacement of what else is listed.
+    """
+    if params.equals is not None or params.one_of is not None:
+        wanted = params.equals if params.equals is not None else (params.one_of or [""])[0]
+        return _spelled(wanted, kind, allowed)
+    if params.min is not None or params.max is not None:
+        number = as_float(current)
+        if params.min is not None and (number is None or number < params.min):
+            return _number(params.min)
+        if params.max is not None and (number is None or number > params.max):
+            return _number(params.max)
+        return current
+    if params.contains is not None or params.not_contains is not None:
+        spelled = ",".join(allowed.choices) if allowed and allowed.choices else None
+        return extended(current, params.contains or (), spelled, drop=params.not_contains or ())
+    return ""
+
+
 def _judge(
     params: ParameterValueParams, lookup: ParameterLookup, parameter: ServerParameter
 ) -> Outcome:
@@ -197,6 +241,10 @@ def _judge(
     allowed = lookup.allowed(name, parameter)
     allows = f" (Azure allows: {allowed.describe()})" if allowed is not None else ""
     kind = _kind(lookup, name, parameter)
+    wanted = fix_value(params, kind, value, allowed)
+    facts: dict[str, FactValue] = (
+        parameter_facts(lookup, name, parameter.value, wanted) if wanted else {}
+    )
 
     if params.equals is not None or params.one_of is not None:
         candidates = [params.equals] if params.equals is not None else list(params.one_of or ())
@@ -207,7 +255,7 @@ def _judge(
         # Azure does not allow cannot be.
         if reason and (allowed is None or allowed.admits(value) is not True):
             return errored(resource, f"{name}={actual} {reason}{allows}", expected)
-        return verdict(False, resource, expected, actual, outside)
+        return verdict(False, resource, expected, actual, outside, facts=facts)
 
     if params.min is not None or params.max is not None:
         number = as_float(value)
@@ -216,7 +264,7 @@ def _judge(
         ok = (params.min is None or number >= params.min) and (
             params.max is None or number <= params.max
         )
-        return verdict(ok, resource, expected, actual, outside)
+        return verdict(ok, resource, expected, actual, outside, facts=facts)
 
     if params.contains_text is not None:
         missing_text = [item for item in params.contains_text if item not in value]
@@ -237,7 +285,9 @@ def _judge(
         problems.append("includes " + ", ".join(forbidden))
     if outside:
         problems.append(outside)
-    return verdict(not (missing or forbidden), resource, expected, actual, "; ".join(problems))
+    return verdict(
+        not (missing or forbidden), resource, expected, actual, "; ".join(problems), facts=facts
+    )
 
 
 @check(
@@ -246,6 +296,7 @@ def _judge(
     params=ParameterValueParams,
     reads=PARAMETER_READS,
     planned=True,
+    facts=PARAMETER_FACTS,
 )
 def parameter_value(params: ParameterValueParams, context: CheckContext) -> Iterator[Outcome]:
     """Any server parameter has the value the policy requires: equals, one of, a range, or set membership.
@@ -265,8 +316,14 @@ def parameter_value(params: ParameterValueParams, context: CheckContext) -> Iter
     ERROR; a parameter the catalogue does not know (it holds Microsoft's tables for about 80 of
     Azure's ~430 parameters) is judged when ARM returns it and ERROR when ARM does not.
 
-    Remediation: `az postgres flexible-server parameter set --name <parameter> --value <value>`
-    (a static parameter needs a restart: `az postgres flexible-server restart`).
+    A failure's fix sets `{value}`: the wanted value for `equals` and `one_of` (the first),
+    spelled as Azure's allowed values spell it; the bound for `min` and `max`; for `contains`
+    and `not_contains` the current set without what is forbidden and with what is missing
+    appended, so nothing else listed is dropped. `contains_text` computes no value (where the
+    text goes is a person's choice): its rule's fix must spell the whole value. A parameter
+    Microsoft's table lists as static for the server's version gets the restart that applies it.
+
+    Remediation: `az postgres flexible-server parameter set --subscription {subscription} --resource-group {resource_group} --server-name {server} --name {parameter} --value {value}`
     """
     expected = expectation(params)
     for server in each_server(context):

@@ -35,13 +35,37 @@ PARAMETER_READS = ("azure.parameters", "azure.server")
 PARAMETER_FACTS = ("parameter", "current", "value", "restart")
 """The parameter, its current value and the value a fix sets; ``restart`` for static ones."""
 STATIC_PARAMETERS = frozenset({"shared_preload_libraries"})
-"""Parameters Azure applies only after a server restart (static), among those checked here."""
+"""Parameters Azure applies only after a server restart, for when the catalogue does not say
+(``restart_required``); Microsoft's tables list shared_preload_libraries as static on 11-18."""
 
 
-def _extended(current: str | None, wanted: Iterable[str], spelled: str | None) -> str:
+def restart_required(lookup: ParameterLookup, name: str) -> bool:
+    """Whether a change to ``name`` takes effect only after a restart: Microsoft's parameter
+    table for the server's major version (the catalogue's ``parameter_type``, static or dynamic,
+    each row naming the table it was read from), else the parameter's ``dynamic`` entry, else
+    ``STATIC_PARAMETERS``."""
+    facts = lookup.catalogue.get(name)
+    static = facts.static_on(lookup.major) if facts is not None else None
+    if static is not None:
+        return static[0]
+    return name.casefold() in STATIC_PARAMETERS
+
+
+def extended(
+    current: str | None,
+    wanted: Iterable[str],
+    spelled: str | None,
+    drop: Iterable[str] = (),
+) -> str:
     """A list parameter's value with what is missing appended, never replaced; a missing entry
-    is spelled as Azure's allowed values spell it when they list it."""
-    entries = [e.strip() for e in (current or "").split(",") if e.strip()]
+    is spelled as Azure's allowed values spell it when they list it. Entries in ``drop`` (any
+    case) are removed: what a rule forbids, nothing else."""
+    dropped = {d.strip().casefold() for d in drop}
+    entries = [
+        e.strip()
+        for e in (current or "").split(",")
+        if e.strip() and e.strip().casefold() not in dropped
+    ]
     have = {e.casefold() for e in entries}
     spellings = {e.strip().casefold(): e.strip() for e in (spelled or "").split(",") if e.strip()}
     for name in wanted:
@@ -51,9 +75,12 @@ def _extended(current: str | None, wanted: Iterable[str], spelled: str | None) -
     return ",".join(entries)
 
 
-def _parameter_facts(name: str, current: str | None, value: str) -> dict[str, FactValue]:
+def parameter_facts(
+    lookup: ParameterLookup, name: str, current: str | None, value: str
+) -> dict[str, FactValue]:
+    """``PARAMETER_FACTS`` for a fix that sets ``name`` to ``value`` on the lookup's server."""
     facts: dict[str, FactValue] = {"parameter": name, "current": current or "", "value": value}
-    if name in STATIC_PARAMETERS:
+    if restart_required(lookup, name):
         facts["restart"] = "required"
     return facts
 
@@ -89,7 +116,7 @@ def _bool_parameter(
             expected,
             text(parameter.value),
             lookup.outside_allowed(name, parameter),
-            facts=_parameter_facts(name, parameter.value, expected),
+            facts=parameter_facts(lookup, name, parameter.value, expected),
         )
 
 
@@ -167,7 +194,7 @@ def ssl_min_protocol_version(params: TlsVersionParams, context: CheckContext) ->
             expected,
             text(parameter.value),
             lookup.outside_allowed(name, parameter),
-            facts=_parameter_facts(name, parameter.value, params.minimum),
+            facts=parameter_facts(lookup, name, parameter.value, params.minimum),
         )
 
 
@@ -225,10 +252,16 @@ def extensions_allowlist(
             expected,
             actual,
             "; ".join(problems),
-            facts=_parameter_facts(
+            facts=parameter_facts(
+                lookup,
                 name,
                 parameter.value,
-                _extended(parameter.value, sorted(required), parameter.allowed_values),
+                extended(
+                    parameter.value,
+                    sorted(required),
+                    parameter.allowed_values,
+                    drop=listed - allowed if allowed is not None else (),
+                ),
             ),
         )
 
@@ -278,10 +311,11 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
                 expected,
                 text(preload.value) if preload.value else "(empty)",
                 "; ".join(p for p in problems if p),
-                facts=_parameter_facts(
+                facts=parameter_facts(
+                    lookup,
                     "shared_preload_libraries",
                     preload.value,
-                    _extended(preload.value, sorted(required), preload.allowed_values),
+                    extended(preload.value, sorted(required), preload.allowed_values),
                 ),
             )
         if params.require_tracking and "pg_stat_statements" in required:
@@ -297,7 +331,7 @@ def shared_preload_libraries(params: PreloadParams, context: CheckContext) -> It
                 "top or all",
                 text(track.value),
                 lookup.outside_allowed(name, track),
-                facts=_parameter_facts(name, track.value, "top"),
+                facts=parameter_facts(lookup, name, track.value, "top"),
             )
 
 
@@ -341,7 +375,15 @@ def _pgbouncer_absent(lookup: ParameterLookup, params: PgBouncerParams, expected
             else f"on PostgreSQL {lookup.major}"
         )
         return failed(
-            resource, expected, "not offered", f"PgBouncer is not offered {where}: {offer.reason}"
+            resource,
+            expected,
+            "not offered",
+            f"PgBouncer is not offered {where}: {offer.reason}",
+            facts={
+                "unscripted": f"PgBouncer is not offered {where}: it needs the General Purpose "
+                "or Memory Optimized tier, a compute change for this server (a person's "
+                "decision on size and cost), after which pgbouncer.enabled can be set to true."
+            },
         )
     return lookup.absent("pgbouncer.enabled", expected)
 
@@ -391,6 +433,11 @@ def _pool_size(lookup: ParameterLookup, server: AzureServer, params: PgBouncerPa
             expected,
         )
     ok = (low is None or size >= low) and (high is None or size <= high)
+    wanted = size  # the nearest bound when outside them
+    if low is not None and size < low:
+        wanted = low
+    elif high is not None and size > high:
+        wanted = high
     message = lookup.outside_allowed(name, pool)
     if not ok:
         message = "; ".join(
@@ -402,7 +449,14 @@ def _pool_size(lookup: ParameterLookup, server: AzureServer, params: PgBouncerPa
             )
             if part
         )
-    return verdict(ok, resource, expected, f"{size} per user/database pair", message)
+    return verdict(
+        ok,
+        resource,
+        expected,
+        f"{size} per user/database pair",
+        message,
+        facts=parameter_facts(lookup, name, pool.value, str(wanted)),
+    )
 
 
 def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: int) -> Outcome:
@@ -425,6 +479,7 @@ def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: in
         expected,
         f"{seconds} s",
         lookup.outside_allowed(name, parameter),
+        facts=parameter_facts(lookup, name, parameter.value, str(wanted)),
     )
 
 
@@ -434,7 +489,7 @@ def _seconds(lookup: ParameterLookup, server: AzureServer, name: str, wanted: in
     params=PgBouncerParams,
     reads=PARAMETER_READS,
     planned=True,
-    facts=PARAMETER_FACTS,
+    facts=(*PARAMETER_FACTS, "unscripted"),
 )
 def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcome]:
     """The built-in PgBouncer is enabled and sized as the design says, as far as Azure offers it.
@@ -458,7 +513,8 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
     Remediation: `az postgres flexible-server parameter set --name pgbouncer.enabled --value true`
     (General Purpose or Memory Optimized tier), then `pgbouncer.default_pool_size` (per
     user/database pair) and `pgbouncer.server_idle_timeout` (600); set the maximum connection
-    lifetime (3600 s) in the application's connection pool.
+    lifetime (3600 s) in the application's connection pool. Each finding's fix names its
+    parameter and the value: the pool size is brought to the nearest bound.
     """
     expected = text(params.enabled)
     for server in each_server(context):
@@ -486,7 +542,7 @@ def pgbouncer(params: PgBouncerParams, context: CheckContext) -> Iterator[Outcom
             expected,
             text(switch.value),
             lookup.outside_allowed("pgbouncer.enabled", switch),
-            facts=_parameter_facts("pgbouncer.enabled", switch.value, expected),
+            facts=parameter_facts(lookup, "pgbouncer.enabled", switch.value, expected),
         )
         if not (enabled and params.enabled):
             continue

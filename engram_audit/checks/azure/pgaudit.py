@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pydantic import Field, field_validator
 
 from engram_audit.checks.azure.common import ParameterLookup, configuration_id, each_server
-from engram_audit.checks.azure.params import PARAMETER_FACTS, PARAMETER_READS
+from engram_audit.checks.azure.params import PARAMETER_FACTS, PARAMETER_READS, parameter_facts
 from engram_audit.checks.base import CheckContext, Outcome, Params, check, errored, verdict
 from engram_audit.model.base import Source
 from engram_audit.model.values import text
@@ -48,17 +48,17 @@ def logged_classes(value: str) -> frozenset[str] | str:
     return logged
 
 
-def _extended(
-    name: str, current: str, missing: list[str], wanted: frozenset[str]
-) -> dict[str, str]:
-    """The value that logs the missing classes too: the current items (without ``none``) and
-    the missing classes after them, as pgaudit applies items in order; {} when it would not."""
-    items = [i.strip() for i in current.split(",") if i.strip() and i.strip().casefold() != "none"]
-    value = ",".join([*items, *missing])
+def with_classes(value: str, missing: list[str]) -> str:
+    """``value`` extended to log ``missing`` too, nothing it logs dropped: the classes appended
+    (pgaudit applies items in order, so an appended class is logged whatever came before), in
+    lower case as Azure's allowed values spell them; a value that logs nothing (``none``,
+    empty) is replaced by the classes alone."""
     logged = logged_classes(value)
-    if isinstance(logged, str) or not wanted <= logged:
-        return {}
-    return {"parameter": name, "current": current, "value": value}
+    if not missing:
+        return value
+    if not value.strip() or logged == frozenset():
+        return ",".join(missing)
+    return ",".join([*(item.strip() for item in value.split(",") if item.strip()), *missing])
 
 
 class PgAuditLogParams(Params):
@@ -100,7 +100,10 @@ def pgaudit_log(params: PgAuditLogParams, context: CheckContext) -> Iterator[Out
     include role, ddl, and misc" checks before it deploys `role,ddl,misc`. A token pgaudit would
     reject is ERROR, as is a parameter ARM did not return although Azure offers it.
 
-    Remediation: `az postgres flexible-server parameter set --name pgaudit.log --value ROLE,DDL,MISC`
+    A failure's fix keeps what the value logs and appends the missing classes (`none` becomes
+    the missing classes alone).
+
+    Remediation: `az postgres flexible-server parameter set --subscription {subscription} --resource-group {resource_group} --server-name {server} --name {parameter} --value {value}`
     (with `pgaudit` in `shared_preload_libraries` and `CREATE EXTENSION pgaudit` in the database).
     """
     name = "pgaudit.log"
@@ -128,5 +131,13 @@ def pgaudit_log(params: PgAuditLogParams, context: CheckContext) -> Iterator[Out
         problems = [f"does not log {', '.join(missing)}"] if missing else []
         if outside := lookup.outside_allowed(name, parameter):
             problems.append(outside)
-        fix = _extended(name, value, missing, wanted) if missing else {}
-        yield verdict(not missing, resource, expected, actual, "; ".join(problems), facts=fix)
+        yield verdict(
+            not missing,
+            resource,
+            expected,
+            actual,
+            "; ".join(problems),
+            facts=parameter_facts(
+                lookup, name, parameter.value, with_classes(value, sorted(wanted - logged))
+            ),
+        )

@@ -54,6 +54,7 @@ def _name(connection: dict[str, Any]) -> str:
     sources=[Source.AZURE],
     params=PrivateConnectivityParams,
     reads=("azure.server", "azure.private_endpoint_connections"),
+    facts=("unscripted",),
 )
 def private_connectivity(
     params: PrivateConnectivityParams, context: CheckContext
@@ -70,6 +71,9 @@ def private_connectivity(
     for a private endpoint only; this check accepts VNet integration as well, the other private
     networking option Azure offers. With `only_when_public_access_disabled` a server whose public
     access is Enabled is SKIP (`azure.network.public_access` judges that exposure).
+
+    A server with a Pending connection needs no new endpoint: its finding shows the approval of
+    that connection, for a person to confirm, instead of the rule's fix.
 
     Remediation: `az network private-endpoint create --connection-name <name> --group-id postgresqlServer --private-connection-resource-id <server id> --vnet-name <vnet> --subnet <subnet>`
     (approve it if it is Pending), or create the server with private access (`--vnet`/`--subnet`).
@@ -107,6 +111,12 @@ def private_connectivity(
             yield verdict(True, server.id, expected, actual)
             continue
         others = sorted(f"{_name(c)} ({_status(c)})" for c in connections)
+        pending = sorted(
+            str(c.get("id"))
+            for c in connections
+            if fold(_status(c)) == "pending" and isinstance(c.get("id"), str)
+        )
+        facts = {"unscripted": _approve_pending(pending)} if pending else {}
         actual = "not VNet-integrated; " + (
             f"no Approved private endpoint: {', '.join(others)}"
             if others
@@ -117,4 +127,19 @@ def private_connectivity(
             if where == "list"
             else "read from the server body: the privateEndpointConnections list was not collected"
         )
-        yield verdict(False, server.id, expected, actual, note)
+        yield verdict(False, server.id, expected, actual, note, facts=facts)
+
+
+def _approve_pending(ids: list[str]) -> str:
+    """The fix when a private endpoint already asks for access: approval is a person's call
+    (whoever holds an approved endpoint reaches the database), so it is shown, not scripted."""
+    names = ", ".join(i.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0] for i in ids)
+    commands = "; ".join(
+        f"`az postgres flexible-server private-endpoint-connection approve --id {i} "
+        "--description 'Reviewed: the application private endpoint'`"
+        for i in ids
+    )
+    return (
+        f"A private endpoint connection is Pending ({names}): no new endpoint is needed. "
+        f"Confirm that it is the application's own endpoint, then approve it: {commands}"
+    )

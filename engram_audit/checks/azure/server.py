@@ -317,7 +317,7 @@ class HighAvailabilityParams(Params):
     params=HighAvailabilityParams,
     reads=("azure.server",),
     planned=True,
-    facts=("setting",),
+    facts=("setting", "unscripted"),
 )
 def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[Outcome]:
     """High availability runs in the required mode, and is healthy.
@@ -332,7 +332,11 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
     not define, or none at all, is not known to be healthy (FAIL where health is required). A
     mode Azure does not define, or a body without `highAvailability.mode`, is ERROR.
 
-    Remediation: `az postgres flexible-server update --high-availability ZoneRedundant`.
+    A server in the required mode whose standby is not Healthy has no scripted fix: its finding
+    says what to watch instead of repeating the mode change.
+
+    Remediation: `az postgres flexible-server update --ids {server_id} --zonal-resiliency Enabled`
+    (ZoneRedundant; `--zonal-resiliency Disabled` turns HA off).
     """
     wants_ha = fold(params.mode) != "disabled"
     expected = params.mode + (", Healthy" if wants_ha and params.require_healthy else "")
@@ -368,6 +372,13 @@ def ha_mode(params: HighAvailabilityParams, context: CheckContext) -> Iterator[O
                     f"HA state {text(state)!r} is not one Azure defines: the standby is not "
                     "known to be healthy"
                 )
-            yield failed(server.id, expected, actual, reason)
+            shown = text(state) if state is not None else "not reported"
+            unscripted = (
+                f"High availability is already {text(mode)}; the standby's state is {shown}, "
+                "which no setting changes. Watch it become Healthy (`az postgres flexible-server "
+                f"show --ids {server.id} --query highAvailability`); if it does not, read the "
+                "server's activity log and Resource health and open an Azure support case."
+            )
+            yield failed(server.id, expected, actual, reason, facts={"unscripted": unscripted})
         else:
             yield verdict(True, server.id, expected, actual)
