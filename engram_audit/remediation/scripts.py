@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engram_audit.model import Finding, Report, Status
@@ -116,6 +116,52 @@ def _failures(report: Report) -> list[Finding]:
     return [f for f in report.findings if f.status is Status.FAIL and f.remediation]
 
 
+_CUTS_PUBLIC_ACCESS = re.compile(r"--public-access\s+Disabled\b", re.IGNORECASE)
+_PRIVATE_CONNECTIVITY = "azure.network.private_connectivity"
+
+
+def held_back(report: Report) -> dict[int, str]:
+    """Commands azure.sh must not run yet, by finding index, with the reason a person reads.
+
+    Disabling public access while the same server has no approved private endpoint (its
+    private-connectivity rule failed or could not be judged) would leave the application no
+    way in: that command waits for a person, after the endpoint is approved and the
+    application connects through it.
+    """
+    unreachable = {
+        fact_value(f.facts.get("server_id", "")).casefold()
+        for f in report.findings
+        if f.check == _PRIVATE_CONNECTIVITY and f.status in (Status.FAIL, Status.ERROR)
+    }
+    unreachable.discard("")
+    return {
+        index: (
+            "disabling public access now would cut the application off: the server has no "
+            "approved private endpoint yet. Run it once the private endpoint is approved and "
+            "the application connects through it"
+        )
+        for index, f in enumerate(report.findings)
+        if f.status is Status.FAIL
+        and _CUTS_PUBLIC_ACCESS.search(f.remediation)
+        and fact_value(f.facts.get("server_id", "")).casefold() in unreachable
+    }
+
+
+def scripted(report: Report) -> list[Finding]:
+    """The failures azure.sh runs a command for; the others are listed for a person."""
+    waiting = held_back(report)
+    return [
+        f
+        for index, f in enumerate(report.findings)
+        if f.status is Status.FAIL
+        and f.remediation
+        and not planned(f)
+        and target_of(f.remediation) == "shell"
+        and "server_id" in f.facts
+        and index not in waiting
+    ]
+
+
 def planned(finding: Finding) -> bool:
     """A finding on a plan or template (its resource is not deployed)."""
     return finding.iac is not None or fact_value(finding.facts.get("origin", "")) in (
@@ -159,9 +205,10 @@ def iac_fixes(findings: Iterable[Finding]) -> str:
     return "\n".join(out) + "\n"
 
 
-def azure_script(findings: Iterable[Finding]) -> str:
+def azure_script(findings: Iterable[Finding], waiting: Mapping[int, str] | None = None) -> str:
+    """``waiting``: reasons by position in ``findings`` for commands held back for a person."""
     servers: dict[str, _Server] = defaultdict(_Server)
-    for finding in findings:
+    for position, finding in enumerate(findings):
         server_id = fact_value(finding.facts.get("server_id", ""))
         if not server_id:
             continue
@@ -169,6 +216,13 @@ def azure_script(findings: Iterable[Finding]) -> str:
         fix = finding.remediation
         if target_of(fix) != "shell":
             block.decisions.append(f"{_comment(finding)}\n#   needs a person: {_one_line(fix)}")
+            continue
+        reason = (waiting or {}).get(position)
+        if reason:
+            block.decisions.append(
+                f"{_comment(finding)}\n#   needs a person: {_one_line(reason)}:\n"
+                + "\n".join(f"#   {line}" for line in fix.splitlines())
+            )
             continue
         static = finding.facts.get("restart") == "required"
         for line in fix.splitlines():
@@ -264,7 +318,13 @@ def sql_scripts(findings: Iterable[Finding]) -> dict[str, str]:
     return files
 
 
-def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> str:
+def readme(
+    report: Report,
+    files: Iterable[str],
+    decisions: list[Finding],
+    reasons: Mapping[int, str] | None = None,
+) -> str:
+    """``reasons``: why a command waits for a person, by ``id()`` of its finding."""
     files = list(files)
     out = [
         f"# Fixes for {report.environment}",
@@ -301,7 +361,8 @@ def readme(report: Report, files: Iterable[str], decisions: list[Finding]) -> st
     for finding in decisions:
         out.append(
             f"- `{finding.rule}` on `{_one_line(finding.resource)}`: "
-            f"{_one_line(finding.remediation)}"
+            + (f"{_one_line(reason)}: " if (reason := (reasons or {}).get(id(finding))) else "")
+            + f"{_one_line(finding.remediation)}"
         )
     out += [
         "",
@@ -327,15 +388,26 @@ def build(report: Report) -> dict[str, str]:
     in_source = [f for f in everything if planned(f)]
     if in_source:
         files["iac.md"] = iac_fixes(in_source)
-    azure = [f for f in failures if "server_id" in f.facts]
+    waiting = held_back(report)
+    deployed = {id(f) for f in failures}
+    azure = [
+        (i, f)
+        for i, f in enumerate(report.findings)
+        if id(f) in deployed and "server_id" in f.facts
+    ]
     if azure:
-        files["azure.sh"] = azure_script(azure)
+        files["azure.sh"] = azure_script(
+            [f for _, f in azure],
+            {n: waiting[i] for n, (i, _) in enumerate(azure) if i in waiting},
+        )
     files.update(sql_scripts(failures))
+    held = {id(f): waiting[i] for i, f in enumerate(report.findings) if i in waiting}
     decisions = [
         f
         for f in failures
         if target_of(f.remediation) == "text"
         or (target_of(f.remediation) == "shell" and "server_id" not in f.facts)
+        or id(f) in held
     ]
-    files["README.md"] = readme(report, [n for n in files if n != "README.md"], decisions)
+    files["README.md"] = readme(report, [n for n in files if n != "README.md"], decisions, held)
     return files

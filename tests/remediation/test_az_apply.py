@@ -45,7 +45,7 @@ import pytest
 
 from engram_audit.model import Report, Status
 from engram_audit.model.snapshot_io import load_snapshot
-from engram_audit.remediation import target_of
+from engram_audit.remediation.scripts import scripted
 from tests.support.arm_emulator import ArmEmulator, TlsMaterial
 from tests.support.arm_world import world_from_servers
 from tests.support.cli import run_in_process
@@ -188,13 +188,9 @@ def _key(finding: Any) -> tuple[str, str]:
     return finding.rule, finding.resource.casefold()
 
 
-def _scripted(finding: Any) -> bool:
-    """A failure ``azure.sh`` carries a command for (the rest is listed for a person)."""
-    return (
-        finding.status is Status.FAIL
-        and target_of(finding.remediation) == "shell"
-        and "server_id" in finding.facts
-    )
+def _scripted_keys(report: Report) -> set[tuple[str, str]]:
+    """The failures ``azure.sh`` runs a command for (the rest is listed for a person)."""
+    return {_key(f) for f in scripted(report)}
 
 
 def _apply_and_reaudit(
@@ -234,10 +230,11 @@ def _assert_fixed(before: Report, after: Report) -> list[str]:
     was = {_key(f): f for f in before.findings}
     now = {_key(f): f for f in after.findings}
     assert set(was) <= set(now), sorted(set(was) - set(now))
-    fixed = sorted(f.rule for f in before.findings if _scripted(f))
+    run = _scripted_keys(before)
+    fixed = sorted(f.rule for f in before.findings if _key(f) in run)
     assert fixed, "the drifted snapshot has no scripted Azure fix"
     for key, finding in was.items():
-        expected = Status.PASS if _scripted(finding) else finding.status
+        expected = Status.PASS if key in run else finding.status
         assert now[key].status is expected, (key, finding.actual, now[key].actual)
     for key in set(now) - set(was):  # judged only now: PgBouncer's pool once it is on
         assert now[key].status in (Status.PASS, Status.SKIP), (key, now[key].message)
@@ -262,10 +259,11 @@ def test_azure_sh_run_by_the_real_cli_turns_scripted_failures_into_passes(
             write.path.casefold()
         ), write.path
     # What was left to a person is still failing, and said so in the script.
+    run = _scripted_keys(before)
     for finding in before.findings:
         if (
             finding.status is Status.FAIL
-            and not _scripted(finding)
+            and _key(finding) not in run
             and "server_id" in finding.facts
         ):
             assert finding.rule in script and "needs a person" in script

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from engram_audit.model import Finding, Report, Severity, Status
-from engram_audit.remediation.scripts import build, split_sql
+from engram_audit.remediation.scripts import build, scripted, split_sql
 from tests.support.cli import run_in_process
 
 ROOT = Path(__file__).parents[2]
@@ -107,3 +107,43 @@ def test_a_command_two_rules_share_runs_once(tmp_path: Path) -> None:
     assert script.count("--sku-name Standard_B1ms --yes") == 1
     assert "ZEP-AZ-SKU-SIZE" in script and "ZEP-AZ-SKU-TIER" in script
     assert "#   the same command as above" in script
+
+
+def test_public_access_is_not_cut_before_a_private_endpoint_is_approved(tmp_path: Path) -> None:
+    """prod-drifted: public access is enabled and the only private endpoint is Pending, so
+    disabling public access now would leave Zep no way in: azure.sh holds it for a person."""
+    path = _report("prod", tmp_path)
+    report = Report.model_validate_json(path.read_text(encoding="utf-8"))
+    public = next(f for f in report.findings if f.check == "azure.network.public_access")
+    private = next(f for f in report.findings if f.check == "azure.network.private_connectivity")
+    assert (public.status, private.status) == (Status.FAIL, Status.FAIL)
+    assert "--public-access Disabled" in public.remediation
+
+    files = build(report)
+    runnable = [
+        line
+        for line in files["azure.sh"].splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert not any("--public-access Disabled" in line for line in runnable)
+    assert "#   az postgres flexible-server update --ids" in files["azure.sh"]
+    assert "no approved private endpoint" in files["README.md"]
+    assert public not in scripted(report)
+
+    # Once the endpoint is approved (the rule passes), the same fix is scripted.
+    approved = report.model_copy(
+        update={
+            "findings": tuple(
+                f.model_copy(update={"status": Status.PASS, "remediation": ""})
+                if f is private
+                else f
+                for f in report.findings
+            )
+        }
+    )
+    runnable = [
+        line
+        for line in build(approved)["azure.sh"].splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    assert any("--public-access Disabled" in line for line in runnable)
