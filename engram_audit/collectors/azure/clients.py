@@ -250,7 +250,8 @@ class ArmClients:
         # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
         self._session.trust_env = False
         self._session.proxies = requests.utils.get_environ_proxies(target.endpoint)
-        # One connection per worker; the default pool (10) would churn connections above that.
+        # One connection per worker (``concurrency``: the requests in flight in the whole run);
+        # the default pool (10) would churn connections above that.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
         self._session.mount("https://", adapter)
         self._transport = RequestsTransport(

@@ -69,6 +69,7 @@ from engram_audit.collectors.azure.request import (
     MAX_CONCURRENCY,
     AzureRequest,
     Discovery,
+    in_flight_limit,
     no_server_found,
 )
 from engram_audit.model.base import Source
@@ -132,7 +133,7 @@ def collect_azure(
         target=target,
         credential=credential,
         budget=budget,
-        concurrency=request.concurrency,
+        concurrency=in_flight_limit(request),
         verify=verify,
     )
     try:
@@ -221,6 +222,15 @@ _Task = _Targets | _Alerts | _PartOf
 
 
 @dataclass(frozen=True)
+class _Held:
+    """Ready work a budget holds back: seconds until it allows the next request, and whether
+    only budgets hold work back (the time waited counts as waiting for the read budget)."""
+
+    seconds: float
+    only_by_budgets: bool
+
+
+@dataclass(frozen=True)
 class _Discovery:
     """What finding the servers gave: the servers, entries refused (as issues), list size."""
 
@@ -261,12 +271,16 @@ class _Run:
         self.alerts: dict[str, tuple[MetricAlert, ...]] = {}
         self.alerts_failure: dict[str, str] = {}
         self.issues: list[CollectionIssue] = []
-        self.pending: dict[Future[Any], _Task] = {}
+        # Each running task and the budget (pacer id) it was dispatched under.
+        self.pending: dict[Future[Any], tuple[_Task, int]] = {}
         self.ready: dict[int, deque[tuple[_Task, Pacer, Callable[[], Any]]]] = {}
         self.order: deque[int] = deque()
+        # --concurrency bounds the requests in flight per budget; the pool, the whole run.
+        self.in_flight: dict[int, int] = {}
+        self.workers = in_flight_limit(request)
         self.finished: queue.Queue[Future[Any]] = queue.Queue()
         self.pool = ThreadPoolExecutor(
-            max_workers=request.concurrency, thread_name_prefix="engram-audit-arm"
+            max_workers=self.workers, thread_name_prefix="engram-audit-arm"
         )
         self.started = time.monotonic()
 
@@ -305,43 +319,50 @@ class _Run:
 
     def _loop(self) -> None:
         while self.pending or self.order:
-            waiting_for_budget = self._dispatch()
+            held = self._dispatch()
             remaining = self.budget.remaining()
             if remaining <= 0 or not (self.pending or self.order):
                 break
-            timeout = remaining
-            if waiting_for_budget is not None:
-                timeout = min(timeout, waiting_for_budget)
+            timeout = remaining if held is None else min(remaining, held.seconds)
             started = time.monotonic()
             try:
                 future = self.finished.get(timeout=timeout)
             except queue.Empty:
                 future = None
-            if waiting_for_budget is not None:
+            if held is not None and held.only_by_budgets:
                 self.pacers.add_wait(time.monotonic() - started)
             if future is not None:
-                self._settle(self.pending.pop(future), future)
+                task, key = self.pending.pop(future)
+                self.in_flight[key] -= 1
+                self._settle(task, future)
             self._show_progress()
-        for task in [*self.pending.values(), *self._unsent()]:
+        for task in [*(task for task, _ in self.pending.values()), *self._unsent()]:
             self._fail(task, BudgetExhausted(self._ran_out()))
 
-    def _dispatch(self) -> float | None:
-        """Hand ready tasks to free workers, round-robin over budgets that allow a request now.
+    def _dispatch(self) -> _Held | None:
+        """Hand ready tasks to workers, round-robin over the budgets (each subscription's, and
+        Resource Graph's), while a budget has fewer than ``--concurrency`` requests in flight and
+        its pacer allows one more now; the pool bounds the whole run (``in_flight_limit``).
 
-        Returns how long until a budget allows the next one, when work is held back only by
-        budgets (None: nothing is held back by a budget).
+        Returns when a budget will next allow a request, if ready work is held back by a budget
+        (None: only by worker limits, or nothing is ready), so the loop wakes up for it.
         """
-        soonest: float | None = None
+        held: _Held | None = None
+        by_limit = False
         skipped = 0
-        while self.order and len(self.pending) < self.request.concurrency:
-            if skipped >= len(self.order):
-                break
+        limit = self.request.concurrency
+        while self.order and len(self.pending) < self.workers and skipped < len(self.order):
             key = self.order[0]
+            if self.in_flight.get(key, 0) >= limit:
+                by_limit = True
+                self.order.rotate(-1)
+                skipped += 1
+                continue
             tasks = self.ready[key]
             task, pacer, work = tasks[0]
             if not pacer.try_take():
                 delay = pacer.delay()
-                soonest = delay if soonest is None else min(soonest, delay)
+                held = _Held(delay if held is None else min(held.seconds, delay), True)
                 self.order.rotate(-1)
                 skipped += 1
                 continue
@@ -352,10 +373,11 @@ class _Run:
                 self.order.append(key)
             else:
                 del self.ready[key]
-            self._submit(task, pacer, work)
-        if not self.order or len(self.pending) >= self.request.concurrency:
+            self._submit(task, pacer, work, key)
+        if held is None or not self.order:
             return None
-        return soonest
+        # Also waiting for a worker (the pool, or a budget at --concurrency): not budget time.
+        return _Held(held.seconds, not by_limit and len(self.pending) < self.workers)
 
     def _queue(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
         key = id(pacer)
@@ -370,7 +392,7 @@ class _Run:
         self.order.clear()
         return tasks
 
-    def _submit(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
+    def _submit(self, task: _Task, pacer: Pacer, work: Callable[[], Any], key: int) -> None:
         pacers = self.pacers
 
         def run() -> Any:
@@ -378,7 +400,8 @@ class _Run:
                 return work()
 
         future = self.pool.submit(run)
-        self.pending[future] = task
+        self.pending[future] = (task, key)
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
         # A completion queue keeps the main loop O(1) per finished request, whatever the fleet.
         future.add_done_callback(self.finished.put)
 
@@ -642,11 +665,11 @@ class _Run:
             covering: tuple[MetricAlert, ...] | None = None
             if self.want_alerts:
                 key = self._alerts_key_for(ref)
-                if key in indexes:
-                    covering = _covering(indexes[key], ref.id)
-                else:
+                if key not in indexes:
                     reason = self.alerts_failure.get(key) or self._ran_out()
                     self.issues.append(_issue(ref.id, "metric_alerts", reason))
+                else:
+                    covering = _covering(indexes[key], ref.id)
             servers.append(
                 AzureServer(
                     id=ref.id,

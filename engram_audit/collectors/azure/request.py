@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+# ``--concurrency``: requests in flight per read budget (each subscription's, and Resource
+# Graph's), 1 to MAX_CONCURRENCY.
 MAX_CONCURRENCY = 64
+# Requests in flight in the whole run, whatever the number of subscriptions: one worker thread
+# and one pooled HTTPS connection each, all to the one ARM endpoint. On this project's 2-core
+# machine the collector's throughput stops growing well below this (the GIL and TLS are the
+# bound: bench/azure_fleet.py --scenario 1000x10, README "Fleet speed"), so more would only add
+# threads and connections; it equals MAX_CONCURRENCY so that one subscription can still use
+# the whole --concurrency range.
+MAX_IN_FLIGHT = 64
 # The clouds ``--cloud`` accepts; ``clients.CLOUDS`` maps each to the SDK's endpoints.
 CLOUD_NAMES = ("AzureChinaCloud", "AzureCloud", "AzureUSGovernment")
 
@@ -45,6 +54,7 @@ class AzureRequest:
     cloud: str = "AzureCloud"
     token_env: str | None = None
     timeout_seconds: float = 300.0
+    # Requests in flight per read budget (subscription, Resource Graph); MAX_IN_FLIGHT in all.
     concurrency: int = 8
     # ``--allow-empty``: a scope in which no flexible server is found is accepted (its rules are
     # SKIP) instead of being recorded as a collection issue (exit 3).
@@ -80,6 +90,16 @@ class AzureRequest:
         if single and self.resource_group and not self.names:
             return Discovery.GROUP
         return Discovery.GRAPH
+
+
+def in_flight_limit(request: AzureRequest) -> int:
+    """Requests in flight in the whole run: ``concurrency`` per budget the run can draw on
+    (each subscription named, plus Resource Graph), never above ``MAX_IN_FLIGHT``. A management
+    group's subscriptions are known only after discovery: it gets ``MAX_IN_FLIGHT``."""
+    if request.management_group is not None:
+        return MAX_IN_FLIGHT
+    budgets = len(request.subscription_ids) + (1 if request.discovery is Discovery.GRAPH else 0)
+    return max(1, min(MAX_IN_FLIGHT, request.concurrency * max(budgets, 1)))
 
 
 def scope_text(request: AzureRequest) -> str:
