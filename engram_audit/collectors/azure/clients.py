@@ -41,6 +41,9 @@ from engram_audit.collectors.azure.pipeline import (
 POSTGRES_API_VERSION = "2025-08-01"
 DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview"
 METRIC_ALERTS_API_VERSION = "2018-03-01"
+# Microsoft.Authorization "Permissions" list (the identity's own permissions at a scope): the
+# newest stable version in the REST API specs (stable/2022-04-01, authorization-RoleDefinitionsCalls.json).
+PERMISSIONS_API_VERSION = "2022-04-01"
 
 CLOUDS: dict[str, tuple[AzureClouds, str]] = {
     "AzureCloud": (AzureClouds.AZURE_PUBLIC_CLOUD, AzureAuthorityHosts.AZURE_PUBLIC_CLOUD),

@@ -61,8 +61,15 @@ from engram_audit.collectors.azure.parts import (
     SERVER_PERMISSION,
     Part,
     ServerRef,
+    UnexpectedList,
     metric_alert,
     read_metric_alerts,
+)
+from engram_audit.collectors.azure.permissions import (
+    PERMISSIONS_PERMISSION,
+    Permission,
+    allows,
+    read_permissions,
 )
 from engram_audit.collectors.azure.pipeline import Budget, BudgetExhausted
 from engram_audit.collectors.azure.request import (
@@ -218,7 +225,15 @@ class _PartOf:
     part: Part
 
 
-_Task = _Targets | _Alerts | _PartOf
+@dataclass(frozen=True)
+class _Permissions:
+    """Task: the identity's permissions on a subscription, to confirm that it may read the
+    metric alerts Resource Graph brought (``permissions``)."""
+
+    subscription_id: str
+
+
+_Task = _Targets | _Alerts | _PartOf | _Permissions
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,11 @@ class _Run:
         self.done_servers = 0
         self.alerts: dict[str, tuple[MetricAlert, ...]] = {}
         self.alerts_failure: dict[str, str] = {}
+        # Resource Graph leaves out what the identity cannot read: its metric alerts count only
+        # where ARM confirms Microsoft.Insights/metricAlerts/read (subscription -> None when
+        # confirmed, else why not).
+        self.confirm_alerts = self.want_alerts and request.discovery is Discovery.GRAPH
+        self.alerts_unconfirmed: dict[str, str | None] = {}
         self.issues: list[CollectionIssue] = []
         # Each running task and the budget (pacer id) it was dispatched under.
         self.pending: dict[Future[Any], tuple[_Task, int]] = {}
@@ -546,6 +566,8 @@ class _Run:
             self._servers_found(result)
         elif isinstance(task, _Alerts):
             self.alerts[_alerts_key(task)] = result
+        elif isinstance(task, _Permissions):
+            self._permissions_read(task, result)
         else:
             entry = self.found[task.server.id.casefold()]
             entry.values[task.part.field] = result
@@ -571,10 +593,44 @@ class _Run:
             if not self.parts:
                 self.done_servers += 1
             pacer = self.pacers.subscription(ref.subscription_id)
+            subscription = ref.subscription_id.casefold()
+            if self.confirm_alerts and subscription not in self.alerts_unconfirmed:
+                # One read per subscription, queued before its servers' parts.
+                self.alerts_unconfirmed[subscription] = _UNCONFIRMED.format(
+                    scope=f"/subscriptions/{ref.subscription_id}", why=self._ran_out()
+                )
+                self._queue(
+                    _Permissions(ref.subscription_id),
+                    pacer,
+                    _bind_permissions(self.clients, ref.subscription_id),
+                )
             for part in self.parts:
                 self._queue(_PartOf(ref, part), pacer, _bind(part, self.clients, ref))
 
+    def _permissions_read(self, task: _Permissions, permissions: tuple[Permission, ...]) -> None:
+        scope = f"/subscriptions/{task.subscription_id}"
+        granted = allows(permissions, METRIC_ALERTS_PERMISSION)
+        self.alerts_unconfirmed[task.subscription_id.casefold()] = (
+            None if granted else _NOT_GRANTED.format(scope=scope)
+        )
+
     def _fail(self, task: _Task, error: BaseException) -> None:
+        if isinstance(task, _Permissions):
+            scope = f"/subscriptions/{task.subscription_id}"
+            if isinstance(error, UnexpectedList):
+                why = f"the permissions list of {scope} could not be read: {error}"
+            else:
+                why = describe_failure(
+                    error,
+                    what="the permissions list",
+                    resource=scope,
+                    permission=PERMISSIONS_PERMISSION,
+                    secret=self.secret,
+                )
+            self.alerts_unconfirmed[task.subscription_id.casefold()] = _UNCONFIRMED.format(
+                scope=scope, why=why
+            )
+            return
         if isinstance(task, _Alerts):
             graph = task.subscription_id is None
             self.alerts_failure[_alerts_key(task)] = describe_failure(
@@ -665,9 +721,12 @@ class _Run:
             covering: tuple[MetricAlert, ...] | None = None
             if self.want_alerts:
                 key = self._alerts_key_for(ref)
+                unconfirmed = self.alerts_unconfirmed.get(ref.subscription_id.casefold())
                 if key not in indexes:
                     reason = self.alerts_failure.get(key) or self._ran_out()
                     self.issues.append(_issue(ref.id, "metric_alerts", reason))
+                elif self.confirm_alerts and unconfirmed is not None:
+                    self.issues.append(_issue(ref.id, "metric_alerts", unconfirmed))
                 else:
                     covering = _covering(indexes[key], ref.id)
             servers.append(
@@ -687,6 +746,23 @@ class _Run:
         if self.request.discovery is Discovery.GRAPH:
             return ""
         return ref.subscription_id.casefold()
+
+
+# Why metric alerts from Resource Graph are not taken as collected: it leaves out what the
+# identity may not read, so "no alert" is an answer only where the permission is confirmed.
+_NOT_GRANTED = (
+    "metric alerts of {scope}: the identity lacks " + METRIC_ALERTS_PERMISSION + " there (its "
+    "Microsoft.Authorization permissions do not grant it), and Resource Graph leaves out what the "
+    "identity may not read: finding no alert would not mean there is none"
+)
+_UNCONFIRMED = (
+    "metric alerts of {scope}: " + METRIC_ALERTS_PERMISSION + " not confirmed, and Resource Graph "
+    "leaves out what the identity may not read: {why}"
+)
+
+
+def _bind_permissions(clients: ArmClients, subscription: str) -> Callable[[], Any]:
+    return lambda: read_permissions(clients, subscription)
 
 
 def _alerts_key(task: _Alerts) -> str:
