@@ -2,16 +2,18 @@
 
 Read-only and confined to the ARM endpoint (``pipeline.ReadOnlyGuardPolicy`` refuses anything
 else before it is sent), paced (``pacing``: one read budget per subscription, shared by every
-worker; subscriptions proceed side by side), and bounded in time: ``timeout_seconds`` is a
-deadline for the whole run, signing in included.
+worker; subscriptions proceed side by side, each with up to ``--concurrency`` requests in
+flight), and bounded in time: ``timeout_seconds`` is a deadline for the whole run, signing in
+included.
 
 Servers are found one of three ways (``request.Discovery``): one GET (``--server``), one ARM
 list (``--resource-group``), or one paged Resource Graph query (``graph``: tags, several
 subscriptions or servers, a management group), which also brings each server's body. Then each
 server's parts are read, one request (page) each, but only the parts the enabled rules read
 (``parts``, from ``CollectionPlan.parts``): a part no rule reads is never requested, so a
-permission missing for it cannot make the run incomplete. ``--shard I/N`` keeps one
-deterministic slice of the servers found.
+permission missing for it cannot make the run incomplete. Metric alerts from Resource Graph
+count only where ARM's permissions list confirms the identity may read them (``permissions``:
+one read per subscription). ``--shard I/N`` keeps one deterministic slice of the servers found.
 
 Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
 ``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
