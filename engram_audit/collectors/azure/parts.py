@@ -107,12 +107,13 @@ def read_parameters(clients: ArmClients, ref: ServerRef) -> dict[str, ServerPara
         name = item.get("name")
         if not isinstance(name, str):
             continue
+        properties = dig(item, "properties")  # once: ~430 parameters a server
         parameters[name] = ServerParameter(
-            value=_text(dig(item, "properties", "value")),
-            default_value=_text(dig(item, "properties", "defaultValue")),
-            data_type=_text(dig(item, "properties", "dataType")),
-            allowed_values=_text(dig(item, "properties", "allowedValues")),
-            source=_text(dig(item, "properties", "source")),
+            value=_text(dig(properties, "value")),
+            default_value=_text(dig(properties, "defaultValue")),
+            data_type=_text(dig(properties, "dataType")),
+            allowed_values=_text(dig(properties, "allowedValues")),
+            source=_text(dig(properties, "source")),
         )
     return parameters
 
