@@ -9,11 +9,12 @@ from enum import Enum
 # Graph's), 1 to MAX_CONCURRENCY.
 MAX_CONCURRENCY = 64
 # Requests in flight in the whole run, whatever the number of subscriptions: one worker thread
-# and one pooled HTTPS connection each, all to the one ARM endpoint. On this project's 2-core
-# machine the collector's throughput stops growing well below this (the GIL and TLS are the
-# bound: bench/azure_fleet.py --scenario 1000x10, README "Fleet speed"), so more would only add
-# threads and connections; it equals MAX_CONCURRENCY so that one subscription can still use
-# the whole --concurrency range.
+# and one pooled HTTPS connection each, all to the one ARM endpoint. Measured (README, "Fleet
+# speed"): 1,000 servers over 10 subscriptions are CPU-bound on a 2-core machine at 64 (the
+# threads share one GIL); 32 saved ~5% of CPU, 24 made the run slower. 64 keeps headroom for
+# ARM latencies above the emulator's 50 ms (32 x 20 reads/s would be just under what 10
+# subscriptions' budgets allow at the floor) and equals MAX_CONCURRENCY, so one subscription
+# can use the whole --concurrency range; more would only add threads and connections.
 MAX_IN_FLIGHT = 64
 # The clouds ``--cloud`` accepts; ``clients.CLOUDS`` maps each to the SDK's endpoints.
 CLOUD_NAMES = ("AzureChinaCloud", "AzureCloud", "AzureUSGovernment")
