@@ -16,6 +16,7 @@ import click
 from engram_audit.collectors.azure.request import (
     CLOUD_NAMES,
     MAX_CONCURRENCY,
+    MAX_IN_FLIGHT,
     AzureRequest,
     Shard,
 )
@@ -147,7 +148,9 @@ def azure_options(command: F) -> F:
             type=click.IntRange(1, MAX_CONCURRENCY),
             default=8,
             show_default=True,
-            help="ARM requests in flight at once (each subscription's read budget paces them).",
+            help="ARM requests in flight per subscription (and for Resource Graph), each "
+            "subscription paced by its own read budget; subscriptions are read side by side, "
+            f"at most {MAX_IN_FLIGHT} requests in flight in all.",
         ),
         click.option(
             "--shard",

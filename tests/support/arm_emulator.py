@@ -62,6 +62,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
+from tests.support.arm_permissions import Principal
 from tests.support.arm_world import ArmWorld, Lookup, normalise_path, resource_type
 from tests.support.resource_graph import GRAPH_PATH, ResourceGraph, UnsupportedQuery
 
@@ -285,6 +286,8 @@ class ArmEmulator:
         )
         self.graph = ResourceGraph(quota=graph_quota, window_seconds=graph_window_seconds)
         self.graph.rows = self.world.graph_rows
+        # What the token may read (tests.support.arm_permissions): Reader unless restricted.
+        self.principal = Principal()
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self._faults: list[_ActiveFault] = []
@@ -364,6 +367,15 @@ class ArmEmulator:
             "graph_queries": len(self.graph.queries),
             "graph_throttled": self.graph.throttled,
         }
+
+    # --- the principal's permissions ----------------------------------------------------
+
+    def set_permissions(
+        self, permissions: list[dict[str, Any]], subscription: str | None = None
+    ) -> None:
+        """What the token may do, on one subscription or all of them: the permissions list
+        answers it and Resource Graph shows only what it lets the token read."""
+        self.principal.restrict(permissions, subscription)
 
     # --- faults -------------------------------------------------------------------------
 
@@ -543,6 +555,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             return _error(401, "The access token is missing or invalid.")
 
+        permissions = emulator.principal.answer(path, emulator.world.subscriptions())
+        if permissions is not None:
+            return 200, permissions, {}
         served = self._cli_read(emulator, normalise_path(path))
         if served is not None:
             return 200, served, {}
@@ -670,7 +685,9 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(payload or b"{}")
             if not isinstance(request, dict):
                 raise UnsupportedQuery("the body is not a JSON object")
-            answer = emulator.graph.answer(request, emulator.world.subscriptions())
+            answer = emulator.graph.answer(
+                request, emulator.world.subscriptions(), emulator.principal.can_read_row
+            )
         except (ValueError, UnsupportedQuery) as error:
             status, body, headers = _error(400, str(error), "UnsupportedQuery")
             return status, body, quota

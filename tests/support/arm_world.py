@@ -621,9 +621,15 @@ def fleet_world(
         )
         servers.append(json.loads(_renamed(bundle_text, old_id, new_id, old_name, name)))
         for alert in json.loads(_renamed(alerts_text, old_id, new_id, old_name, name)):
-            alert["id"], alert["name"] = f"{alert['id']}-{index}", f"{alert['name']}-{index}"
+            # The alert lives in the fleet's subscription too, as ARM lists it there (Resource
+            # Graph files a row under the subscription its id names).
+            alert_id = _SUBSCRIPTION_PREFIX.sub(f"/subscriptions/{subscription}", alert["id"])
+            alert["id"], alert["name"] = f"{alert_id}-{index}", f"{alert['name']}-{index}"
             alerts.append(alert)
     return {"subscriptionId": subscription, "servers": servers, "metricAlerts": alerts}
+
+
+_SUBSCRIPTION_PREFIX = re.compile(r"^/subscriptions/[^/]+", re.IGNORECASE)
 
 
 def _scoped_to(alert: dict[str, Any], server_id: str) -> bool:

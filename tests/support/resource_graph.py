@@ -42,6 +42,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,7 +216,14 @@ class ResourceGraph:
 
     # --- queries ------------------------------------------------------------------------
 
-    def answer(self, body: dict[str, Any], visible_subscriptions: set[str]) -> dict[str, Any]:
+    def answer(
+        self,
+        body: dict[str, Any],
+        visible_subscriptions: set[str],
+        readable: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """``readable``: whether the caller may read a row; Resource Graph leaves out the rest
+        without a word (tests.support.arm_permissions)."""
         with self._lock:
             self.queries.append(body)
         query = parse(str(body.get("query", "")))
@@ -225,6 +233,7 @@ class ResourceGraph:
             for row in sorted(self.rows, key=lambda r: str(r["id"]).casefold())
             if str(row.get("subscriptionId") or "").casefold() in scope
             and all(_matches(row, alternatives) for alternatives in query.filters)
+            and (readable is None or readable(row))
         ]
         options = body.get("options") or {}
         top = options.get("$top")

@@ -41,6 +41,9 @@ from engram_audit.collectors.azure.pipeline import (
 POSTGRES_API_VERSION = "2025-08-01"
 DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview"
 METRIC_ALERTS_API_VERSION = "2018-03-01"
+# Microsoft.Authorization "Permissions" list (the identity's own permissions at a scope): the
+# newest stable version in the REST API specs (stable/2022-04-01, authorization-RoleDefinitionsCalls.json).
+PERMISSIONS_API_VERSION = "2022-04-01"
 
 CLOUDS: dict[str, tuple[AzureClouds, str]] = {
     "AzureCloud": (AzureClouds.AZURE_PUBLIC_CLOUD, AzureAuthorityHosts.AZURE_PUBLIC_CLOUD),
@@ -250,7 +253,8 @@ class ArmClients:
         # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
         self._session.trust_env = False
         self._session.proxies = requests.utils.get_environ_proxies(target.endpoint)
-        # One connection per worker; the default pool (10) would churn connections above that.
+        # One connection per worker (``concurrency``: the requests in flight in the whole run);
+        # the default pool (10) would churn connections above that.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
         self._session.mount("https://", adapter)
         self._transport = RequestsTransport(

@@ -2,16 +2,18 @@
 
 Read-only and confined to the ARM endpoint (``pipeline.ReadOnlyGuardPolicy`` refuses anything
 else before it is sent), paced (``pacing``: one read budget per subscription, shared by every
-worker; subscriptions proceed side by side), and bounded in time: ``timeout_seconds`` is a
-deadline for the whole run, signing in included.
+worker; subscriptions proceed side by side, each with up to ``--concurrency`` requests in
+flight), and bounded in time: ``timeout_seconds`` is a deadline for the whole run, signing in
+included.
 
 Servers are found one of three ways (``request.Discovery``): one GET (``--server``), one ARM
 list (``--resource-group``), or one paged Resource Graph query (``graph``: tags, several
 subscriptions or servers, a management group), which also brings each server's body. Then each
 server's parts are read, one request (page) each, but only the parts the enabled rules read
 (``parts``, from ``CollectionPlan.parts``): a part no rule reads is never requested, so a
-permission missing for it cannot make the run incomplete. ``--shard I/N`` keeps one
-deterministic slice of the servers found.
+permission missing for it cannot make the run incomplete. Metric alerts from Resource Graph
+count only where ARM's permissions list confirms the identity may read them (``permissions``:
+one read per subscription). ``--shard I/N`` keeps one deterministic slice of the servers found.
 
 Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
 ``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
@@ -61,14 +63,22 @@ from engram_audit.collectors.azure.parts import (
     SERVER_PERMISSION,
     Part,
     ServerRef,
+    UnexpectedList,
     metric_alert,
     read_metric_alerts,
+)
+from engram_audit.collectors.azure.permissions import (
+    PERMISSIONS_PERMISSION,
+    Permission,
+    allows,
+    read_permissions,
 )
 from engram_audit.collectors.azure.pipeline import Budget, BudgetExhausted
 from engram_audit.collectors.azure.request import (
     MAX_CONCURRENCY,
     AzureRequest,
     Discovery,
+    in_flight_limit,
     no_server_found,
 )
 from engram_audit.model.base import Source
@@ -132,7 +142,7 @@ def collect_azure(
         target=target,
         credential=credential,
         budget=budget,
-        concurrency=request.concurrency,
+        concurrency=in_flight_limit(request),
         verify=verify,
     )
     try:
@@ -217,7 +227,24 @@ class _PartOf:
     part: Part
 
 
-_Task = _Targets | _Alerts | _PartOf
+@dataclass(frozen=True)
+class _Permissions:
+    """Task: the identity's permissions on a subscription, to confirm that it may read the
+    metric alerts Resource Graph brought (``permissions``)."""
+
+    subscription_id: str
+
+
+_Task = _Targets | _Alerts | _PartOf | _Permissions
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Ready work a budget holds back: seconds until it allows the next request, and whether
+    only budgets hold work back (the time waited counts as waiting for the read budget)."""
+
+    seconds: float
+    only_by_budgets: bool
 
 
 @dataclass(frozen=True)
@@ -260,13 +287,22 @@ class _Run:
         self.done_servers = 0
         self.alerts: dict[str, tuple[MetricAlert, ...]] = {}
         self.alerts_failure: dict[str, str] = {}
+        # Resource Graph leaves out what the identity cannot read: its metric alerts count only
+        # where ARM confirms Microsoft.Insights/metricAlerts/read (subscription -> None when
+        # confirmed, else why not).
+        self.confirm_alerts = self.want_alerts and request.discovery is Discovery.GRAPH
+        self.alerts_unconfirmed: dict[str, str | None] = {}
         self.issues: list[CollectionIssue] = []
-        self.pending: dict[Future[Any], _Task] = {}
+        # Each running task and the budget (pacer id) it was dispatched under.
+        self.pending: dict[Future[Any], tuple[_Task, int]] = {}
         self.ready: dict[int, deque[tuple[_Task, Pacer, Callable[[], Any]]]] = {}
         self.order: deque[int] = deque()
+        # --concurrency bounds the requests in flight per budget; the pool, the whole run.
+        self.in_flight: dict[int, int] = {}
+        self.workers = in_flight_limit(request)
         self.finished: queue.Queue[Future[Any]] = queue.Queue()
         self.pool = ThreadPoolExecutor(
-            max_workers=request.concurrency, thread_name_prefix="engram-audit-arm"
+            max_workers=self.workers, thread_name_prefix="engram-audit-arm"
         )
         self.started = time.monotonic()
 
@@ -305,43 +341,50 @@ class _Run:
 
     def _loop(self) -> None:
         while self.pending or self.order:
-            waiting_for_budget = self._dispatch()
+            held = self._dispatch()
             remaining = self.budget.remaining()
             if remaining <= 0 or not (self.pending or self.order):
                 break
-            timeout = remaining
-            if waiting_for_budget is not None:
-                timeout = min(timeout, waiting_for_budget)
+            timeout = remaining if held is None else min(remaining, held.seconds)
             started = time.monotonic()
             try:
                 future = self.finished.get(timeout=timeout)
             except queue.Empty:
                 future = None
-            if waiting_for_budget is not None:
+            if held is not None and held.only_by_budgets:
                 self.pacers.add_wait(time.monotonic() - started)
             if future is not None:
-                self._settle(self.pending.pop(future), future)
+                task, key = self.pending.pop(future)
+                self.in_flight[key] -= 1
+                self._settle(task, future)
             self._show_progress()
-        for task in [*self.pending.values(), *self._unsent()]:
+        for task in [*(task for task, _ in self.pending.values()), *self._unsent()]:
             self._fail(task, BudgetExhausted(self._ran_out()))
 
-    def _dispatch(self) -> float | None:
-        """Hand ready tasks to free workers, round-robin over budgets that allow a request now.
+    def _dispatch(self) -> _Held | None:
+        """Hand ready tasks to workers, round-robin over the budgets (each subscription's, and
+        Resource Graph's), while a budget has fewer than ``--concurrency`` requests in flight and
+        its pacer allows one more now; the pool bounds the whole run (``in_flight_limit``).
 
-        Returns how long until a budget allows the next one, when work is held back only by
-        budgets (None: nothing is held back by a budget).
+        Returns when a budget will next allow a request, if ready work is held back by a budget
+        (None: only by worker limits, or nothing is ready), so the loop wakes up for it.
         """
-        soonest: float | None = None
+        held: _Held | None = None
+        by_limit = False
         skipped = 0
-        while self.order and len(self.pending) < self.request.concurrency:
-            if skipped >= len(self.order):
-                break
+        limit = self.request.concurrency
+        while self.order and len(self.pending) < self.workers and skipped < len(self.order):
             key = self.order[0]
+            if self.in_flight.get(key, 0) >= limit:
+                by_limit = True
+                self.order.rotate(-1)
+                skipped += 1
+                continue
             tasks = self.ready[key]
             task, pacer, work = tasks[0]
             if not pacer.try_take():
                 delay = pacer.delay()
-                soonest = delay if soonest is None else min(soonest, delay)
+                held = _Held(delay if held is None else min(held.seconds, delay), True)
                 self.order.rotate(-1)
                 skipped += 1
                 continue
@@ -352,10 +395,11 @@ class _Run:
                 self.order.append(key)
             else:
                 del self.ready[key]
-            self._submit(task, pacer, work)
-        if not self.order or len(self.pending) >= self.request.concurrency:
+            self._submit(task, pacer, work, key)
+        if held is None or not self.order:
             return None
-        return soonest
+        # Also waiting for a worker (the pool, or a budget at --concurrency): not budget time.
+        return _Held(held.seconds, not by_limit and len(self.pending) < self.workers)
 
     def _queue(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
         key = id(pacer)
@@ -370,7 +414,7 @@ class _Run:
         self.order.clear()
         return tasks
 
-    def _submit(self, task: _Task, pacer: Pacer, work: Callable[[], Any]) -> None:
+    def _submit(self, task: _Task, pacer: Pacer, work: Callable[[], Any], key: int) -> None:
         pacers = self.pacers
 
         def run() -> Any:
@@ -378,7 +422,8 @@ class _Run:
                 return work()
 
         future = self.pool.submit(run)
-        self.pending[future] = task
+        self.pending[future] = (task, key)
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
         # A completion queue keeps the main loop O(1) per finished request, whatever the fleet.
         future.add_done_callback(self.finished.put)
 
@@ -523,6 +568,8 @@ class _Run:
             self._servers_found(result)
         elif isinstance(task, _Alerts):
             self.alerts[_alerts_key(task)] = result
+        elif isinstance(task, _Permissions):
+            self._permissions_read(task, result)
         else:
             entry = self.found[task.server.id.casefold()]
             entry.values[task.part.field] = result
@@ -548,10 +595,44 @@ class _Run:
             if not self.parts:
                 self.done_servers += 1
             pacer = self.pacers.subscription(ref.subscription_id)
+            subscription = ref.subscription_id.casefold()
+            if self.confirm_alerts and subscription not in self.alerts_unconfirmed:
+                # One read per subscription, queued before its servers' parts.
+                self.alerts_unconfirmed[subscription] = _UNCONFIRMED.format(
+                    scope=f"/subscriptions/{ref.subscription_id}", why=self._ran_out()
+                )
+                self._queue(
+                    _Permissions(ref.subscription_id),
+                    pacer,
+                    _bind_permissions(self.clients, ref.subscription_id),
+                )
             for part in self.parts:
                 self._queue(_PartOf(ref, part), pacer, _bind(part, self.clients, ref))
 
+    def _permissions_read(self, task: _Permissions, permissions: tuple[Permission, ...]) -> None:
+        scope = f"/subscriptions/{task.subscription_id}"
+        granted = allows(permissions, METRIC_ALERTS_PERMISSION)
+        self.alerts_unconfirmed[task.subscription_id.casefold()] = (
+            None if granted else _NOT_GRANTED.format(scope=scope)
+        )
+
     def _fail(self, task: _Task, error: BaseException) -> None:
+        if isinstance(task, _Permissions):
+            scope = f"/subscriptions/{task.subscription_id}"
+            if isinstance(error, UnexpectedList):
+                why = f"the permissions list of {scope} could not be read: {error}"
+            else:
+                why = describe_failure(
+                    error,
+                    what="the permissions list",
+                    resource=scope,
+                    permission=PERMISSIONS_PERMISSION,
+                    secret=self.secret,
+                )
+            self.alerts_unconfirmed[task.subscription_id.casefold()] = _UNCONFIRMED.format(
+                scope=scope, why=why
+            )
+            return
         if isinstance(task, _Alerts):
             graph = task.subscription_id is None
             self.alerts_failure[_alerts_key(task)] = describe_failure(
@@ -642,11 +723,14 @@ class _Run:
             covering: tuple[MetricAlert, ...] | None = None
             if self.want_alerts:
                 key = self._alerts_key_for(ref)
-                if key in indexes:
-                    covering = _covering(indexes[key], ref.id)
-                else:
+                unconfirmed = self.alerts_unconfirmed.get(ref.subscription_id.casefold())
+                if key not in indexes:
                     reason = self.alerts_failure.get(key) or self._ran_out()
                     self.issues.append(_issue(ref.id, "metric_alerts", reason))
+                elif self.confirm_alerts and unconfirmed is not None:
+                    self.issues.append(_issue(ref.id, "metric_alerts", unconfirmed))
+                else:
+                    covering = _covering(indexes[key], ref.id)
             servers.append(
                 AzureServer(
                     id=ref.id,
@@ -664,6 +748,23 @@ class _Run:
         if self.request.discovery is Discovery.GRAPH:
             return ""
         return ref.subscription_id.casefold()
+
+
+# Why metric alerts from Resource Graph are not taken as collected: it leaves out what the
+# identity may not read, so "no alert" is an answer only where the permission is confirmed.
+_NOT_GRANTED = (
+    "metric alerts of {scope}: the identity lacks " + METRIC_ALERTS_PERMISSION + " there (its "
+    "Microsoft.Authorization permissions do not grant it), and Resource Graph leaves out what the "
+    "identity may not read: finding no alert would not mean there is none"
+)
+_UNCONFIRMED = (
+    "metric alerts of {scope}: " + METRIC_ALERTS_PERMISSION + " not confirmed, and Resource Graph "
+    "leaves out what the identity may not read: {why}"
+)
+
+
+def _bind_permissions(clients: ArmClients, subscription: str) -> Callable[[], Any]:
+    return lambda: read_permissions(clients, subscription)
 
 
 def _alerts_key(task: _Alerts) -> str:

@@ -27,7 +27,9 @@ _SHARED = {
         0,
     ),
     "azure.metric_alerts": (
-        "one Resource Graph query for the run (discovery), or one ARM list per subscription",
+        "one Resource Graph query for the run and, to confirm that the identity may read every "
+        "alert, its permissions list once per subscription (discovery; needs "
+        "`Microsoft.Authorization/permissions/read`); or one ARM list per subscription",
         "Microsoft.Insights/metricAlerts/read",
         0,
     ),
@@ -61,17 +63,28 @@ def table() -> str:
         per_server = sum(reads[part][2] for part in azure)
         shown = ", ".join(f"`{part}`" for part in azure)
         lines.append(f"| `{check.id}` | {shown} | {per_server} |")
+    production = sorted(_production_parts())
+    per_server = sum(reads[part][2] for part in production)
     lines += [
         "",
         "A rule reads what its check reads; a policy costs the union of its enabled rules' "
         "parts, each part once. The production policy (`policies/prod.yaml`) reads "
-        "`azure.server`, `azure.parameters`, `azure.firewall_rules`, `azure.backups`, "
-        "`azure.administrators` and `azure.metric_alerts`: 4 ARM reads per server, plus the "
-        "discovery and alert queries shared by the whole run.",
+        f"{', '.join(f'`{part}`' for part in production)}: {per_server} ARM reads per server, "
+        "plus the discovery and alert queries and the permissions read per subscription shared "
+        "by the whole run.",
         "",
         END,
     ]
     return "\n".join(lines)
+
+
+def _production_parts() -> set[str]:
+    from engram_audit.policy.builtin import builtin_policy_dir
+    from engram_audit.policy.loader import load_policy
+    from engram_audit.policy.planning import plan_for
+
+    parts = plan_for(load_policy(builtin_policy_dir() / "prod.yaml")).parts or frozenset()
+    return {part for part in parts if part.startswith("azure.")}
 
 
 def rewrite(text: str) -> str:
