@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import queue
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -81,6 +80,7 @@ from engram_audit.collectors.azure.request import (
     in_flight_limit,
     no_server_found,
 )
+from engram_audit.collectors.progress import StatusLine
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import (
     AZURE_PARTS,
@@ -146,7 +146,7 @@ def collect_azure(
         verify=verify,
     )
     try:
-        progress = _Progress(enabled=show_progress and sys.stderr.isatty())
+        progress = _Progress(enabled=show_progress)
         return _Run(request, clients, budget, secret, progress, parts).execute()
     finally:
         clients.close()
@@ -911,29 +911,20 @@ def _issue_order(issue: CollectionIssue) -> tuple[str, str, str]:
 
 
 class _Progress:
-    """One status line on stderr, only for a terminal; silent in CI logs and pipes."""
+    """Servers done, reads sent, time waiting for a budget, time left: one status line on a
+    terminal (``collectors.progress``), nothing in CI logs and pipes."""
 
     def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self._shown = False
-        self._last = 0.0
+        self.line = StatusLine(enabled=enabled)
+        self.enabled = self.line.enabled
 
     def show(self, *, done: int, total: int, reads: int, waited: float, left: float | None) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.2 and done < total:
-            return
-        self._last = now
         estimate = f", ~{left:.0f} s left" if left is not None and done < total else ""
-        sys.stderr.write(
-            f"\rAzure: {done}/{total} servers, {reads} ARM reads, "
-            f"{waited:.1f} s waiting for the read budget{estimate}   "
+        self.line.show(
+            f"Azure: {done}/{total} servers, {reads} ARM reads, "
+            f"{waited:.1f} s waiting for the read budget{estimate}",
+            force=done >= total,
         )
-        sys.stderr.flush()
-        self._shown = True
 
     def done(self) -> None:
-        if self.enabled and self._shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.line.done()
