@@ -23,6 +23,7 @@ from engram_audit.checks.base import (
     failed,
     verdict,
 )
+from engram_audit.checks.facts import FactValue
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_int, fold, text
 
@@ -43,7 +44,7 @@ def _major(value: object) -> str:
     params=VersionParams,
     reads=("azure.server",),
     planned=True,
-    facts=("setting",),
+    facts=("setting", "value", "unscripted"),
 )
 def server_version(params: VersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The server runs an allowed PostgreSQL major version.
@@ -52,7 +53,10 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
     parameters and restore procedures behave the same from staging to production.
 
     Remediation: upgrade in place with `az postgres flexible-server upgrade --version 16`, after
-    testing on a restored copy.
+    testing on a restored copy. Azure's in-place major version upgrade only moves a server to a
+    newer major version (learn.microsoft.com, "Major version upgrades in Azure Database for
+    PostgreSQL"): a server newer than every allowed version gets no command, but the choice
+    between a new server at the allowed version and a policy that allows its version.
     """
     allowed = {_major(v) for v in params.allowed}
     expected = " or ".join(sorted(allowed))
@@ -65,8 +69,18 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
                 server.id, "properties.version missing from the server resource", expected
             )
             continue
-        ok = _major(actual) in allowed
-        fix = {} if ok else {"setting": setting("properties.version", newest)}
+        major = _major(actual)
+        ok = major in allowed
+        fix: dict[str, FactValue] = {}
+        if not ok:
+            fix = {"setting": setting("properties.version", newest), "value": newest}
+            if major.isdigit() and newest.isdigit() and int(major) > int(newest):
+                fix["unscripted"] = (
+                    f"{server.name} runs PostgreSQL {major}, newer than every version the "
+                    f"policy allows ({expected}), and Azure upgrades a major version in place "
+                    f"but never back: either create a PostgreSQL {newest} server and move the "
+                    f"data (pg_dump/pg_restore), or allow {major} in the policy"
+                )
         yield verdict(ok, server.id, expected, text(actual), facts=fix)
 
 

@@ -16,6 +16,7 @@ from engram_audit.checks.base import (
     skipped,
     verdict,
 )
+from engram_audit.checks.facts import FactValue
 from engram_audit.checks.postgres.common import each_database
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
@@ -31,6 +32,7 @@ class PgVersionParams(Params):
     sources=[Source.POSTGRES],
     params=PgVersionParams,
     reads=("postgres.server_version",),
+    facts=("unscripted",),
 )
 def pg_server_version(params: PgVersionParams, context: CheckContext) -> Iterator[Outcome]:
     """The server reports an allowed PostgreSQL major version (`server_version_num`).
@@ -38,19 +40,31 @@ def pg_server_version(params: PgVersionParams, context: CheckContext) -> Iterato
     Confirms from inside the database what ARM claims: the design pins PostgreSQL 16.
 
     Remediation: major-version upgrade (`az postgres flexible-server upgrade --version 16`).
+    A server newer than every allowed version cannot be upgraded back (Azure's in-place major
+    version upgrade only moves to a newer version): its finding says so instead.
     """
     expected = " or ".join(str(m) for m in sorted(params.allowed_majors))
+    newest = max(params.allowed_majors)
     for database in each_database(context):
         resource = pg_resource(database)
         if database.server_version_num is None:
             yield pg_not_collected(context, database, "server_version_num", expected)
             continue
         major = database.server_version_num // 10000
+        facts: dict[str, FactValue] = {}
+        if major > newest:
+            facts["unscripted"] = (
+                f"the server runs PostgreSQL {major}, newer than every version the policy "
+                f"allows ({expected}), and a major version is upgraded in place but never "
+                f"back: either create a PostgreSQL {newest} server and move the data "
+                f"(pg_dump/pg_restore), or allow {major} in the policy"
+            )
         yield verdict(
             major in params.allowed_majors,
             resource,
             expected,
             database.server_version or str(major),
+            facts=facts,
         )
 
 
