@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -147,3 +148,19 @@ def test_public_access_is_not_cut_before_a_private_endpoint_is_approved(tmp_path
         if not line.lstrip().startswith("#")
     ]
     assert any("--public-access Disabled" in line for line in runnable)
+
+
+def test_every_failure_of_the_drifted_snapshots_has_a_rendered_fix(tmp_path: Path) -> None:
+    """No failure of the bundled drifted snapshots falls back to an unrendered template or a
+    '<placeholder>': each names its real resource or says what a person does instead."""
+    for environment in ("dev", "staging", "uat", "prod"):
+        report = Report.model_validate_json(
+            _report(environment, tmp_path).read_text(encoding="utf-8")
+        )
+        failures = [f for f in report.findings if f.status is Status.FAIL]
+        assert failures, environment
+        for finding in failures:
+            fix = finding.remediation
+            assert fix, (environment, finding.rule)
+            assert "(not rendered" not in fix, (environment, finding.rule, fix)
+            assert not re.search(r"<[a-z_-]+>|\{[a-z_]+\}", fix), (environment, finding.rule, fix)

@@ -46,7 +46,7 @@ def _switched_off(table: TableStats) -> list[str]:
     sources=[Source.POSTGRES],
     params=AutovacuumEnabledParams,
     reads=("postgres.settings", "postgres.tables"),
-    facts=("schema", "table"),
+    facts=("schema", "table", "unscripted"),
 )
 def pg_autovacuum_enabled(
     params: AutovacuumEnabledParams, context: CheckContext
@@ -91,7 +91,20 @@ def pg_autovacuum_enabled(
             if _switched_off(t)
         )
         if not server_on:
-            yield verdict(False, resource, expected, "autovacuum=off")
+            # The server-wide switch is a server parameter, not SQL: on Azure it is set through
+            # ARM (the azure.param.autovacuum rule's fix), so no table statement applies here.
+            yield verdict(
+                False,
+                resource,
+                expected,
+                "autovacuum=off",
+                facts={
+                    "unscripted": "autovacuum is off for the whole server: it is a server "
+                    "parameter, set through Azure (az postgres flexible-server parameter set "
+                    "--name autovacuum --value on, the fix of the Azure autovacuum rule), not "
+                    "by a statement in this database"
+                },
+            )
         else:
             yield verdict(True, resource, expected, "autovacuum=on")
         if not params.allow_table_overrides:
