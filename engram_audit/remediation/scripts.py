@@ -116,7 +116,7 @@ def _failures(report: Report) -> list[Finding]:
     return [f for f in report.findings if f.status is Status.FAIL and f.remediation]
 
 
-_CUTS_PUBLIC_ACCESS = re.compile(r"--public-access\s+Disabled\b", re.IGNORECASE)
+_PUBLIC_ACCESS = "azure.network.public_access"
 _PRIVATE_CONNECTIVITY = "azure.network.private_connectivity"
 
 
@@ -142,7 +142,8 @@ def held_back(report: Report) -> dict[int, str]:
         )
         for index, f in enumerate(report.findings)
         if f.status is Status.FAIL
-        and _CUTS_PUBLIC_ACCESS.search(f.remediation)
+        and f.check == _PUBLIC_ACCESS
+        and target_of(f.remediation) == "shell"
         and fact_value(f.facts.get("server_id", "")).casefold() in unreachable
     }
 
