@@ -141,6 +141,18 @@ def arm_facts(resource_id: str) -> dict[str, FactValue]:
     return facts
 
 
+def no_downgrade(subject: str, major: object, allowed: str, newest: object) -> str:
+    """The ``unscripted`` fact of a server newer than every allowed major version: Azure's
+    in-place major version upgrade only moves forward (learn.microsoft.com, "Major version
+    upgrades in Azure Database for PostgreSQL"), so no command brings it back."""
+    return (
+        f"{subject} runs PostgreSQL {major}, newer than every version the policy allows "
+        f"({allowed}), and a major version is upgraded in place but never back: either create a "
+        f"PostgreSQL {newest} server and move the data (pg_dump/pg_restore), or allow {major} in "
+        f"the policy"
+    )
+
+
 def placeholders(template: str) -> list[str]:
     """The fact names a template uses; ValueError for a malformed one (a lone ``{``)."""
     names = []

@@ -23,7 +23,7 @@ from engram_audit.checks.base import (
     failed,
     verdict,
 )
-from engram_audit.checks.facts import FactValue
+from engram_audit.checks.facts import FactValue, no_downgrade
 from engram_audit.model.base import Source
 from engram_audit.model.values import as_int, fold, text
 
@@ -75,12 +75,7 @@ def server_version(params: VersionParams, context: CheckContext) -> Iterator[Out
         if not ok:
             fix = {"setting": setting("properties.version", newest), "value": newest}
             if major.isdigit() and newest.isdigit() and int(major) > int(newest):
-                fix["unscripted"] = (
-                    f"{server.name} runs PostgreSQL {major}, newer than every version the "
-                    f"policy allows ({expected}), and Azure upgrades a major version in place "
-                    f"but never back: either create a PostgreSQL {newest} server and move the "
-                    f"data (pg_dump/pg_restore), or allow {major} in the policy"
-                )
+                fix["unscripted"] = no_downgrade(server.name, major, expected, newest)
         yield verdict(ok, server.id, expected, text(actual), facts=fix)
 
 

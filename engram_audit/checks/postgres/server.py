@@ -16,7 +16,7 @@ from engram_audit.checks.base import (
     skipped,
     verdict,
 )
-from engram_audit.checks.facts import FactValue
+from engram_audit.checks.facts import FactValue, no_downgrade
 from engram_audit.checks.postgres.common import each_database
 from engram_audit.checks.tls import TlsVersion, tls_rank
 from engram_audit.model.base import Source
@@ -53,12 +53,7 @@ def pg_server_version(params: PgVersionParams, context: CheckContext) -> Iterato
         major = database.server_version_num // 10000
         facts: dict[str, FactValue] = {}
         if major > newest:
-            facts["unscripted"] = (
-                f"the server runs PostgreSQL {major}, newer than every version the policy "
-                f"allows ({expected}), and a major version is upgraded in place but never "
-                f"back: either create a PostgreSQL {newest} server and move the data "
-                f"(pg_dump/pg_restore), or allow {major} in the policy"
-            )
+            facts["unscripted"] = no_downgrade("the server", major, expected, newest)
         yield verdict(
             major in params.allowed_majors,
             resource,
