@@ -8,6 +8,7 @@ import json
 import pytest
 import requests
 
+from engram_audit.collectors.azure.graph import GRAPH_API_VERSION
 from engram_audit.model.values import resource_id_covers
 from tests.azure.conftest import TOKEN, Collect
 from tests.support.arm_emulator import ArmEmulator, Fault
@@ -219,6 +220,35 @@ def test_a_full_collection_sends_only_gets_with_the_token(
     assert collection.graph_queries == 2 and collection.reads_sent == 2 * 9 + 1
     assert len(arm.requests_matching("/Microsoft.Authorization/permissions$")) == 1
     assert arm.requests_matching("/metricAlerts$") == []
+
+
+def test_graph_queries_are_the_post_the_resourcegraph_sdk_builds(
+    arm: ArmEmulator, collect: Collect
+) -> None:
+    # The rows are read as wire JSON through the pipeline (graph.query_rows), not through
+    # ResourceGraphClient.resources: the request must still be the one that method sends.
+    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+    from azure.mgmt.resourcegraph.operations._resource_graph_client_operations import (
+        build_resources_request,
+    )
+
+    sdk_request = build_resources_request()
+    arm.add_world(FLEET)
+
+    collect(SUB, tag=("environment", "prod"))
+
+    posts = [r for r in arm.requests if r.method == "POST"]
+    assert len(posts) == 2
+    assert {r.path for r in posts} == {sdk_request.url.split("?")[0]}
+    assert {r.api_version for r in posts} == {GRAPH_API_VERSION}
+    assert f"api-version={GRAPH_API_VERSION}" in sdk_request.url
+    servers, _ = arm.graph_queries()
+    expected = QueryRequest(
+        query=servers["query"],
+        subscriptions=[SUB],
+        options=QueryRequestOptions(top=1000, result_format="objectArray"),
+    ).serialize()
+    assert servers == expected
 
 
 def test_the_emulator_refuses_and_records_anything_but_get(arm: ArmEmulator) -> None:

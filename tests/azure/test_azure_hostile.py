@@ -20,7 +20,7 @@ from engram_audit.collectors.azure.clients import ArmClients, build_credential, 
 from engram_audit.collectors.azure.graph import alerts_query
 from engram_audit.collectors.azure.pipeline import Budget, RequestRefused
 from tests.azure.conftest import TOKEN_VARIABLE, Collect
-from tests.support.arm_emulator import ArmEmulator, ForeignHost
+from tests.support.arm_emulator import ArmEmulator, Fault, ForeignHost
 from tests.support.arm_world import load_world
 
 pytestmark = pytest.mark.azure
@@ -127,6 +127,28 @@ def test_a_next_link_elsewhere_in_discovery_fails_discovery_not_silently(
     assert f"https://127.0.0.1:{foreign.port}" in issue.reason
     assert foreign.connections == 0
     assert arm.requests_matching("/flexibleServers/") == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [[], "rows", {}, {"data": None}, {"data": {"id": "x"}}, {"data": [["not", "a", "row"]]}],
+    ids=["a-list", "a-string", "no-data", "null-data", "data-not-a-list", "a-row-not-an-object"],
+)
+def test_a_graph_answer_that_is_not_a_page_fails_discovery_even_where_empty_is_allowed(
+    arm: ArmEmulator, collect: Collect, answer: object
+) -> None:
+    fleet = load_world("fleet")
+    arm.add_world(fleet)
+    sub = fleet["subscriptionId"]
+    arm.inject("/providers/Microsoft.ResourceGraph/resources$", Fault(answer=answer))
+
+    # --allow-empty accepts a scope with no servers; a broken page is not such a scope.
+    collection = collect(sub, tag=("environment", "prod"), allow_empty=True)
+
+    assert collection.section.servers == ()
+    (issue,) = collection.issues
+    assert issue.resource == f"/subscriptions/{sub}"
+    assert "unreadable answer: Resource Graph's answer" in issue.reason, issue.reason
 
 
 # --- methods: the pipeline refuses anything but a read before it leaves -------------------------

@@ -83,7 +83,8 @@ class Fault:
     """What to do instead of (or before) answering a matching request.
 
     ``status`` answers with that ARM error; ``drop`` closes the connection without a response;
-    ``latency`` delays the answer. ``times`` limits how many matching requests it applies to
+    ``answer`` answers 200 with that JSON value instead of the real one (a hostile or broken
+    proxy); ``latency`` delays the answer. ``times`` limits how many matching requests it applies to
     (None: every one), so a transient fault followed by success can be expressed.
     """
 
@@ -93,6 +94,7 @@ class Fault:
     retry_after: float | None = None
     latency: float = 0.0
     drop: bool = False
+    answer: Any = None
     times: int | None = None
 
 
@@ -681,6 +683,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             status, body, headers = _error(401, "The access token is missing or invalid.")
             return status, body, quota
+        if fault is not None and fault.answer is not None:
+            return 200, fault.answer, quota
         try:
             request = json.loads(payload or b"{}")
             if not isinstance(request, dict):

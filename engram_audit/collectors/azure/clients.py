@@ -21,10 +21,11 @@ from azure.core import AzureClouds
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
+from azure.core.rest import HttpRequest, HttpResponse
 from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+from azure.mgmt.core import ARMPipelineClient
 from azure.mgmt.core.tools import get_arm_endpoints
 from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
-from azure.mgmt.resourcegraph import ResourceGraphClient
 
 from engram_audit import __version__
 from engram_audit.collectors.azure.errors import AzureCollectionError, AzureTargetError
@@ -226,7 +227,7 @@ class ArmClients:
     """The SDK clients on one pooled session, with the run's budget, pacers and request counter.
 
     One ``PostgreSQLManagementClient`` per subscription (the SDK binds a client to one), made on
-    first use, and one ``ResourceGraphClient``; every client has its own copy of the same
+    first use, and one pipeline client for Resource Graph; every client has its own copy of the same
     read-only pipeline (policies hold their successor, so they cannot be shared), and all of
     them share the session, the counter and the pacers: one read budget per subscription,
     whichever client sends. Monitor resources (metric alerts, diagnostic settings) are read as
@@ -261,7 +262,7 @@ class ArmClients:
             session=self._session, session_owner=False, connection_verify=verify
         )
         self._postgres: dict[str, PostgreSQLManagementClient] = {}
-        self._graph: ResourceGraphClient | None = None
+        self._graph: ARMPipelineClient[HttpRequest, HttpResponse] | None = None
         self._lock = threading.Lock()
 
     def _common(self) -> dict[str, Any]:
@@ -295,12 +296,18 @@ class ArmClients:
             return client
 
     @property
-    def graph(self) -> ResourceGraphClient:
+    def graph(self) -> ARMPipelineClient[HttpRequest, HttpResponse]:
+        """Resource Graph's pipeline: what azure-mgmt-resourcegraph 8.0.x's
+        ``ResourceGraphClient`` builds around the policies it is given (an ``ARMPipelineClient``),
+        used through ``send_request`` so the rows stay wire JSON (``graph.query_rows``)."""
         with self._lock:
             if self._graph is None:
-                # azure-mgmt-resourcegraph 8.0.x: ResourceGraphClient(credential, base_url, ...);
-                # its default api-version is 2021-03-01 (the 8.1 betas change the constructor).
-                self._graph = ResourceGraphClient(self._credential, **self._common())
+                common = self._common()
+                self._graph = ARMPipelineClient(
+                    base_url=common.pop("base_url"),
+                    policies=common.pop("policies"),
+                    transport=common.pop("transport"),
+                )
             return self._graph
 
     def close(self) -> None:

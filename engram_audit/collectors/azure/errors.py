@@ -23,6 +23,10 @@ _MIN_SECRET = 8
 _RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 
 
+class UnreadableAnswer(ValueError):
+    """ARM or Resource Graph answered 200 with something other than what the API returns."""
+
+
 class AzureCollectionError(Exception):
     """Azure collection cannot even start (bad endpoint, no credential); str() is one clean line."""
 
@@ -45,6 +49,8 @@ def _why(error: BaseException, permission: str) -> str:
         return f"not read in time: {error}"
     if isinstance(error, RequestRefused):
         return f"not read: {error}"
+    if isinstance(error, UnreadableAnswer):
+        return f"unreadable answer: {error}"
     status = getattr(error, "status_code", None)
     code, message = _arm_error(error)
     detail = f" ({code}: {message})" if code or message else ""

@@ -29,6 +29,7 @@ from engram_audit.collectors.azure.clients import (
     POSTGRES_API_VERSION,
     ArmClients,
 )
+from engram_audit.collectors.azure.errors import UnreadableAnswer
 from engram_audit.model.snapshot import (
     AlertCriterion,
     Backup,
@@ -211,7 +212,7 @@ def read_metric_alerts(clients: ArmClients, subscription_id: str) -> tuple[Metri
     )
 
 
-class UnexpectedList(ValueError):
+class UnexpectedList(UnreadableAnswer):
     """An ARM list answer that is not ``{"value": [...]}`` where one is required."""
 
 
