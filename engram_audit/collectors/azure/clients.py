@@ -20,7 +20,6 @@ import requests
 from azure.core import AzureClouds
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
 from azure.mgmt.core import ARMPipelineClient
@@ -37,6 +36,7 @@ from engram_audit.collectors.azure.pipeline import (
     RequestCounter,
     read_only_policies,
 )
+from engram_audit.collectors.azure.transport import Urllib3Transport
 
 # The newest stable API of the examples we test against; the SDK's own default is a preview.
 POSTGRES_API_VERSION = "2025-08-01"
@@ -249,17 +249,15 @@ class ArmClients:
         self._target = target
         self._credential = credential
         self._budget = budget
-        self._session = requests.Session()
         # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once for the one endpoint instead of
-        # on every request; the CA bundle is passed explicitly. This also keeps ~/.netrc out.
-        self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(target.endpoint)
-        # One connection per worker (``concurrency``: the requests in flight in the whole run);
-        # the default pool (10) would churn connections above that.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=concurrency + 2)
-        self._session.mount("https://", adapter)
-        self._transport = RequestsTransport(
-            session=self._session, session_owner=False, connection_verify=verify
+        # on every request; the CA bundle is passed explicitly.
+        proxies = requests.utils.get_environ_proxies(target.endpoint)
+        scheme = urlsplit(target.endpoint).scheme
+        # One connection per worker (``concurrency``: the requests in flight in the whole run).
+        self._transport = Urllib3Transport(
+            verify=verify,
+            proxy=proxies.get(scheme) or proxies.get("all"),
+            pool_maxsize=concurrency + 2,
         )
         self._postgres: dict[str, PostgreSQLManagementClient] = {}
         self._graph: ARMPipelineClient[HttpRequest, HttpResponse] | None = None
@@ -311,4 +309,4 @@ class ArmClients:
             return self._graph
 
     def close(self) -> None:
-        self._session.close()
+        self._transport.close()

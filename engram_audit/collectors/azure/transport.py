@@ -1,0 +1,145 @@
+"""The HTTP transport under the SDK's pipeline: urllib3's connection pool, without ``requests``.
+
+azure-core's ``RequestsTransport`` sends each request through a ``requests.Session``: settings
+merged from the session and the environment, cookie jars, hooks, and runtime ``Protocol``
+checks on every header dict. Under a fleet's thousands of reads that machinery cost more CPU
+than urllib3 itself (README, "Fleet speed": the collector is CPU-bound there). This transport
+keeps what decides behaviour and drops the rest:
+
+- urllib3 sends the request as the pipeline built it (method, URL, headers, body), follows no
+  redirect and retries nothing: redirects, retries, timeouts and the read-only guard stay in the
+  pipeline's policies, which see every attempt.
+- TLS is verified against the same CA bundle ``requests`` would use: ``REQUESTS_CA_BUNDLE`` /
+  ``SSL_CERT_FILE`` (``clients.ca_bundle``), else certifi's bundle (``requests``' default).
+- A proxy from ``HTTPS_PROXY`` / ``NO_PROXY``, read once for the one endpoint (as before).
+- Failures become the errors ``RequestsTransport`` raises for the same cause, so the retry
+  policy treats them alike: no connection (refused, TLS, proxy) is ``ServiceRequestError``, a
+  connection timeout ``ServiceRequestTimeoutError``, a read timeout
+  ``ServiceResponseTimeoutError``, a connection dropped mid-answer or a body shorter than its
+  ``Content-Length`` ``ServiceResponseError``.
+- The body is read whole before ``send`` returns (the collector never streams).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import certifi
+import urllib3
+from azure.core.exceptions import (
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest import HttpRequest, HttpResponse
+from azure.core.rest._http_response_impl import HttpResponseImpl
+from azure.core.utils import case_insensitive_dict
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+# RequestsTransport's defaults (azure.core.configuration.ConnectionConfiguration); the pipeline's
+# DeadlinePolicy passes smaller ones on every request.
+_DEFAULT_CONNECT_SECONDS = 300.0
+_DEFAULT_READ_SECONDS = 300.0
+
+
+class _Response(HttpResponseImpl):
+    """An answer whose body has already been read whole."""
+
+    def __init__(self, *, request: HttpRequest, answer: urllib3.BaseHTTPResponse, body: bytes):
+        headers = case_insensitive_dict(answer.headers.items())
+        super().__init__(
+            request=request,
+            internal_response=answer,
+            status_code=answer.status,
+            reason=answer.reason or "",
+            headers=headers,
+            content_type=headers.get("content-type"),
+            stream_download_generator=None,
+        )
+        self._content = body
+
+    def iter_bytes(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self._content or b""
+
+    def iter_raw(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self._content or b""
+
+
+class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
+    def __init__(self, *, verify: str | bool, proxy: str | None, pool_maxsize: int) -> None:
+        ca_certs = verify if isinstance(verify, str) else certifi.where()
+        options: dict[str, Any] = {
+            "num_pools": 4,
+            "maxsize": pool_maxsize,
+            "cert_reqs": "CERT_REQUIRED" if verify else "CERT_NONE",
+            "ca_certs": ca_certs if verify else None,
+        }
+        self._pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        )
+
+    def __enter__(self) -> Urllib3Transport:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        if request.files:
+            raise ServiceRequestError("this transport sends no file uploads")
+        timeout = urllib3.Timeout(
+            connect=kwargs.get("connection_timeout", _DEFAULT_CONNECT_SECONDS),
+            read=kwargs.get("read_timeout", _DEFAULT_READ_SECONDS),
+        )
+        try:
+            answer = self._pool.urlopen(
+                request.method,
+                request.url,
+                body=request.content,
+                headers=dict(request.headers),
+                timeout=timeout,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                enforce_content_length=True,
+            )
+        except (ConnectTimeoutError, ReadTimeoutError, ProtocolError, HTTPError) as error:
+            raise _azure_error(error) from error
+        return _Response(request=request, answer=answer, body=answer.data)
+
+
+def _azure_error(error: HTTPError) -> ServiceRequestError | ServiceResponseError:
+    """The error RequestsTransport raises for the same cause (see the module docstring)."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, NewConnectionError | SSLError | ProxyError):
+        return ServiceRequestError(text, error=error)
+    if isinstance(error, ConnectTimeoutError):
+        return ServiceRequestTimeoutError(text, error=error)
+    if isinstance(error, ReadTimeoutError):
+        return ServiceResponseTimeoutError(text, error=error)
+    if isinstance(error, ProtocolError):
+        return ServiceResponseError(text, error=error)
+    return ServiceResponseError(text, error=error)

@@ -1,0 +1,165 @@
+"""The urllib3 transport under the SDK's pipeline: each failure becomes the error azure-core's
+RequestsTransport raises for the same cause (so the retry policy treats it alike), nothing is
+followed or retried by the transport itself, and a short or broken answer is never an answer.
+
+Raw answers come from a plain TCP server in this file that writes exactly the bytes a test
+gives it; TLS is tested against the HTTPS ARM emulator.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from azure.core.exceptions import (
+    ServiceRequestError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.rest import HttpRequest
+
+from engram_audit.collectors.azure.transport import Urllib3Transport
+from tests.azure.conftest import TOKEN
+from tests.support.arm_emulator import ArmEmulator
+from tests.support.arm_world import load_world
+
+pytestmark = pytest.mark.azure
+
+
+@contextmanager
+def raw_server(answer: bytes | None, *, hold: float = 0.0) -> Iterator[tuple[str, list[bytes]]]:
+    """Answers every connection with ``answer`` and closes it (None: closes without a byte;
+    ``hold``: waits that long first). Yields its URL and the requests it received."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                received.append(connection.recv(65536))
+                stop.wait(hold)
+                if answer is not None:
+                    connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def _transport() -> Urllib3Transport:
+    return Urllib3Transport(verify=True, proxy=None, pool_maxsize=4)
+
+
+def test_a_whole_answer_comes_back_with_its_status_headers_and_body() -> None:
+    body = b'{"value": []}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Ms-Test: 1\r\n"
+    answer += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    with raw_server(answer) as (url, received), _transport() as transport:
+        response = transport.send(
+            HttpRequest("GET", f"{url}/x", params={"api-version": "1"}, headers={"A": "b"})
+        )
+
+    assert (response.status_code, response.json()) == (200, {"value": []})
+    assert response.headers["x-ms-test"] == "1" and response.content_type == "application/json"
+    assert received[0].startswith(b"GET /x?api-version=1 HTTP/1.1\r\n")
+    assert b"\r\nA: b\r\n" in received[0]
+
+
+def test_a_body_shorter_than_its_content_length_is_an_error_not_a_short_answer() -> None:
+    answer = b'HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{"value": []}'
+    with (
+        raw_server(answer) as (url, _),
+        _transport() as transport,
+        pytest.raises(ServiceResponseError) as caught,
+    ):
+        transport.send(HttpRequest("GET", url))
+
+    assert not isinstance(caught.value, ServiceResponseTimeoutError)
+
+
+def test_a_connection_closed_before_any_answer_is_a_response_error() -> None:
+    with (
+        raw_server(None) as (url, received),
+        _transport() as transport,
+        pytest.raises(ServiceResponseError),
+    ):
+        transport.send(HttpRequest("GET", url))
+
+    # The transport retries nothing: retries belong to the pipeline's policy.
+    assert len(received) == 1
+
+
+def test_no_answer_within_the_read_timeout_is_a_response_timeout() -> None:
+    with (
+        raw_server(b"HTTP/1.1 200 OK\r\n\r\n", hold=3) as (url, _),
+        _transport() as transport,
+        pytest.raises(ServiceResponseTimeoutError),
+    ):
+        transport.send(HttpRequest("GET", url), read_timeout=0.3)
+
+
+def test_nothing_listening_is_a_request_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    with _transport() as transport, pytest.raises(ServiceRequestError) as caught:
+        transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"))
+
+    assert not isinstance(caught.value, ServiceResponseError)
+    assert "NewConnectionError" in str(caught.value)
+
+
+def test_a_redirect_is_returned_to_the_pipeline_never_followed() -> None:
+    answer = b"HTTP/1.1 302 Found\r\nLocation: https://example.com/\r\nContent-Length: 0\r\n\r\n"
+    with raw_server(answer) as (url, received), _transport() as transport:
+        response = transport.send(HttpRequest("GET", url))
+
+    assert response.status_code == 302 and response.headers["location"] == "https://example.com/"
+    assert len(received) == 1
+
+
+def test_an_unproxied_request_through_a_proxy_that_is_not_there_is_a_request_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as unused:
+        port = unused.getsockname()[1]
+    transport = Urllib3Transport(verify=True, proxy=f"http://127.0.0.1:{port}", pool_maxsize=2)
+
+    with transport, pytest.raises(ServiceRequestError) as caught:
+        transport.send(HttpRequest("GET", "https://management.azure.com/"))
+
+    assert "ProxyError" in str(caught.value)
+
+
+def test_tls_is_verified_against_the_given_bundle_and_fails_against_the_default_one(
+    arm: ArmEmulator,
+) -> None:
+    world = load_world("prod-unseen-compliant")
+    arm.add_world(world)
+    server = world["servers"][0]["server"]["id"]
+    request = HttpRequest(
+        "GET",
+        f"{arm.url}{server}",
+        params={"api-version": "2025-08-01"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    with Urllib3Transport(verify=arm.ca_pem, proxy=None, pool_maxsize=2) as trusted:
+        assert trusted.send(request).json()["id"] == server
+    # certifi's bundle (requests' default) does not hold the emulator's own CA.
+    with _transport() as default, pytest.raises(ServiceRequestError) as caught:
+        default.send(request)
+
+    assert "SSLError" in str(caught.value) and "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+    assert len(arm.requests) == 1
