@@ -8,6 +8,8 @@ gives it; TLS is tested against the HTTPS ARM emulator.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import socket
 import threading
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
-from engram_audit.collectors.azure.transport import Urllib3Transport
+from engram_audit.collectors.azure.transport import AnswerTooLarge, Urllib3Transport
 from tests.azure.conftest import TOKEN
 from tests.support.arm_emulator import ArmEmulator
 from tests.support.arm_world import load_world
@@ -163,3 +165,45 @@ def test_tls_is_verified_against_the_given_bundle_and_fails_against_the_default_
 
     assert "SSLError" in str(caught.value) and "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert len(arm.requests) == 1
+
+
+def test_a_proxy_url_with_credentials_authenticates_to_the_proxy_and_never_shows_them() -> None:
+    refused = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    with raw_server(refused) as (proxy, received):
+        address = proxy.removeprefix("http://")
+        transport = Urllib3Transport(
+            verify=True, proxy=f"http://us%40er:p%3Ass-w0rd@{address}", pool_maxsize=2
+        )
+        with transport, pytest.raises(ServiceRequestError) as caught:
+            transport.send(HttpRequest("GET", "https://management.azure.com/subscriptions"))
+
+    (connect,) = received
+    assert connect.startswith(b"CONNECT management.azure.com:443 HTTP/1.")
+    expected = base64.b64encode(b"us@er:p:ss-w0rd")
+    assert b"\r\nproxy-authorization: basic " + expected.lower() + b"\r\n" in connect.lower()
+    assert "w0rd" not in str(caught.value) and "us%40er" not in str(caught.value)
+
+
+def test_answers_may_be_compressed_as_requests_allowed() -> None:
+    body = gzip.compress(b'{"value": [1, 2]}')
+    answer = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+    answer += b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    with raw_server(answer) as (url, received), _transport() as transport:
+        response = transport.send(HttpRequest("GET", url))
+
+    assert response.json() == {"value": [1, 2]}
+    assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in received[0]
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "until-close"])
+def test_an_answer_larger_than_the_cap_is_an_error_and_is_not_retried(length: bool) -> None:
+    body = b"x" * 5000
+    head = b"HTTP/1.1 200 OK\r\n" + (b"Content-Length: 5000\r\n" if length else b"")
+    with raw_server(head + b"\r\n" + body) as (url, _):
+        transport = Urllib3Transport(verify=True, proxy=None, pool_maxsize=2, max_body_bytes=4096)
+        with transport, pytest.raises(AnswerTooLarge) as caught:
+            transport.send(HttpRequest("GET", url))
+
+    assert "larger than 4096 bytes" in str(caught.value)
+    # The pipeline's retry policy retries ServiceResponseError (a read error on a GET).
+    assert not isinstance(caught.value, ServiceResponseError)

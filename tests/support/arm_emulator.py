@@ -50,6 +50,7 @@ import math
 import re
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -438,6 +439,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
     emulator: ArmEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that refuse the emulator's certificate (a test of that is
+        expected to); anything else is still printed."""
+        if isinstance(sys.exc_info()[1], ssl.SSLError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

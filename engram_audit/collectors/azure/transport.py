@@ -11,7 +11,12 @@ keeps what decides behaviour and drops the rest:
   pipeline's policies, which see every attempt.
 - TLS is verified against the same CA bundle ``requests`` would use: ``REQUESTS_CA_BUNDLE`` /
   ``SSL_CERT_FILE`` (``clients.ca_bundle``), else certifi's bundle (``requests``' default).
-- A proxy from ``HTTPS_PROXY`` / ``NO_PROXY``, read once for the one endpoint (as before).
+- A proxy from ``HTTPS_PROXY`` / ``NO_PROXY``, read once for the one endpoint (as before); a
+  user and password in the proxy URL become ``Proxy-Authorization`` (as ``requests`` does),
+  sent only to the proxy and never shown in an error.
+- ``Accept-Encoding: gzip, deflate`` unless the pipeline set one (``requests``' default).
+- An answer larger than ``max_body_bytes`` (64 MiB: far above any ARM page) is an error, not
+  memory filled by whatever a proxy or endpoint chooses to send.
 - Failures become the errors ``RequestsTransport`` raises for the same cause, so the retry
   policy treats them alike: no connection (refused, TLS, proxy) is ``ServiceRequestError``, a
   connection timeout ``ServiceRequestTimeoutError``, a read timeout
@@ -25,10 +30,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import certifi
 import urllib3
 from azure.core.exceptions import (
+    AzureError,
     ServiceRequestError,
     ServiceRequestTimeoutError,
     ServiceResponseError,
@@ -52,6 +59,13 @@ from urllib3.exceptions import (
 # DeadlinePolicy passes smaller ones on every request.
 _DEFAULT_CONNECT_SECONDS = 300.0
 _DEFAULT_READ_SECONDS = 300.0
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+class AnswerTooLarge(AzureError):
+    """An answer larger than the transport reads; not a ServiceResponseError, which the retry
+    policy would retry (reading it again)."""
 
 
 class _Response(HttpResponseImpl):
@@ -78,7 +92,14 @@ class _Response(HttpResponseImpl):
 
 
 class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
-    def __init__(self, *, verify: str | bool, proxy: str | None, pool_maxsize: int) -> None:
+    def __init__(
+        self,
+        *,
+        verify: str | bool,
+        proxy: str | None,
+        pool_maxsize: int,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         ca_certs = verify if isinstance(verify, str) else certifi.where()
         options: dict[str, Any] = {
             "num_pools": 4,
@@ -86,9 +107,13 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
             "cert_reqs": "CERT_REQUIRED" if verify else "CERT_NONE",
             "ca_certs": ca_certs if verify else None,
         }
-        self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
-        )
+        self._max_body_bytes = max_body_bytes
+        self._pool: urllib3.PoolManager
+        if proxy:
+            url, headers = _proxy_and_credentials(proxy)
+            self._pool = urllib3.ProxyManager(url, proxy_headers=headers, **options)
+        else:
+            self._pool = urllib3.PoolManager(**options)
 
     def __enter__(self) -> Urllib3Transport:
         return self
@@ -114,21 +139,62 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
             connect=kwargs.get("connection_timeout", _DEFAULT_CONNECT_SECONDS),
             read=kwargs.get("read_timeout", _DEFAULT_READ_SECONDS),
         )
+        headers = dict(request.headers)
+        if not any(name.casefold() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = "gzip, deflate"
         try:
             answer = self._pool.urlopen(
                 request.method,
                 request.url,
                 body=request.content,
-                headers=dict(request.headers),
+                headers=headers,
                 timeout=timeout,
                 redirect=False,
                 retries=False,
-                preload_content=True,
+                preload_content=False,
                 enforce_content_length=True,
             )
-        except (ConnectTimeoutError, ReadTimeoutError, ProtocolError, HTTPError) as error:
+        except HTTPError as error:
             raise _azure_error(error) from error
-        return _Response(request=request, answer=answer, body=answer.data)
+        try:
+            body = self._read(answer)
+        except HTTPError as error:
+            raise _azure_error(error) from error
+        finally:
+            answer.release_conn()
+        return _Response(request=request, answer=answer, body=body)
+
+    def _read(self, answer: urllib3.BaseHTTPResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in answer.stream(_CHUNK_BYTES, decode_content=True):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                # The rest is not read: the connection is closed, not returned to the pool.
+                answer.close()
+                raise AnswerTooLarge(
+                    f"the answer is larger than {self._max_body_bytes} bytes; nothing of it "
+                    "was used"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _proxy_and_credentials(proxy: str) -> tuple[str, dict[str, str]]:
+    """The proxy URL without its user information, and the ``Proxy-Authorization`` header the
+    user information stands for (requests' ``HTTPAdapter.proxy_headers``)."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return proxy, {}
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return (
+        parts._replace(netloc=netloc).geturl(),
+        urllib3.make_headers(proxy_basic_auth=credentials),
+    )
 
 
 def _azure_error(error: HTTPError) -> ServiceRequestError | ServiceResponseError:
