@@ -22,6 +22,7 @@ from engram_audit.collectors.azure.collector import (
     AzureRequest,
     collect_azure,
 )
+from engram_audit.collectors.azure.errors import AzureTargetError
 from tests.azure.conftest import TOKEN, TOKEN_VARIABLE, Collect
 from tests.support.arm_emulator import ArmEmulator
 from tests.support.arm_world import load_world
@@ -265,6 +266,33 @@ def test_progress_goes_to_a_terminal_stderr_only(
     assert b"Azure: 1/1 servers, 11 ARM reads, " in shown
     assert b"s waiting for the read budget" in shown
     assert TOKEN.encode() not in shown
+
+
+@pytest.mark.parametrize(
+    ("proxy", "said"),
+    [
+        ("socks5://user:s3cret-pw@127.0.0.1:1080", "scheme 'socks5' is not supported"),
+        ("http://user:s3cret-pw@[::1", "is not a valid URL"),
+        ("http://user:s3cret-pw@proxy:port", "is not a valid URL"),
+    ],
+    ids=["socks", "broken-ipv6", "port-not-a-number"],
+)
+def test_a_proxy_the_transport_cannot_use_is_a_settings_error_that_hides_its_password(
+    arm: ArmEmulator,
+    collect: Collect,
+    monkeypatch: pytest.MonkeyPatch,
+    proxy: str,
+    said: str,
+) -> None:
+    world = load_world("prod-unseen-compliant")
+    arm.add_world(world)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+
+    with pytest.raises(AzureTargetError) as caught:
+        collect(world["subscriptionId"], tag=("app", "zep"))
+
+    assert said in str(caught.value) and "s3cret" not in str(caught.value)
+    assert arm.requests == []
 
 
 def test_https_proxy_and_no_proxy_from_the_environment_are_honoured(

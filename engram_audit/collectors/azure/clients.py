@@ -184,6 +184,32 @@ def ca_bundle() -> str | bool:
     return True
 
 
+def environment_proxy(endpoint: str) -> str | None:
+    """The proxy for ``endpoint`` from ``HTTPS_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY``, read as
+    ``requests`` reads them (a proxy without a scheme is ``http://``); None: connect directly.
+
+    The transport speaks to http:// and https:// proxies only; anything else is a settings
+    error before any request. The proxy URL itself is never shown: it may hold a password.
+    """
+    where = "the proxy in HTTPS_PROXY / ALL_PROXY"
+    try:
+        proxies = requests.utils.get_environ_proxies(endpoint)
+        proxy = proxies.get(urlsplit(endpoint).scheme) or proxies.get("all")
+        if not proxy:
+            return None
+        proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
+        parts = urlsplit(proxy)
+        _ = parts.port  # a port that is not a number raises here, not at the first request
+    except ValueError:
+        raise AzureTargetError(f"{where} is not a valid URL") from None
+    if parts.scheme.casefold() not in ("http", "https") or not parts.hostname:
+        raise AzureTargetError(
+            f"{where} must be an http:// or https:// URL with a host "
+            f"(scheme {parts.scheme or 'none'!r} is not supported)"
+        )
+    return proxy
+
+
 def build_credential(token_env: str | None, authority: str) -> tuple[TokenCredential, str | None]:
     """The credential and, for ``--azure-token-env``, the token itself (to scrub from messages)."""
     if token_env is None:
@@ -251,13 +277,9 @@ class ArmClients:
         self._budget = budget
         # Proxy settings (HTTPS_PROXY, NO_PROXY) are read once for the one endpoint instead of
         # on every request; the CA bundle is passed explicitly.
-        proxies = requests.utils.get_environ_proxies(target.endpoint)
-        scheme = urlsplit(target.endpoint).scheme
         # One connection per worker (``concurrency``: the requests in flight in the whole run).
         self._transport = Urllib3Transport(
-            verify=verify,
-            proxy=proxies.get(scheme) or proxies.get("all"),
-            pool_maxsize=concurrency + 2,
+            verify=verify, proxy=environment_proxy(target.endpoint), pool_maxsize=concurrency + 2
         )
         self._postgres: dict[str, PostgreSQLManagementClient] = {}
         self._graph: ARMPipelineClient[HttpRequest, HttpResponse] | None = None
