@@ -7,11 +7,14 @@ sends only GETs, reads parameters with one list call and never prints the token.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -199,6 +202,95 @@ def test_a_part_that_cannot_be_read_errors_its_rules_only_and_exits_3(
     assert issue["part"] == "firewall_rules"
     assert "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules/read" in issue["reason"]
     assert "firewallRules/read" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"error": {"code": "BadGateway", "message": "upstream"}},
+        {},
+        {"value": "oops"},
+        {"value": [{"name": "AllowAll"}, "not-an-object"]},
+        [],
+    ],
+    ids=["an-error-body", "no-value", "value-not-a-list", "an-item-not-an-object", "a-list"],
+)
+def test_a_200_that_is_not_a_list_errors_its_rules_never_reads_as_no_firewall_rule(
+    arm: ArmEmulator, tmp_path: Path, answer: object
+) -> None:
+    # The drifted server has a firewall rule open to the internet: an answer read as "no rules"
+    # would turn its failure into a pass.
+    arm.add_world(_fresh(load_world("prod-unseen-drifted"), newest_hours=80))
+    arm.inject("/firewallRules$", Fault(answer=answer))
+
+    result, report = _check(arm, tmp_path, "--resource-group", GROUP, "--server", SERVER)
+
+    assert result.returncode == 3
+    verdicts = _verdicts(report)
+    assert verdicts["ZEP-AZ-FIREWALL-OPEN"][0] == "error"
+    assert verdicts["ZEP-AZ-ALLOW-AZURE-SERVICES"][0] == "error"
+    (issue,) = [i for i in report["collection_issues"] if i["part"] == "firewall_rules"]
+    assert "unreadable answer: ARM's answer to GET" in issue["reason"]
+
+
+def test_an_endpoint_trickling_its_answer_cannot_hold_the_run_past_its_timeout(
+    arm: ArmEmulator, tmp_path: Path
+) -> None:
+    # Each read's socket timeout is met by a byte a second; only --timeout bounds the whole.
+    # The subprocess's own limit (120 s) is the hang guard: the trickle would last 300 s.
+    listener = socket.create_server(("127.0.0.1", 0))
+    context = arm.tls.server_context()
+    stop = threading.Event()
+
+    def trickle(raw: socket.socket) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(raw, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n{")
+            while not stop.wait(1.0):
+                tls.sendall(b" ")
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                raw, _ = listener.accept()
+                threading.Thread(target=trickle, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    endpoint = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        result = _engram_audit(
+            arm,
+            "check",
+            "--env",
+            "prod",
+            "--sources",
+            "azure",
+            "--subscription",
+            load_world("prod-unseen-drifted")["subscriptionId"],
+            "--resource-group",
+            GROUP,
+            "--server",
+            SERVER,
+            "--arm-endpoint",
+            endpoint,
+            "--azure-token-env",
+            "PIPELINE_ARM_TOKEN",
+            "--timeout",
+            "3",
+            "-o",
+            f"json:{tmp_path / 'report.json'}",
+            tmp_path=tmp_path,
+        )
+    finally:
+        stop.set()
+        listener.close()
+
+    assert result.returncode == 3, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(
+        f["status"] == "error" for f in report["findings"] if f["check"].startswith("azure.")
+    )
+    assert any("not read in time" in i["reason"] for i in report["collection_issues"])
 
 
 def test_a_missing_server_is_a_clear_error_and_exits_3(arm: ArmEmulator, tmp_path: Path) -> None:

@@ -151,6 +151,51 @@ def test_a_graph_answer_that_is_not_a_page_fails_discovery_even_where_empty_is_a
     assert "unreadable answer: Resource Graph's answer" in issue.reason, issue.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {"data": [], "totalRecords": 3, "resultTruncated": "false"},
+            "gave 0 of 3 rows and no $skipToken",
+        ),
+        (
+            {"data": [], "totalRecords": 0, "resultTruncated": "false", "$skipToken": "again"},
+            "leads back to a page already read",
+        ),
+    ],
+    ids=["fewer-rows-than-total", "a-skip-token-loop"],
+)
+def test_a_graph_answer_short_of_its_total_or_paging_in_a_loop_fails_discovery(
+    arm: ArmEmulator, collect: Collect, answer: object, said: str
+) -> None:
+    fleet = load_world("fleet")
+    arm.add_world(fleet)
+    sub = fleet["subscriptionId"]
+    arm.inject("/providers/Microsoft.ResourceGraph/resources$", Fault(answer=answer))
+
+    collection = collect(sub, tag=("environment", "prod"), allow_empty=True)
+
+    assert collection.section.servers == ()
+    (issue,) = collection.issues
+    assert said in issue.reason, issue.reason
+    assert len(arm.graph_queries()) <= 2
+
+
+def test_a_next_link_back_to_a_page_already_read_fails_the_part_not_the_run(
+    world: ArmEmulator, collect: Collect
+) -> None:
+    path = f"{SERVER_ID}/firewallRules"
+    loop = {"value": [], "nextLink": f"{world.url}{path}?api-version=2025-08-01&page=2"}
+    world.inject("/firewallRules$", Fault(answer=loop))
+
+    collection = collect(SUB, resource_group=GROUP, server_name=NAME)
+
+    (issue,) = collection.issues
+    assert issue.part == "firewall_rules"
+    assert "link back to a page already read" in issue.reason
+    assert len(world.requests_matching("/firewallRules$")) == 2
+
+
 # --- methods: the pipeline refuses anything but a read before it leaves -------------------------
 
 

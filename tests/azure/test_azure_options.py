@@ -271,11 +271,12 @@ def test_progress_goes_to_a_terminal_stderr_only(
 @pytest.mark.parametrize(
     ("proxy", "said"),
     [
-        ("socks5://user:s3cret-pw@127.0.0.1:1080", "scheme 'socks5' is not supported"),
+        ("socks5://user:s3cret-pw@127.0.0.1:1080", "must be an http:// or https:// URL"),
+        ("user:s3cret-pw@proxy.corp:3128", "must be an http:// or https:// URL"),
         ("http://user:s3cret-pw@[::1", "is not a valid URL"),
         ("http://user:s3cret-pw@proxy:port", "is not a valid URL"),
     ],
-    ids=["socks", "broken-ipv6", "port-not-a-number"],
+    ids=["socks", "no-scheme-but-credentials", "broken-ipv6", "port-not-a-number"],
 )
 def test_a_proxy_the_transport_cannot_use_is_a_settings_error_that_hides_its_password(
     arm: ArmEmulator,
@@ -291,7 +292,8 @@ def test_a_proxy_the_transport_cannot_use_is_a_settings_error_that_hides_its_pas
     with pytest.raises(AzureTargetError) as caught:
         collect(world["subscriptionId"], tag=("app", "zep"))
 
-    assert said in str(caught.value) and "s3cret" not in str(caught.value)
+    assert said in str(caught.value)
+    assert "s3cret" not in str(caught.value) and "user" not in str(caught.value)
     assert arm.requests == []
 
 

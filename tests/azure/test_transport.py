@@ -21,8 +21,10 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+from azure.core.pipeline import Pipeline
 from azure.core.rest import HttpRequest
 
+from engram_audit.collectors.azure.pipeline import Budget, BudgetedRetryPolicy
 from engram_audit.collectors.azure.transport import AnswerTooLarge, Urllib3Transport
 from tests.azure.conftest import TOKEN
 from tests.support.arm_emulator import ArmEmulator
@@ -205,5 +207,15 @@ def test_an_answer_larger_than_the_cap_is_an_error_and_is_not_retried(length: bo
             transport.send(HttpRequest("GET", url))
 
     assert "larger than 4096 bytes" in str(caught.value)
-    # The pipeline's retry policy retries ServiceResponseError (a read error on a GET).
-    assert not isinstance(caught.value, ServiceResponseError)
+
+
+def test_an_answer_larger_than_the_cap_is_read_once_through_the_retry_policy() -> None:
+    # azure-core's retry policy retries any AzureError on a GET: the cap must not be one.
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    with raw_server(head + b"x" * 5000) as (url, received):
+        transport = Urllib3Transport(verify=True, proxy=None, pool_maxsize=2, max_body_bytes=4096)
+        pipeline = Pipeline(transport, policies=[BudgetedRetryPolicy(Budget(30))])
+        with pipeline, pytest.raises(AnswerTooLarge):
+            pipeline.run(HttpRequest("GET", url))
+
+    assert len(received) == 1

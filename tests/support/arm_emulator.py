@@ -564,6 +564,8 @@ class _Handler(BaseHTTPRequestHandler):
             return status, body, headers
         if not authorized:
             return _error(401, "The access token is missing or invalid.")
+        if fault is not None and fault.answer is not None:
+            return 200, fault.answer, {}
 
         permissions = emulator.principal.answer(path, emulator.world.subscriptions())
         if permissions is not None:

@@ -203,10 +203,8 @@ def environment_proxy(endpoint: str) -> str | None:
     except ValueError:
         raise AzureTargetError(f"{where} is not a valid URL") from None
     if parts.scheme.casefold() not in ("http", "https") or not parts.hostname:
-        raise AzureTargetError(
-            f"{where} must be an http:// or https:// URL with a host "
-            f"(scheme {parts.scheme or 'none'!r} is not supported)"
-        )
+        # Not even the scheme is shown: in "user:password@host" it is the user name.
+        raise AzureTargetError(f"{where} must be an http:// or https:// URL with a host")
     return proxy
 
 

@@ -28,7 +28,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,7 @@ from engram_audit.collectors.azure.request import (
     in_flight_limit,
     no_server_found,
 )
+from engram_audit.collectors.azure.workers import DaemonPool
 from engram_audit.collectors.progress import StatusLine
 from engram_audit.model.base import Source
 from engram_audit.model.snapshot import (
@@ -301,9 +302,7 @@ class _Run:
         self.in_flight: dict[int, int] = {}
         self.workers = in_flight_limit(request)
         self.finished: queue.Queue[Future[Any]] = queue.Queue()
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="engram-audit-arm"
-        )
+        self.pool = DaemonPool(self.workers, "engram-audit-arm")
         self.started = time.monotonic()
 
     # --- the loop -------------------------------------------------------------------------
@@ -324,8 +323,9 @@ class _Run:
                         )
             self._loop()
         finally:
-            # Running requests end by themselves: their timeouts are capped by the deadline.
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            # Requests still running are not waited for: each read's timeout is capped by the
+            # deadline, but an endpoint trickling bytes could hold one for longer (workers.py).
+            self.pool.shutdown()
             self.progress.done()
         servers = self._servers()
         return AzureCollection(

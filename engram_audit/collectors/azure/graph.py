@@ -98,6 +98,8 @@ def query_rows(clients: ArmClients, request: AzureRequest, query: str) -> Iterat
     """Every row of ``query`` over the request's subscriptions or management group, page by
     page (``$skipToken``); each row as Resource Graph sent it."""
     token: str | None = None
+    followed: set[str] = set()
+    received = 0
     while True:
         body = QueryRequest(
             query=query,
@@ -112,16 +114,23 @@ def query_rows(clients: ArmClients, request: AzureRequest, query: str) -> Iterat
         # A page without its rows is broken, not empty: "no servers" must never be read off it.
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise UnexpectedPage("Resource Graph's answer has no list of rows ('data')")
+        received += len(rows)
         yield from rows
         skip_token = page.get("$skipToken")
         token = skip_token if isinstance(skip_token, str) and skip_token else None
-        if token is None:
-            if str(page.get("resultTruncated", "")).casefold() == "true":
-                raise TruncatedResult(
-                    f"Resource Graph truncated the answer at {len(rows)} rows without a "
-                    f"$skipToken ({page.get('totalRecords')} in all)"
-                )
-            return
+        if token is not None and token in followed:
+            raise UnexpectedPage("Resource Graph's $skipToken leads back to a page already read")
+        if token is not None:
+            followed.add(token)
+            continue
+        total = page.get("totalRecords")
+        truncated = str(page.get("resultTruncated", "")).casefold() == "true"
+        # totalRecords counts every row the query matched (REST reference, QueryResponse).
+        if truncated or (isinstance(total, int) and total > received):
+            raise TruncatedResult(
+                f"Resource Graph gave {received} of {total} rows and no $skipToken to the rest"
+            )
+        return
 
 
 def _query_page(clients: ArmClients, body: QueryRequest) -> dict[str, Any]:
@@ -149,7 +158,7 @@ def _query_page(clients: ArmClients, body: QueryRequest) -> dict[str, Any]:
     return page
 
 
-class TruncatedResult(Exception):
+class TruncatedResult(UnreadableAnswer):
     """Resource Graph said the result was truncated and gave no way to the rest."""
 
 

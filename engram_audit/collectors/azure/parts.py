@@ -221,32 +221,39 @@ def raw_list(
     subscription_id: str,
     path: str,
     api_version: str,
-    *,
-    strict: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """GET an ARM list and its pages, following ``nextLink`` as ARM gives it.
 
     A link to any other scheme, host or port is refused by the pipeline's ``ReadOnlyGuardPolicy``
-    before anything is sent, which fails this part with an issue naming that host. ``strict``:
-    a page that is not an object with a ``value`` list of objects raises ``UnexpectedList``
-    instead of being read as empty (where "nothing listed" would be taken for an answer).
+    before anything is sent, which fails this part with an issue naming that host. A page that
+    is not an object with a ``value`` list of objects, or a ``nextLink`` back to a page already
+    read, raises ``UnexpectedList``: "nothing listed" (no firewall rule, no alert) is an answer
+    a check reads, so a broken page must never be read as an empty one.
     """
     client = clients.postgres(subscription_id)
     url: str | None = f"{clients.endpoint}{path}"
     params: dict[str, str] = {"api-version": api_version}
+    followed: set[str] = set()
     while url:
         response = client.send_request(HttpRequest("GET", url, params=params))
         if response.status_code != 200:
             map_error(response.status_code, response, _ERROR_MAP)
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-        body = response.json()
-        if strict and not _is_list_page(body):
+        try:
+            body = response.json()
+        except ValueError:
+            raise UnexpectedList(f"ARM's answer to GET {path} is not JSON") from None
+        if not _is_list_page(body):
             raise UnexpectedList(f"ARM's answer to GET {path} is not a list of objects")
-        if not isinstance(body, dict):
-            return
-        yield from (item for item in body.get("value") or () if isinstance(item, dict))
+        yield from body["value"]
         link = body.get("nextLink")
-        url, params = (link if isinstance(link, str) and link else None), {}
+        if link is not None and not isinstance(link, str):
+            raise UnexpectedList(f"ARM's answer to GET {path} has a nextLink that is not a URL")
+        if link and link in followed:
+            raise UnexpectedList(f"ARM's pages of GET {path} link back to a page already read")
+        if link:
+            followed.add(link)
+        url, params = (link or None), {}
 
 
 def _is_list_page(body: Any) -> bool:

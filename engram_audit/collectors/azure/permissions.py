@@ -81,7 +81,7 @@ def permissions_path(subscription_id: str) -> str:
 def read_permissions(clients: ArmClients, subscription_id: str) -> tuple[Permission, ...]:
     """Every permission the identity holds on the subscription (every page of the list)."""
     path = permissions_path(subscription_id)
-    items = raw_list(clients, subscription_id, path, PERMISSIONS_API_VERSION, strict=True)
+    items = raw_list(clients, subscription_id, path, PERMISSIONS_API_VERSION)
     return tuple(_permission(item) for item in items)
 
 

@@ -35,7 +35,6 @@ from urllib.parse import unquote, urlsplit
 import certifi
 import urllib3
 from azure.core.exceptions import (
-    AzureError,
     ServiceRequestError,
     ServiceRequestTimeoutError,
     ServiceResponseError,
@@ -55,6 +54,8 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from engram_audit.collectors.azure.errors import UnreadableAnswer
+
 # RequestsTransport's defaults (azure.core.configuration.ConnectionConfiguration); the pipeline's
 # DeadlinePolicy passes smaller ones on every request.
 _DEFAULT_CONNECT_SECONDS = 300.0
@@ -63,9 +64,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
 
 
-class AnswerTooLarge(AzureError):
-    """An answer larger than the transport reads; not a ServiceResponseError, which the retry
-    policy would retry (reading it again)."""
+class AnswerTooLarge(UnreadableAnswer):
+    """An answer larger than the transport reads. Not an ``AzureError``: azure-core's retry
+    policy retries any ``AzureError`` on a GET, which would read it again."""
 
 
 class _Response(HttpResponseImpl):
