@@ -25,6 +25,10 @@ share one GIL: near the wall time, it is CPU-bound). Run from the repo root:
     .venv/bin/python bench/azure_fleet.py --scenario 50x2 --latency 0.05 --concurrency 16
     .venv/bin/python bench/azure_fleet.py --extra-part azure.databases   # one more part
 
+The default policy reads the issue's four per-server parts plus the metric alerts (from Resource
+Graph), which cost one permissions read per subscription: hence 4.005 reads per server at 200
+servers in one subscription, where the issue's four parts alone would be 4.
+
 Targets (issue "Fleet scale within ARM's real throttling"): 200 servers in one subscription
 in <= 25 s with <= 4 ARM reads per server and no 429; 1,000 servers over 10 subscriptions in
 <= 40 s, and every run at most 3 s above the floor for the reads it sent; peak RSS <= 250 MB at
