@@ -34,9 +34,12 @@ pytestmark = pytest.mark.azure
 
 
 @contextmanager
-def raw_server(answer: bytes | None, *, hold: float = 0.0) -> Iterator[tuple[str, list[bytes]]]:
+def raw_server(
+    answer: bytes | None, *, hold: float = 0.0, trickle: bytes = b""
+) -> Iterator[tuple[str, list[bytes]]]:
     """Answers every connection with ``answer`` and closes it (None: closes without a byte;
-    ``hold``: waits that long first). Yields its URL and the requests it received."""
+    ``hold``: waits that long first; ``trickle``: then sends these bytes one every 0.2 s).
+    Yields its URL and the requests it received."""
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
     stop = threading.Event()
@@ -53,6 +56,10 @@ def raw_server(answer: bytes | None, *, hold: float = 0.0) -> Iterator[tuple[str
                 stop.wait(hold)
                 if answer is not None:
                     connection.sendall(answer)
+                for byte in trickle:
+                    if stop.wait(0.2):
+                        break
+                    connection.sendall(bytes([byte]))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -114,6 +121,18 @@ def test_no_answer_within_the_read_timeout_is_a_response_timeout() -> None:
         pytest.raises(ServiceResponseTimeoutError),
     ):
         transport.send(HttpRequest("GET", url), read_timeout=0.3)
+
+
+def test_a_body_trickled_a_byte_at_a_time_must_arrive_whole_within_the_read_timeout() -> None:
+    # Every byte comes well within the socket timeout; the whole answer would take 60 s.
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 301\r\n\r\n{"
+    with (
+        raw_server(head, trickle=b" " * 300) as (url, _),
+        _transport() as transport,
+        pytest.raises(ServiceResponseTimeoutError),
+    ):
+        # Raised by the deadline between reads, or by the socket timeout shrunk to what is left.
+        transport.send(HttpRequest("GET", url), read_timeout=1.0)
 
 
 def test_nothing_listening_is_a_request_error() -> None:

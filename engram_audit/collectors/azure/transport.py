@@ -22,11 +22,15 @@ keeps what decides behaviour and drops the rest:
   connection timeout ``ServiceRequestTimeoutError``, a read timeout
   ``ServiceResponseTimeoutError``, a connection dropped mid-answer or a body shorter than its
   ``Content-Length`` ``ServiceResponseError``.
-- The body is read whole before ``send`` returns (the collector never streams).
+- The body is read whole before ``send`` returns (the collector never streams), within the
+  read timeout the pipeline gives (``DeadlinePolicy``: at most the time ``--timeout`` has
+  left) for the whole body, not only for each socket read.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -136,9 +140,9 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
     def send(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         if request.files:
             raise ServiceRequestError("this transport sends no file uploads")
+        read_seconds = float(kwargs.get("read_timeout", _DEFAULT_READ_SECONDS))
         timeout = urllib3.Timeout(
-            connect=kwargs.get("connection_timeout", _DEFAULT_CONNECT_SECONDS),
-            read=kwargs.get("read_timeout", _DEFAULT_READ_SECONDS),
+            connect=kwargs.get("connection_timeout", _DEFAULT_CONNECT_SECONDS), read=read_seconds
         )
         headers = dict(request.headers)
         if not any(name.casefold() == "accept-encoding" for name in headers):
@@ -158,17 +162,31 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
         except HTTPError as error:
             raise _azure_error(error) from error
         try:
-            body = self._read(answer)
+            body = self._read(answer, time.monotonic() + read_seconds)
         except HTTPError as error:
             raise _azure_error(error) from error
+        except OSError as error:
+            raise ServiceResponseError(f"{type(error).__name__}: {error}", error=error) from error
         finally:
             answer.release_conn()
         return _Response(request=request, answer=answer, body=body)
 
-    def _read(self, answer: urllib3.BaseHTTPResponse) -> bytes:
+    def _read(self, answer: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        """The whole body, by ``deadline``: a socket timeout bounds each read, so an endpoint
+        sending a byte at a time would otherwise hold the answer open for as long as it likes."""
+        sock = getattr(answer.connection, "sock", None)
         chunks: list[bytes] = []
         size = 0
-        for chunk in answer.stream(_CHUNK_BYTES, decode_content=True):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                answer.close()
+                raise ServiceResponseTimeoutError("the answer did not arrive whole in time")
+            if isinstance(sock, socket.socket):
+                sock.settimeout(left)
+            chunk = answer.read1(_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
             size += len(chunk)
             if size > self._max_body_bytes:
                 # The rest is not read: the connection is closed, not returned to the pool.
@@ -178,7 +196,6 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
                     "was used"
                 )
             chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _proxy_and_credentials(proxy: str) -> tuple[str, dict[str, str]]:
