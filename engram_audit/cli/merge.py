@@ -245,8 +245,10 @@ def merge_command(
     """Combine JSON reports (e.g. the shards of a CI matrix) into one report.
 
     Reports of the same environment become one (a finding present in two reports is refused,
-    exit 2); several environments stay apart, as with `check --all`. Write any format; the exit
-    code is recomputed from the merged findings.
+    exit 2); several environments stay apart, as with `check --all`. Shards of `--shard I/N`
+    runs merge only as a complete set: all N, each once, all of the same discovered servers
+    (else exit 2, naming what is missing or different). Write any format; the exit code is
+    recomputed from the merged findings.
     """
     named = [(str(path), report) for path in reports for report in read_reports(path)]
     merged = merge_reports(named)
