@@ -121,8 +121,11 @@ def test_a_complete_set_of_shards_merges_and_an_incomplete_one_is_refused(
     assert "is an unsharded Azure report of 'prod'" in mixed
 
     # The whole run's reports merge as they always did (an overlap is still refused).
+    alone = run_in_process("merge", str(tmp_path / "whole.json"), "--format", "json")
+    assert alone.returncode == whole.returncode
+    assert json.loads(alone.stdout)["findings"] == expected["findings"]
     overlap = _refused(
-        run_in_process("merge", str(tmp_path / "whole.json"), *[str(tmp_path / "whole.json")])
+        run_in_process("merge", str(tmp_path / "whole.json"), str(tmp_path / "whole.json"))
     )
     assert "the shards overlap" in overlap
 
