@@ -18,7 +18,7 @@ from tests.support.cli import run_in_process as run
 
 def test_the_json_report_carries_its_version_and_fits_its_shipped_schema() -> None:
     document = json.loads(json_report.render(sample_report()))
-    assert document["schema_version"] == "1.3"
+    assert document["schema_version"] == "1.4"
     jsonschema.Draft202012Validator(shipped(REPORT_SCHEMA)).validate(document)
 
 
@@ -38,6 +38,18 @@ def test_a_1_2_report_links_github_policy_lines_from_its_server_and_repository()
     )
     url = policy_line_url(SourceLocation(path="policies/prod.yaml", line=7, column=1), context)
     assert url == "https://github.com/o/r/blob/abc/policies/prod.yaml#L7"
+
+
+def test_a_1_3_report_without_a_shard_is_read_as_no_shard() -> None:
+    from engram_audit.model.report import RunContext
+
+    # 1.3 recorded no context.shard: such a report is of a whole run (merge treats it so).
+    document = json.loads(json_report.render(sample_report()))
+    document["schema_version"] = "1.3"
+    document["context"] = {"ci": "github-actions", "repository": "o/r"}
+    report = Report.model_validate(document)
+    assert report.schema_version == "1.3"
+    assert report.context == RunContext(ci="github-actions", repository="o/r", shard=None)
 
 
 def test_a_1_1_report_without_facts_is_still_read() -> None:

@@ -42,6 +42,7 @@ from engram_audit.errors import UsageError
 from engram_audit.gate.exit_codes import ExitCode, exit_code
 from engram_audit.model import Policy, Report, Snapshot, Source
 from engram_audit.model.inventory import INVENTORY_FILE
+from engram_audit.model.report import RunContext
 from engram_audit.model.snapshot_io import dump_snapshot
 from engram_audit.policy.planning import plan_for
 
@@ -293,7 +294,7 @@ def check_command(
             len(snapshot.issues),
         )
         evaluated = evaluate(run.policy, snapshot, selected).model_copy(
-            update={"fail_on": run.fail_on, "context": context}
+            update={"fail_on": run.fail_on, "context": _with_shard(context, snapshot, selected)}
         )
         if snapshot.origin is not None:
             evaluated = _planned_report(evaluated, snapshot, iac_root)
@@ -309,6 +310,17 @@ def check_command(
             note(line if len(runs) == 1 else f"{run.name}: {line}")
     emit_reports(reports, fmt, output, extra_outputs, show=shown, quiet=quiet)
     return worst(codes)
+
+
+def _with_shard(
+    context: RunContext | None, snapshot: Snapshot, selected: frozenset[Source]
+) -> RunContext | None:
+    """The run's context, plus the shard its Azure servers are (``--shard I/N``, live or from a
+    sharded snapshot): ``merge`` needs it to know the set of shards is complete."""
+    shard = snapshot.azure.shard if snapshot.azure is not None else None
+    if shard is None or Source.AZURE not in selected:
+        return context
+    return (context or RunContext()).model_copy(update={"shard": shard})
 
 
 def _planned_report(report: Report, snapshot: Snapshot, iac_root: Path | None) -> Report:

@@ -17,7 +17,7 @@ from engram_audit.model.base import (
     read_schema_version,
 )
 from engram_audit.model.policy import ControlRef, SourceLocation
-from engram_audit.model.snapshot import CollectionIssue, CollectionNote, ToolInfo
+from engram_audit.model.snapshot import AzureShard, CollectionIssue, CollectionNote, ToolInfo
 
 
 class IacResource(FrozenModel):
@@ -100,8 +100,8 @@ class RuleInfo(FrozenModel):
 
 
 class RunContext(FrozenModel):
-    """Who ran the audit and where, when a CI system says so (reports show it; the engine
-    never reads it)."""
+    """Who ran the audit and where, when a CI system says so, and which shard of the run it
+    was (reports show it; the engine never reads it)."""
 
     ci: str | None = Field(default=None, description="github-actions, azure-pipelines, gitlab-ci")
     repository: str | None = None
@@ -114,6 +114,11 @@ class RunContext(FrozenModel):
         default=None,
         description="The repository's web address, without credentials; reports link policy "
         "lines to files under it (GitHub, Azure Repos)",
+    )
+    shard: AzureShard | None = Field(
+        default=None,
+        description="--shard I/N: the report covers only this slice of the servers discovered; "
+        "merge needs every shard of the run, all with the same estate",
     )
 
 
@@ -140,7 +145,8 @@ class Summary(FrozenModel):
 # written only when known.
 # Also 1.2: findings carry "facts"; "remediation" is the fix rendered for the finding.
 # 1.3: context.repository_url (the repository's web address, for links to policy lines).
-REPORT_SCHEMA_VERSION = "1.3"
+# 1.4: context.shard (a sharded run's slice: index, count, servers_found, estate), for merge.
+REPORT_SCHEMA_VERSION = "1.4"
 
 
 class Report(FrozenModel):

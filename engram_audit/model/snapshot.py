@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schema_version
 
@@ -30,7 +30,9 @@ from engram_audit.model.base import FrozenModel, Source, UtcDatetime, read_schem
 # columns a vector index covers. A 1.1 snapshot's ``session_retention`` is still read.
 # Also 1.2: origin (planned state from a Terraform plan or an ARM template).
 # Also 1.2: an invalid index's definition (pg_get_indexdef), for the fix that drops it.
-SNAPSHOT_SCHEMA_VERSION = "1.2"
+# 1.3: azure.shard (``--shard I/N``: which slice of how large an estate), written only when
+# the run was sharded.
+SNAPSHOT_SCHEMA_VERSION = "1.3"
 
 
 class ToolInfo(FrozenModel):
@@ -133,8 +135,44 @@ class AzureServer(FrozenModel):
     metric_alerts: tuple[MetricAlert, ...] | None = None
 
 
+ESTATE_DIGEST = r"^[0-9a-f]{64}$"
+
+
+class AzureShard(FrozenModel):
+    """``--shard I/N``: the slice of the discovered servers a sharded run kept, and what it
+    split, so that ``merge`` can tell a complete and consistent set of shards from one that is
+    not (a shard that never reported, shards that saw different estates)."""
+
+    index: int = Field(ge=1, description="I of --shard I/N (1-based)")
+    count: int = Field(ge=1, description="N of --shard I/N")
+    servers_found: int | None = Field(
+        ge=0,
+        description="Servers discovered before the split; null: the discovery failed (see "
+        "the collection issues)",
+    )
+    estate: str | None = Field(
+        pattern=ESTATE_DIGEST,
+        description="sha256 (hex) of the discovered servers' resource ids before the split, "
+        "casefolded, sorted and joined with newlines; null: the discovery failed",
+    )
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> AzureShard:
+        if self.index > self.count:
+            raise ValueError(f"shard index {self.index} is above the count {self.count}")
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class AzureSection(FrozenModel):
     servers: tuple[AzureServer, ...] = ()
+    shard: AzureShard | None = Field(
+        default=None,
+        description="Set when the run kept one slice of the servers found (--shard I/N): "
+        "servers holds that slice only",
+    )
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------

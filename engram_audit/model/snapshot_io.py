@@ -9,6 +9,7 @@ snapshot the tool wrote is one it reads back.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -33,6 +34,11 @@ def snapshot_from_document(document: SourceDocument) -> Snapshot:
 
 
 def dump_snapshot(snapshot: Snapshot) -> str:
-    # A live snapshot has no origin: it is written as before 1.2, without the key.
-    exclude = {"origin"} if snapshot.origin is None else None
-    return dump_json(snapshot.model_dump(mode="json", exclude=exclude))
+    # A live snapshot has no origin: it is written as before 1.2, without the key; likewise an
+    # unsharded run's Azure section has no "shard" (1.3).
+    exclude: dict[str, Any] = {}
+    if snapshot.origin is None:
+        exclude["origin"] = True
+    if snapshot.azure is not None and snapshot.azure.shard is None:
+        exclude["azure"] = {"shard"}
+    return dump_json(snapshot.model_dump(mode="json", exclude=exclude or None))

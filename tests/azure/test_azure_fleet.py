@@ -237,9 +237,10 @@ def test_shards_merge_into_the_report_of_the_whole_run(arm: ArmEmulator, tmp_pat
     assert got["summary"] == expected["summary"]
     assert json.loads((tmp_path / "m.sarif").read_text())["runs"]
 
-    overlap = run_in_process("merge", shards[1], shards[1])  # shard 1 of 4 has none of 3
-    assert overlap.returncode == 2
-    assert "the shards overlap" in overlap.stderr
+    # The same shard twice: refused as a repeated shard before any finding is compared.
+    repeated = run_in_process("merge", *shards, shards[1])
+    assert repeated.returncode == 2
+    assert f"shard 2/4 is given more than once ({shards[1]}, {shards[1]})" in repeated.stderr
 
 
 def test_the_inventory_maps_subscriptions_management_group_and_servers(

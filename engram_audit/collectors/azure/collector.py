@@ -13,7 +13,9 @@ server's parts are read, one request (page) each, but only the parts the enabled
 (``parts``, from ``CollectionPlan.parts``): a part no rule reads is never requested, so a
 permission missing for it cannot make the run incomplete. Metric alerts from Resource Graph
 count only where ARM's permissions list confirms the identity may read them (``permissions``:
-one read per subscription). ``--shard I/N`` keeps one deterministic slice of the servers found.
+one read per subscription). ``--shard I/N`` keeps one deterministic slice of the servers found,
+and the section's ``shard`` records which slice of how large an estate (its ``estate_digest``),
+for ``merge`` to check that the shards of a run are all there and saw the same servers.
 
 Whatever could not be read becomes a ``CollectionIssue`` naming the resource, the part (the
 ``AzureServer`` field left ``None``) and the reason; so does a discovery that finds no server,
@@ -77,6 +79,7 @@ from engram_audit.collectors.azure.request import (
     MAX_CONCURRENCY,
     AzureRequest,
     Discovery,
+    estate_digest,
     in_flight_limit,
     no_server_found,
 )
@@ -87,6 +90,7 @@ from engram_audit.model.snapshot import (
     AZURE_PARTS,
     AzureSection,
     AzureServer,
+    AzureShard,
     CollectionIssue,
     MetricAlert,
 )
@@ -285,6 +289,9 @@ class _Run:
         self.want_alerts = parts is None or METRIC_ALERTS_PART in parts
         self.found: dict[str, _Found] = {}
         self.discovered = 0
+        # estate_digest of every server discovered, before --shard keeps a slice; None until
+        # the discovery succeeds.
+        self.estate: str | None = None
         self.done_servers = 0
         self.alerts: dict[str, tuple[MetricAlert, ...]] = {}
         self.alerts_failure: dict[str, str] = {}
@@ -328,8 +335,16 @@ class _Run:
             self.pool.shutdown()
             self.progress.done()
         servers = self._servers()
+        shard = None
+        if request.shard is not None:
+            shard = AzureShard(
+                index=request.shard.index,
+                count=request.shard.count,
+                servers_found=None if self.estate is None else self.discovered,
+                estate=self.estate,
+            )
         return AzureCollection(
-            section=AzureSection(servers=servers),
+            section=AzureSection(servers=servers, shard=shard),
             issues=tuple(sorted(self.issues, key=_issue_order)),
             requests_sent=self.clients.counter.count,
             reads_sent=self.pacers.reads_sent(),
@@ -586,6 +601,7 @@ class _Run:
             unique.values(), key=lambda f: (f[0].subscription_id.casefold(), f[0].id.casefold())
         )
         self.discovered = len(ordered)
+        self.estate = estate_digest(unique)
         if self.request.shard is not None:
             start, end = self.request.shard.bounds(len(ordered))
             ordered = ordered[start:end]

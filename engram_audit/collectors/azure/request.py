@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -42,6 +44,14 @@ class Shard:
         """The slice of ``total`` servers (ordered by subscription, then id) this shard takes:
         contiguous, so a subscription's servers (and its read budget) mostly stay in one shard."""
         return (self.index - 1) * total // self.count, self.index * total // self.count
+
+
+def estate_digest(server_ids: Iterable[str]) -> str:
+    """What a sharded run split, as shards can compare it: sha256 (hex) of the servers' resource
+    ids, casefolded (ARM ids change case between APIs), without repeats, sorted and joined with
+    newlines. Shards of one run that saw the same servers have the same digest."""
+    ids = sorted({server_id.casefold() for server_id in server_ids})
+    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
