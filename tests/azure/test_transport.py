@@ -12,6 +12,7 @@ import base64
 import gzip
 import socket
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline import Pipeline
 from azure.core.rest import HttpRequest
 
+from engram_audit.collectors.azure.errors import UnreadableAnswer
 from engram_audit.collectors.azure.pipeline import Budget, BudgetedRetryPolicy
 from engram_audit.collectors.azure.transport import AnswerTooLarge, Urllib3Transport
 from tests.azure.conftest import TOKEN
@@ -133,6 +135,77 @@ def test_a_body_trickled_a_byte_at_a_time_must_arrive_whole_within_the_read_time
     ):
         # Raised by the deadline between reads, or by the socket timeout shrunk to what is left.
         transport.send(HttpRequest("GET", url), read_timeout=1.0)
+
+
+def test_a_compressed_body_that_decodes_to_nothing_is_still_held_to_the_deadline() -> None:
+    # A gzip header, then empty stored deflate blocks: bytes keep coming, no output ever does
+    # (urllib3's own decoding would keep reading until it had some).
+    head = gzip.compress(b"")[:10]
+    filler = b"\x00\x00\x00\xff\xff" * 20
+    answer = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+    answer += b"Content-Length: %d\r\n\r\n%s" % (len(head) + len(filler), head)
+    with (
+        raw_server(answer, trickle=filler) as (url, _),
+        _transport() as transport,
+        pytest.raises(ServiceResponseTimeoutError),
+    ):
+        transport.send(HttpRequest("GET", url), read_timeout=1.0)
+
+
+def _encoded(coding: bytes, body: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: " + coding + b"\r\n"
+    return head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        (b"gzip", gzip.compress(b'{"value": []}')),
+        (b"x-gzip", gzip.compress(b'{"value": []}')),
+        (b"deflate", zlib.compress(b'{"value": []}')),
+        (b"deflate", _raw_deflate(b'{"value": []}')),
+    ],
+    ids=["gzip", "x-gzip", "deflate-zlib", "deflate-raw"],
+)
+def test_each_coding_asked_for_is_decompressed(coding: bytes, body: bytes) -> None:
+    with raw_server(_encoded(coding, body)) as (url, _), _transport() as transport:
+        assert transport.send(HttpRequest("GET", url)).json() == {"value": []}
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "said"),
+    [
+        (b"br", b"\x0b\x02\x80{}\x03", "content coding 'br' was not asked for"),
+        (b"gzip, gzip", gzip.compress(gzip.compress(b"{}")), "was not asked for"),
+        (b"gzip", gzip.compress(b'{"value": []}')[:-12], "ends before its compressed stream"),
+        (b"gzip", b"not gzip at all", "cannot be decompressed"),
+    ],
+    ids=["brotli", "a-chain", "a-cut-stream", "not-compressed"],
+)
+def test_a_coding_not_asked_for_or_a_broken_stream_is_an_unreadable_answer(
+    coding: bytes, body: bytes, said: str
+) -> None:
+    with (
+        raw_server(_encoded(coding, body)) as (url, _),
+        _transport() as transport,
+        pytest.raises(UnreadableAnswer) as caught,
+    ):
+        transport.send(HttpRequest("GET", url))
+
+    assert said in str(caught.value)
+
+
+def test_a_compressed_answer_expanding_past_the_cap_is_stopped_at_the_cap() -> None:
+    body = gzip.compress(b"0" * 2_000_000)  # about 2 KB that expands to 2 MB
+    with raw_server(_encoded(b"gzip", body)) as (url, _):
+        transport = Urllib3Transport(verify=True, proxy=None, pool_maxsize=2, max_body_bytes=4096)
+        with transport, pytest.raises(AnswerTooLarge):
+            transport.send(HttpRequest("GET", url))
 
 
 def test_nothing_listening_is_a_request_error() -> None:

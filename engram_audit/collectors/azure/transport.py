@@ -22,15 +22,21 @@ keeps what decides behaviour and drops the rest:
   connection timeout ``ServiceRequestTimeoutError``, a read timeout
   ``ServiceResponseTimeoutError``, a connection dropped mid-answer or a body shorter than its
   ``Content-Length`` ``ServiceResponseError``.
-- The body is read whole before ``send`` returns (the collector never streams), within the
+- The body is read whole before ``send`` returns (the collector never streams), by the
   read timeout the pipeline gives (``DeadlinePolicy``: at most the time ``--timeout`` has
-  left) for the whole body, not only for each socket read.
+  left) counted from the request, not only for each socket read. The status line and headers
+  are read inside urllib3, each read bounded by that timeout but not their sum: headers
+  trickled a byte at a time are bounded by ``--timeout`` alone (the run ends there and
+  abandons the worker: ``workers.py``).
+- A compressed answer (gzip or deflate) is decompressed here, never beyond the size cap, and
+  must end its compressed stream; any other content coding is an unreadable answer.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -144,6 +150,8 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
         timeout = urllib3.Timeout(
             connect=kwargs.get("connection_timeout", _DEFAULT_CONNECT_SECONDS), read=read_seconds
         )
+        # One deadline for the whole answer, headers and body: what --timeout has left.
+        deadline = time.monotonic() + read_seconds
         headers = dict(request.headers)
         if not any(name.casefold() == "accept-encoding" for name in headers):
             headers["Accept-Encoding"] = "gzip, deflate"
@@ -162,7 +170,7 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
         except HTTPError as error:
             raise _azure_error(error) from error
         try:
-            body = self._read(answer, time.monotonic() + read_seconds)
+            body = self._read(answer, deadline)
         except HTTPError as error:
             raise _azure_error(error) from error
         except OSError as error:
@@ -172,30 +180,104 @@ class Urllib3Transport(HttpTransport[HttpRequest, HttpResponse]):
         return _Response(request=request, answer=answer, body=body)
 
     def _read(self, answer: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
-        """The whole body, by ``deadline``: a socket timeout bounds each read, so an endpoint
-        sending a byte at a time would otherwise hold the answer open for as long as it likes."""
-        sock = getattr(answer.connection, "sock", None)
+        """The whole body, by ``deadline``.
+
+        A socket timeout bounds each read, so an endpoint sending a byte at a time would
+        otherwise hold the answer open for as long as it likes. The body is read raw and
+        decompressed here: urllib3's own decoding keeps reading until the decoder yields
+        something, which compressed bytes that decode to nothing never do.
+        """
+        decoder = _decoder(answer.headers.get("content-encoding"))
         chunks: list[bytes] = []
         size = 0
+        compressed = 0
         while True:
+            # None once urllib3 has handed the connection back with the last bytes: the
+            # socket may already serve another request, whose timeout is not ours to set.
+            connection = answer.connection
+            if connection is None:
+                break
             left = deadline - time.monotonic()
             if left <= 0:
                 answer.close()
                 raise ServiceResponseTimeoutError("the answer did not arrive whole in time")
+            sock = getattr(connection, "sock", None)
             if isinstance(sock, socket.socket):
                 sock.settimeout(left)
-            chunk = answer.read1(_CHUNK_BYTES, decode_content=True)
-            if not chunk:
-                return b"".join(chunks)
+            raw = answer.read1(_CHUNK_BYTES, decode_content=False)
+            if not raw:
+                break
+            compressed += len(raw)
+            chunk = raw if decoder is None else self._decompress(decoder, raw, size, answer)
             size += len(chunk)
-            if size > self._max_body_bytes:
-                # The rest is not read: the connection is closed, not returned to the pool.
-                answer.close()
-                raise AnswerTooLarge(
-                    f"the answer is larger than {self._max_body_bytes} bytes; nothing of it "
-                    "was used"
-                )
+            self._check_size(size, answer)
             chunks.append(chunk)
+        if decoder is not None and compressed and not decoder.eof:
+            raise UnreadableAnswer("the compressed answer ends before its compressed stream")
+        return b"".join(chunks)
+
+    def _decompress(
+        self, decoder: Any, raw: bytes, size: int, answer: urllib3.BaseHTTPResponse
+    ) -> bytes:
+        room = self._max_body_bytes - size + 1
+        try:
+            # Never more than the cap allows: a small compressed answer can expand a thousandfold.
+            chunk: bytes = decoder.decompress(raw, room)
+        except zlib.error as error:
+            answer.close()
+            raise UnreadableAnswer(
+                f"the compressed answer cannot be decompressed ({error})"
+            ) from None
+        self._check_size(size + len(chunk) + len(decoder.unconsumed_tail), answer)
+        return chunk
+
+    def _check_size(self, size: int, answer: urllib3.BaseHTTPResponse) -> None:
+        if size > self._max_body_bytes:
+            # The rest is not read: the connection is closed, not returned to the pool.
+            answer.close()
+            raise AnswerTooLarge(
+                f"the answer is larger than {self._max_body_bytes} bytes; nothing of it was used"
+            )
+
+
+def _decoder(encoding: str | None) -> Any:
+    """A decompressor for the one content coding the transport asks for, None for none.
+
+    gzip, and deflate with or without its zlib header (RFC 9110 names the zlib format, some
+    servers send raw deflate); anything else, including a chain of codings, is refused.
+    """
+    coding = (encoding or "").strip().casefold()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return _Deflate()
+    raise UnreadableAnswer(f"the answer's content coding {coding[:40]!r} was not asked for")
+
+
+class _Deflate:
+    """zlib-wrapped deflate, or raw deflate when the first bytes have no zlib header."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            self._inner = zlib.decompressobj(zlib.MAX_WBITS)
+            try:
+                return bytes(self._inner.decompress(data, max_length))
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return bytes(self._inner.decompress(data, max_length))
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return bytes(self._inner.unconsumed_tail) if self._inner is not None else b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._inner is not None and self._inner.eof)
 
 
 def _proxy_and_credentials(proxy: str) -> tuple[str, dict[str, str]]:
