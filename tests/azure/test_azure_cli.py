@@ -73,6 +73,7 @@ def _check(
     *extra: str,
     subscription: str | None = None,
     env_extra: dict[str, str] | None = None,
+    endpoint: str | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     report = tmp_path / "report.json"
     result = _engram_audit(
@@ -85,7 +86,7 @@ def _check(
         "--subscription",
         subscription or load_world("prod-unseen-drifted")["subscriptionId"],
         "--arm-endpoint",
-        arm.url,
+        endpoint or arm.url,
         "--azure-token-env",
         "PIPELINE_ARM_TOKEN",
         "-o",
@@ -256,37 +257,23 @@ def test_an_endpoint_trickling_its_answer_cannot_hold_the_run_past_its_timeout(
                 threading.Thread(target=trickle, args=(raw,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    endpoint = f"https://127.0.0.1:{listener.getsockname()[1]}"
     try:
-        result = _engram_audit(
+        result, report = _check(
             arm,
-            "check",
-            "--env",
-            "prod",
-            "--sources",
-            "azure",
-            "--subscription",
-            load_world("prod-unseen-drifted")["subscriptionId"],
+            tmp_path,
             "--resource-group",
             GROUP,
             "--server",
             SERVER,
-            "--arm-endpoint",
-            endpoint,
-            "--azure-token-env",
-            "PIPELINE_ARM_TOKEN",
             "--timeout",
             "3",
-            "-o",
-            f"json:{tmp_path / 'report.json'}",
-            tmp_path=tmp_path,
+            endpoint=f"https://127.0.0.1:{listener.getsockname()[1]}",
         )
     finally:
         stop.set()
         listener.close()
 
     assert result.returncode == 3, result.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
     assert all(
         f["status"] == "error" for f in report["findings"] if f["check"].startswith("azure.")
     )
