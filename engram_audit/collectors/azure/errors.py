@@ -7,13 +7,19 @@ contain a token: ARM's own message is included only after the token is scrubbed 
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
+    map_error,
 )
+from azure.core.rest import HttpResponse
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from engram_audit.collectors.azure.pipeline import BudgetExhausted, RequestRefused, short_error
 
@@ -25,6 +31,22 @@ _RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 
 class UnreadableAnswer(ValueError):
     """ARM or Resource Graph answered 200 with something other than what the API returns."""
+
+
+# What the SDK's own operations raise for these statuses (the rest: HttpResponseError).
+_ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
+
+
+def json_answer(response: HttpResponse, not_json: UnreadableAnswer) -> Any:
+    """The JSON of a 200 answer read through ``send_request``; another status raises the error
+    the SDK's operations raise for it, and a body that is not JSON raises ``not_json``."""
+    if response.status_code != 200:
+        map_error(response.status_code, response, _ERROR_MAP)
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+    try:
+        return response.json()
+    except ValueError:
+        raise not_json from None
 
 
 class AzureCollectionError(Exception):

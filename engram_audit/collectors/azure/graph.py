@@ -30,18 +30,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    map_error,
-)
 from azure.core.rest import HttpRequest
-from azure.mgmt.core.exceptions import ARMErrorFormat
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from engram_audit.collectors.azure.clients import ArmClients
-from engram_audit.collectors.azure.errors import UnreadableAnswer
+from engram_audit.collectors.azure.errors import UnreadableAnswer, json_answer
 from engram_audit.collectors.azure.request import AzureRequest
 
 FLEX_TYPE = "microsoft.dbforpostgresql/flexibleservers"
@@ -51,7 +44,6 @@ GRAPH_PATH = "/providers/Microsoft.ResourceGraph/resources"
 # azure-mgmt-resourcegraph 8.0.x's own api-version for ``resources`` (build_resources_request);
 # tests/azure/test_azure_discovery.py holds the two equal.
 GRAPH_API_VERSION = "2021-03-01"
-_ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
 # The server body's top-level keys, as ARM returns them; the row's other columns are dropped.
 _SERVER_COLUMNS = ("id", "name", "type", "location", "tags", "sku", "identity", "properties")
 _ALERT_COLUMNS = ("id", "name", "type", "location", "tags", "properties")
@@ -146,13 +138,7 @@ def _query_page(clients: ArmClients, body: QueryRequest) -> dict[str, Any]:
             json=body.serialize(),
         )
     )
-    if response.status_code != 200:
-        map_error(response.status_code, response, _ERROR_MAP)
-        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-    try:
-        page = response.json()
-    except ValueError:
-        raise UnexpectedPage("Resource Graph's answer is not JSON") from None
+    page = json_answer(response, UnexpectedPage("Resource Graph's answer is not JSON"))
     if not isinstance(page, dict):
         raise UnexpectedPage("Resource Graph's answer is not a JSON object")
     return page

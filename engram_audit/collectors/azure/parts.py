@@ -14,14 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    map_error,
-)
 from azure.core.rest import HttpRequest
-from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from engram_audit.collectors.azure.clients import (
     DIAGNOSTIC_SETTINGS_API_VERSION,
@@ -29,7 +22,7 @@ from engram_audit.collectors.azure.clients import (
     POSTGRES_API_VERSION,
     ArmClients,
 )
-from engram_audit.collectors.azure.errors import UnreadableAnswer
+from engram_audit.collectors.azure.errors import UnreadableAnswer, json_answer
 from engram_audit.model.snapshot import (
     AlertCriterion,
     Backup,
@@ -43,7 +36,6 @@ from engram_audit.model.values import as_bool, as_float, as_int, dig
 _FLEX = "Microsoft.DBforPostgreSQL/flexibleServers"
 SERVER_PERMISSION = f"{_FLEX}/read"
 METRIC_ALERTS_PERMISSION = "Microsoft.Insights/metricAlerts/read"
-_ERROR_MAP = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
 
 
 @dataclass(frozen=True)
@@ -236,13 +228,7 @@ def raw_list(
     followed: set[str] = set()
     while url:
         response = client.send_request(HttpRequest("GET", url, params=params))
-        if response.status_code != 200:
-            map_error(response.status_code, response, _ERROR_MAP)
-            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-        try:
-            body = response.json()
-        except ValueError:
-            raise UnexpectedList(f"ARM's answer to GET {path} is not JSON") from None
+        body = json_answer(response, UnexpectedList(f"ARM's answer to GET {path} is not JSON"))
         if not _is_list_page(body):
             raise UnexpectedList(f"ARM's answer to GET {path} is not a list of objects")
         yield from body["value"]
