@@ -17,6 +17,7 @@ import requests
 from azure.core.rest import HttpRequest
 
 from engram_audit.collectors.azure.clients import ArmClients, build_credential, resolve_target
+from engram_audit.collectors.azure.collector import AzureCollection
 from engram_audit.collectors.azure.graph import alerts_query
 from engram_audit.collectors.azure.pipeline import Budget, RequestRefused
 from tests.azure.conftest import TOKEN_VARIABLE, Collect
@@ -129,6 +130,18 @@ def test_a_next_link_elsewhere_in_discovery_fails_discovery_not_silently(
     assert arm.requests_matching("/flexibleServers/") == []
 
 
+def _discover_with_graph_answering(
+    arm: ArmEmulator, collect: Collect, answer: object
+) -> tuple[AzureCollection, str]:
+    """Tag discovery of the fleet while Resource Graph answers 200 with ``answer``; with
+    --allow-empty, which accepts a scope with no servers: a broken page is not such a scope."""
+    fleet = load_world("fleet")
+    arm.add_world(fleet)
+    sub = fleet["subscriptionId"]
+    arm.inject("/providers/Microsoft.ResourceGraph/resources$", Fault(answer=answer))
+    return collect(sub, tag=("environment", "prod"), allow_empty=True), sub
+
+
 @pytest.mark.parametrize(
     "answer",
     [[], "rows", {}, {"data": None}, {"data": {"id": "x"}}, {"data": [["not", "a", "row"]]}],
@@ -137,13 +150,7 @@ def test_a_next_link_elsewhere_in_discovery_fails_discovery_not_silently(
 def test_a_graph_answer_that_is_not_a_page_fails_discovery_even_where_empty_is_allowed(
     arm: ArmEmulator, collect: Collect, answer: object
 ) -> None:
-    fleet = load_world("fleet")
-    arm.add_world(fleet)
-    sub = fleet["subscriptionId"]
-    arm.inject("/providers/Microsoft.ResourceGraph/resources$", Fault(answer=answer))
-
-    # --allow-empty accepts a scope with no servers; a broken page is not such a scope.
-    collection = collect(sub, tag=("environment", "prod"), allow_empty=True)
+    collection, sub = _discover_with_graph_answering(arm, collect, answer)
 
     assert collection.section.servers == ()
     (issue,) = collection.issues
@@ -168,12 +175,7 @@ def test_a_graph_answer_that_is_not_a_page_fails_discovery_even_where_empty_is_a
 def test_a_graph_answer_short_of_its_total_or_paging_in_a_loop_fails_discovery(
     arm: ArmEmulator, collect: Collect, answer: object, said: str
 ) -> None:
-    fleet = load_world("fleet")
-    arm.add_world(fleet)
-    sub = fleet["subscriptionId"]
-    arm.inject("/providers/Microsoft.ResourceGraph/resources$", Fault(answer=answer))
-
-    collection = collect(sub, tag=("environment", "prod"), allow_empty=True)
+    collection, _ = _discover_with_graph_answering(arm, collect, answer)
 
     assert collection.section.servers == ()
     (issue,) = collection.issues
